@@ -1,0 +1,81 @@
+"""The one record type of the pipeline, and its Arrow schema.
+
+A `Document` is what every stage reads and writes. Its `id` is
+``"<source>/<stable key>"`` where the key comes from the upstream record (a title, a
+path, a line number in a file), never from a worker-local counter, so ids are equal
+across runs and worker counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+# Meta keys with this prefix are internal hand-offs between stages and the runner
+# (audit spans, timings); they never reach the written documents.
+PRIVATE_META_PREFIX = "_"
+
+
+@dataclass(slots=True)
+class Document:
+    """One document of the corpus.
+
+    Attributes:
+        id: ``"<source>/<stable key>"``; unique within the build and stable across runs.
+        source: the configured source name (``sources[].name``).
+        text: the document's text.
+        meta: JSON-serialisable metadata; ``pile_set_name`` is always present once a
+            source has produced the document.
+    """
+
+    id: str
+    source: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the text in UTF-8 bytes (what stats count)."""
+        return len(self.text.encode("utf-8", "surrogatepass"))
+
+    def public_meta(self) -> dict[str, Any]:
+        """`meta` without the internal keys, in insertion order."""
+        return {k: v for k, v in self.meta.items() if not k.startswith(PRIVATE_META_PREFIX)}
+
+    def to_pile_json(self) -> str:
+        """One line of the Pile's ``jsonl`` format: ``{"text": ..., "meta": {...}}``.
+
+        ``id`` is stored in ``meta`` (as the Pile's readers expect only text and meta).
+        """
+        meta = {"pile_set_name": self.meta.get("pile_set_name", self.source), "id": self.id}
+        for key, value in self.public_meta().items():
+            meta.setdefault(key, value)
+        return json.dumps({"text": self.text, "meta": meta}, ensure_ascii=False)
+
+    def to_row(self) -> dict[str, Any]:
+        """The Arrow row (``meta`` as a JSON string, so blocks keep one schema)."""
+        return {"id": self.id, "source": self.source, "text": self.text,
+                "meta": json.dumps(self.meta, ensure_ascii=False)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Document:
+        """Inverse of `to_row`."""
+        meta = row.get("meta") or "{}"
+        return cls(id=row["id"], source=row["source"], text=row["text"],
+                   meta=json.loads(meta) if isinstance(meta, str) else dict(meta))
+
+
+def make_id(source: str, key: str | int) -> str:
+    """Build a stable document id from the source name and an upstream key."""
+    return f"{source}/{key}"
+
+
+SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("text", pa.large_string(), nullable=False),
+    pa.field("meta", pa.string(), nullable=False),
+])

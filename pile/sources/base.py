@@ -1,0 +1,177 @@
+"""The Source contract: where a corpus component comes from and how it becomes Documents.
+
+A source has three jobs, split so tests can hit each alone:
+
+- `list_files()`: the upstream files (`RemoteFile`: url, name under ``raw/<source>/``,
+  and the sha256 / size when the upstream publishes them);
+- `inputs()`: the local files to extract, in a deterministic order;
+- `read(path)`: a pure parser + converter from one local file to `Document`s (and
+  `Dropped` decisions for records that cannot be used, each with a reason).
+
+Downloading is the base class's job (resume, retries, checksums, mirrors), so most
+sources never override it. A file that cannot be read at all raises `SourceError`;
+the runner records it and goes on with the other files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+from pile.config import SourceConfig
+from pile.document import Document, make_id
+from pile.errors import ConfigError
+from pile.stage import Dropped
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One upstream file.
+
+    Attributes:
+        url: where to fetch it.
+        name: relative path under ``raw/<source>/`` where it is stored.
+        sha256: the published checksum, when the upstream publishes one (verified).
+        size: the published size in bytes, when known (verified).
+    """
+
+    url: str
+    name: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+class Source:
+    """Base of all sources. Subclasses set the class attributes and implement `read`.
+
+    Attributes:
+        kind: the config's ``kind``.
+        pile_set_name: the Pile's name for this component (``meta.pile_set_name``).
+        license: the upstream's license, as users must honour it.
+        upstream: where the data comes from, in words.
+        options_schema: kind-specific ``options`` keys and their default values.
+    """
+
+    kind: ClassVar[str] = ""
+    pile_set_name: ClassVar[str] = ""
+    license: ClassVar[str] = "unknown"
+    upstream: ClassVar[str] = ""
+    options_schema: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
+        self.cfg = cfg
+        self.name = cfg.name
+        self.raw_dir = Path(raw_dir) / cfg.name
+        unknown = sorted(set(cfg.options) - set(self.options_schema))
+        if unknown:
+            known = ", ".join(sorted(self.options_schema)) or "none"
+            raise ConfigError(f"sources.{cfg.name}.options.{unknown[0]}: unknown option for kind "
+                              f"{self.kind!r}; known: {known}")
+        self.options = {**self.options_schema, **cfg.options}
+
+    @property
+    def set_name(self) -> str:
+        """The configured ``pile_set_name``, else the kind's Pile name, else the source name."""
+        return self.cfg.pile_set_name or self.pile_set_name or self.name
+
+    # -- listing and downloading -------------------------------------------------------
+
+    def list_files(self) -> list[RemoteFile]:
+        """The upstream files; the default is the config's explicit ``urls``."""
+        return [RemoteFile(url=u, name=_url_name(u)) for u in self.cfg.urls]
+
+    def inputs(self) -> list[Path]:
+        """The local files to extract, sorted so every run reads them in the same order.
+
+        Explicit ``paths`` (files or globs) win; otherwise the downloaded files under
+        ``raw/<source>/`` that `list_files` names.
+        """
+        if self.cfg.paths:
+            return expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
+        files = [self.raw_dir / f.name for f in self.list_files()]
+        return [p for p in files if p.is_file()]
+
+    def check_inputs(self) -> None:
+        """Fail before any work when a configured local path does not exist."""
+        if self.cfg.paths:
+            expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
+
+    # -- extraction --------------------------------------------------------------------
+
+    def read(self, path: Path) -> Iterator[Document | Dropped]:
+        """Parse one local file into documents (pure: no network, no global state)."""
+        raise NotImplementedError
+
+    def document(self, key: str | int, text: str, **meta: Any) -> Document:
+        """Build a Document with a stable id and ``pile_set_name`` first in ``meta``."""
+        return Document(id=make_id(self.name, key), source=self.name, text=text,
+                        meta={"pile_set_name": self.set_name, **meta})
+
+    def dropped(self, key: str | int, reason: str, **meta: Any) -> Dropped:
+        """A record that could not be used (a broken JSON line...), counted with `reason`."""
+        return Dropped(Document(id=make_id(self.name, key), source=self.name, text="",
+                                meta={"pile_set_name": self.set_name, **meta}), reason)
+
+    def key_for(self, path: Path) -> str:
+        """A stable, machine-independent name for a local file (relative when possible)."""
+        for root in [self.raw_dir, *(_glob_root(p) for p in self.cfg.paths)]:
+            try:
+                return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+            except ValueError:
+                continue
+        return Path(path).name
+
+    def describe(self) -> dict[str, Any]:
+        """What `pile sources` prints for this source."""
+        return {"name": self.name, "kind": self.kind, "pile_set_name": self.set_name,
+                "upstream": self.upstream, "license": self.license}
+
+
+def _url_name(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return name or "index"
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder part of a glob before its first wildcard (``data/**/x.txt`` -> ``data``)."""
+    parts = Path(pattern).expanduser().parts
+    root: list[str] = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        root.append(part)
+    path = Path(*root) if root else Path(".")
+    return path if path.is_dir() else path.parent
+
+
+def expand_paths(patterns: tuple[str, ...] | list[str], field: str) -> list[Path]:
+    """Expand files, folders (recursively) and globs into a sorted, de-duplicated list.
+
+    Raises:
+        ConfigError: a pattern matches nothing (named with its field).
+    """
+    out: dict[str, Path] = {}
+    for i, pattern in enumerate(patterns):
+        expanded = str(Path(pattern).expanduser())
+        if any(ch in expanded for ch in "*?["):
+            matches = [Path(p) for p in glob.glob(expanded, recursive=True)]
+            matches = [p for p in matches if p.is_file()]
+        elif Path(expanded).is_dir():
+            matches = [p for p in Path(expanded).rglob("*") if p.is_file()]
+        elif Path(expanded).is_file():
+            matches = [Path(expanded)]
+        else:
+            raise ConfigError(f"{field}[{i}]: no such file or folder: {pattern}")
+        if not matches:
+            raise ConfigError(f"{field}[{i}]: the pattern matches no file: {pattern}")
+        for p in matches:
+            out.setdefault(str(p.resolve()), p)
+    return [out[k] for k in sorted(out)]
+
+
+def matches_any(name: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """True when `name` matches one of the shell patterns."""
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
