@@ -1,0 +1,60 @@
+"""The zero-cards guarantee: find card numbers and e-mail addresses left in output text.
+
+`pile validate` runs `scan_for_leaks` on every output document and on the text decoded
+from the token shards, and fails naming the document when it finds anything. The scan
+uses the same definitions as the scrubber, without presidio and without windows, so it
+is an independent pass over the whole text:
+
+- cards: every written card layout (`validators.iter_card_candidates`: digit groups
+  joined by one consistent space, dash or dot, or none) that passes Luhn and has a
+  network's issuer prefix and length (`validators.is_card_number`);
+- e-mail addresses: presidio's e-mail pattern whose domain ends in a public suffix of
+  tldextract's bundled snapshot (`recognizers.email_domain_valid`).
+
+Placeholders (``<CREDIT_CARD>``, ``<EMAIL>``), masks (``****``) and hashed
+replacements (``<EMAIL:1a2b3c4d5e6f>``: 12 hex digits, fewer than any card) never match.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from pile.pii import validators
+
+CARD = "CREDIT_CARD"
+EMAIL = "EMAIL_ADDRESS"
+_GROUP_RE = re.compile(r"[0-9]+")
+
+
+@functools.lru_cache(maxsize=1)
+def _email_re() -> "re.Pattern[str]":
+    import regex
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    # presidio's pattern (compiled with `regex`, as presidio does) so the scan and the
+    # scrubber agree on what an address is.
+    return regex.compile(EmailRecognizer.PATTERNS[0].regex,
+                         regex.DOTALL | regex.MULTILINE | regex.IGNORECASE)
+
+
+def scan_for_leaks(text: str) -> list[tuple[str, int, int]]:
+    """Card numbers and e-mail addresses still present in `text`.
+
+    Args:
+        text: an output document's text, or text decoded from a token shard.
+
+    Returns:
+        ``(entity, start, end)`` per finding, in text order; entity is
+        ``"CREDIT_CARD"`` or ``"EMAIL_ADDRESS"``. Empty when the text is clean.
+    """
+    found: list[tuple[str, int, int]] = []
+    if any(c in text for c in "0123456789"):
+        found.extend((CARD, s, e) for s, e in validators.find_cards(text))
+    if "@" in text:
+        from pile.pii.recognizers import email_domain_valid
+
+        for m in _email_re().finditer(text):
+            if email_domain_valid(m.group()):
+                found.append((EMAIL, m.start(), m.end()))
+    return sorted(found, key=lambda f: (f[1], f[2]))

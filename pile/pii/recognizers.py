@@ -1,0 +1,260 @@
+"""presidio-analyzer recognizers set up to run offline, with the fixes the corpus needs.
+
+presidio's default `AnalyzerEngine` loads a spaCy model (downloaded on first use, so it
+fails offline) and its e-mail recognizer validates domains with `tldextract`, which
+fetches the public-suffix list over the network on first use. Neither is needed for the
+entities scrubbed here: every one of them is a pattern plus a checksum or a parser, so
+the recognizers are called directly (``recognizer.analyze(text, entities)``, no NLP
+artifacts), and `build_analyzer_engine` wraps the same set in an engine with presidio's
+model-free `NoOpNlpEngine` for comparison.
+
+What is presidio's and what is ours:
+
+- ``CREDIT_CARD``: `CardRecognizer`, a subclass of presidio's `CreditCardRecognizer`
+  that keeps its Luhn validation and adds (a) the dotted formatting presidio's pattern
+  misses (``4111.1111.1111.1111``), (b) the Amex/Diners 4-6-5/4-6-4 layouts with any
+  separator, (c) overlapping candidates, so a card after another number in a table row
+  is not lost, and (d) the issuer prefix and length check (`validators.card_network`),
+  which presidio's pattern lacks (it accepts any number starting with 1, 3-6).
+- ``EMAIL_ADDRESS``: `OfflineEmailRecognizer`, presidio's pattern with the domain
+  validated against tldextract's bundled public-suffix snapshot (no fetch, no cache dir).
+- ``PHONE_NUMBER``: `PhoneNumberRecognizer`, presidio's `PhoneRecognizer`
+  (python-phonenumbers, leniency VALID) for the configured regions, minus matches that
+  are ISBNs or labelled as order/invoice/reference numbers.
+- ``IP_ADDRESS``: `ScopedIpRecognizer`, presidio's `IpRecognizer` minus private and
+  reserved ranges (when configured), bare ``::`` and version strings (``version 1.2.3.4``).
+- ``US_SSN``: presidio's `UsSsnRecognizer` restricted to its delimited pattern
+  (``123-45-6789``); the undelimited "very weak" 9-digit patterns would take every
+  9-digit number for an SSN.
+- ``IBAN_CODE``, ``CRYPTO``: presidio's `IbanRecognizer` (mod-97 checksum, per-country
+  formats) and `CryptoRecognizer` (Base58Check / Bech32 checksums) unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import re
+from typing import Iterable
+
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.nlp_engine import NoOpNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    UsSsnRecognizer,
+)
+from presidio_analyzer.recognizer_registry import RecognizerRegistry
+
+from pile.pii import validators
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PHONE_REGIONS = ("US", "GB", "CA", "DE", "FR", "IN")
+
+
+@functools.lru_cache(maxsize=1)
+def _offline_suffix_extractor():
+    """A tldextract extractor that reads only its bundled public-suffix snapshot.
+
+    ``suffix_list_urls=()`` means nothing is fetched; ``cache_dir=None`` means nothing
+    is written to ``~/.cache``. The snapshot ships with the installed tldextract.
+    """
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+def email_domain_valid(value: str) -> bool:
+    """True when the part after '@' ends in a public suffix (``enron.com``, ``ac.uk``).
+
+    Args:
+        value: an e-mail-shaped string (``local@domain``).
+    """
+    domain = value.rsplit("@", 1)[-1]
+    return _offline_suffix_extractor()(domain).fqdn != ""
+
+
+class CardRecognizer(CreditCardRecognizer):
+    """Credit card numbers of every major network, in any common formatting.
+
+    Candidates come from `validators.iter_card_candidates` (digit groups joined by one
+    consistent space, dash or dot, or none; overlapping sub-runs included); each is
+    validated by presidio's Luhn check (`CreditCardRecognizer.validate_result`, with
+    dots added to the separators it strips) and by the network's issuer prefix and
+    length (`validators.card_network`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            patterns=[Pattern("card layout (pile)", r"[0-9][0-9 .\-]{11,}[0-9]", 0.5)],
+            replacement_pairs=[("-", ""), (" ", ""), (".", "")],
+            name="CardRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """Luhn (presidio's) and an issuer prefix/length (`validators.card_network`)."""
+        digits = EntityRecognizer.sanitize_value(pattern_text, self.replacement_pairs)
+        return validators.card_network(digits) is not None and bool(super().validate_result(pattern_text))
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        """Find validated card numbers in `text` (the NLP artifacts are not used)."""
+        spans = [(s, e) for s, e in validators.iter_card_candidates(text)
+                 if self.validate_result(text[s:e])]
+        return [self._result(s, e) for s, e in validators.remove_overlaps(spans)]
+
+    def _result(self, start: int, end: int) -> RecognizerResult:
+        return RecognizerResult(
+            entity_type="CREDIT_CARD", start=start, end=end, score=EntityRecognizer.MAX_SCORE,
+            recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                  RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """presidio's e-mail pattern; domains checked against the bundled suffix list."""
+
+    def __init__(self) -> None:
+        super().__init__(name="OfflineEmailRecognizer")
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """True when the domain ends in a known public suffix (no network access)."""
+        return email_domain_valid(pattern_text)
+
+
+# Labels in front of a number that say it is not a phone number.
+_NOT_PHONE_LABEL_RE = re.compile(
+    r"\b(?:isbn(?:-1[03])?|order|invoice|tracking|ref|reference|acct|account|serial|"
+    r"page|pp|id|po|case|ticket)\b\.?\s*(?:no\.?|num(?:ber)?\.?|#)?\s*[:#]?\s*$",
+    re.IGNORECASE)
+
+
+class PhoneNumberRecognizer(PhoneRecognizer):
+    """presidio's phone recognizer (python-phonenumbers) without ISBNs and labelled ids."""
+
+    def __init__(self, regions: Iterable[str] = DEFAULT_PHONE_REGIONS) -> None:
+        super().__init__(supported_regions=tuple(regions), name="PhoneNumberRecognizer")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list[RecognizerResult]:
+        """presidio's matches minus ISBNs and numbers labelled as order/invoice/page ids."""
+        kept = []
+        for res in super().analyze(text, entities, nlp_artifacts):
+            value = text[res.start:res.end]
+            if validators.isbn_valid(value) and value.count("-") >= 2:
+                continue
+            if _NOT_PHONE_LABEL_RE.search(text, max(0, res.start - 24), res.start):
+                continue
+            kept.append(res)
+        return kept
+
+
+_VERSION_LABEL_RE = re.compile(r"(?:\bversion|\bver\.?|\brelease|\bv)\s*$", re.IGNORECASE)
+
+
+class ScopedIpRecognizer(IpRecognizer):
+    """presidio's IPv4/IPv6 recognizer, optionally without non-public ranges.
+
+    Args:
+        keep_private_ips: leave private, reserved, loopback, link-local, multicast and
+            documentation addresses unchanged (`validators.is_public_ip`).
+    """
+
+    def __init__(self, keep_private_ips: bool = True) -> None:
+        super().__init__(name="ScopedIpRecognizer")
+        self.keep_private_ips = keep_private_ips
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        """presidio's parse check, plus: no alphanumerics (``::``) or a non-public range."""
+        if super().invalidate_result(pattern_text):
+            return True
+        if not any(c.isalnum() for c in pattern_text):
+            return True
+        return self.keep_private_ips and not validators.is_public_ip(pattern_text)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        """presidio's matches minus version strings (``version 1.2.3.4``)."""
+        return [r for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
+                if not _VERSION_LABEL_RE.search(text, max(0, r.start - 10), r.start)]
+
+
+@contextlib.contextmanager
+def _quiet_presidio():
+    """Hold presidio's logger at WARNING while recognizers are built.
+
+    presidio logs one INFO line per recognizer constructed ("Loaded recognizer: ..."),
+    which every worker would repeat; warnings and errors still come through.
+    """
+    logger = logging.getLogger("presidio-analyzer")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _ssn_recognizer() -> UsSsnRecognizer:
+    delimited = next(p for p in UsSsnRecognizer.PATTERNS if p.name.startswith("SSN5"))
+    return UsSsnRecognizer(patterns=[Pattern(delimited.name, delimited.regex, delimited.score)])
+
+
+def _crypto_recognizer() -> CryptoRecognizer:
+    # A fresh Pattern per instance: presidio caches the compiled regex on the Pattern.
+    return CryptoRecognizer(patterns=[Pattern(p.name, p.regex, p.score) for p in CryptoRecognizer.PATTERNS])
+
+
+def build_recognizers(entities: Iterable[str], keep_private_ips: bool = True,
+                      phone_regions: Iterable[str] = DEFAULT_PHONE_REGIONS
+                      ) -> dict[str, EntityRecognizer]:
+    """One presidio recognizer per entity type, ready to call offline.
+
+    Args:
+        entities: entity names from `pile.config.PII_ENTITIES`.
+        keep_private_ips: see `ScopedIpRecognizer`.
+        phone_regions: ISO 3166 regions whose national formats count as phone numbers
+            (international ``+CC`` numbers are found whatever the regions).
+
+    Returns:
+        entity name -> recognizer; call ``rec.analyze(text, [entity])``.
+
+    Raises:
+        ValueError: an entity name this module does not know.
+    """
+    makers = {
+        "CREDIT_CARD": CardRecognizer,
+        "EMAIL_ADDRESS": OfflineEmailRecognizer,
+        "PHONE_NUMBER": lambda: PhoneNumberRecognizer(phone_regions),
+        "IP_ADDRESS": lambda: ScopedIpRecognizer(keep_private_ips),
+        "US_SSN": _ssn_recognizer,
+        "IBAN_CODE": IbanRecognizer,
+        "CRYPTO": _crypto_recognizer,
+    }
+    out: dict[str, EntityRecognizer] = {}
+    with _quiet_presidio():
+        for entity in entities:
+            if entity not in makers:
+                raise ValueError(f"unknown PII entity {entity!r}; expected one of {', '.join(makers)}")
+            out[entity] = makers[entity]()
+    # Load the suffix snapshot now, not inside the first document.
+    if "EMAIL_ADDRESS" in out:
+        _offline_suffix_extractor()
+    return out
+
+
+def build_analyzer_engine(recognizers: Iterable[EntityRecognizer]) -> AnalyzerEngine:
+    """A presidio `AnalyzerEngine` over `recognizers` that needs no spaCy model.
+
+    It uses presidio's `NoOpNlpEngine` (no tokens, no lemmas), so context words do not
+    change scores; the recognizers' own validation decides. Used as the benchmark
+    baseline and to check that the stage finds what the engine finds.
+    """
+    with _quiet_presidio():
+        nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
+        registry = RecognizerRegistry(recognizers=list(recognizers), supported_languages=["en"])
+        return AnalyzerEngine(registry=registry, nlp_engine=nlp, supported_languages=["en"])

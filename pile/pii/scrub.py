@@ -1,0 +1,197 @@
+"""The PII stage (`pii_v1`): find entities with presidio behind a prefilter, replace them.
+
+For each document: the prefilter (`pile.pii.prefilter`) skips documents without a digit
+or an ``@`` and cuts the rest into windows around those characters; each configured
+presidio recognizer (`pile.pii.recognizers`) reads only the windows that can hold its
+entity; overlapping findings merge into one span typed by the most specific entity
+(`PRIORITY`); each span is replaced by a placeholder, a mask or a keyed hash.
+
+Placeholders (``replacement: placeholder``, the default):
+
+====================  ==================
+entity                placeholder
+====================  ==================
+``CREDIT_CARD``       ``<CREDIT_CARD>``
+``EMAIL_ADDRESS``     ``<EMAIL>``
+``PHONE_NUMBER``      ``<PHONE>``
+``IP_ADDRESS``        ``<IP_ADDRESS>``
+``US_SSN``            ``<US_SSN>``
+``IBAN_CODE``         ``<IBAN>``
+``CRYPTO``            ``<CRYPTO>``
+====================  ==================
+
+``replacement: mask`` writes one ``*`` per character of the value (lengths and offsets
+of the rest of the text stay as they were); ``replacement: hash`` writes
+``<EMAIL:1a2b3c4d5e6f>``, the first 12 hex digits of HMAC-SHA256(hash_key, value), so
+the same value maps to the same token across the corpus without being recoverable
+without the key. None of the three forms can be read as a card number or an e-mail
+address by `pile.pii.leaks.scan_for_leaks`.
+
+What the stage leaves in each document it changed:
+
+- ``meta["pii"]``: entity -> number of spans replaced (only entities found);
+- ``meta["_pii_spans"]`` (when ``audit`` is on): ``[[entity, start, end], ...]`` in
+  offsets of the ORIGINAL text, for ``pii/audit.jsonl`` (the runner writes it and
+  strips ``_``-prefixed keys from the outputs); never the value itself;
+- per-source counters ``pii.<ENTITY>`` (`Stage.count`) for ``stats.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections import Counter
+from typing import NamedTuple
+
+from pile.config import PiiConfig
+from pile.document import Document
+from pile.pii.prefilter import Prefilter
+from pile.pii.recognizers import build_recognizers
+from pile.stage import Mapper
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDERS: dict[str, str] = {
+    "CREDIT_CARD": "<CREDIT_CARD>",
+    "EMAIL_ADDRESS": "<EMAIL>",
+    "PHONE_NUMBER": "<PHONE>",
+    "IP_ADDRESS": "<IP_ADDRESS>",
+    "US_SSN": "<US_SSN>",
+    "IBAN_CODE": "<IBAN>",
+    "CRYPTO": "<CRYPTO>",
+}
+
+# When findings overlap, the merged span takes the type that comes first here: the
+# checksummed entities are the most specific (a card's digits also parse as a phone).
+PRIORITY: tuple[str, ...] = ("CREDIT_CARD", "IBAN_CODE", "CRYPTO", "EMAIL_ADDRESS",
+                             "US_SSN", "IP_ADDRESS", "PHONE_NUMBER")
+_RANK = {e: i for i, e in enumerate(PRIORITY)}
+
+# A window with fewer digits than this cannot hold the entity; its recognizer is not
+# called (cards have 13+, a delimited SSN 9, the shortest valid phone numbers 7).
+MIN_DIGITS: dict[str, int] = {"CREDIT_CARD": 13, "US_SSN": 9, "PHONE_NUMBER": 7,
+                              "IBAN_CODE": 2, "IP_ADDRESS": 1, "CRYPTO": 1}
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
+
+
+class Span(NamedTuple):
+    """One finding: entity type and ``[start, end)`` character offsets."""
+
+    entity: str
+    start: int
+    end: int
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Union overlapping findings (touching ones stay apart), typed by `PRIORITY`.
+
+    Args:
+        spans: findings in any order, possibly overlapping.
+
+    Returns:
+        Non-overlapping spans in text order.
+    """
+    out: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if out and span.start < out[-1].end:
+            last = out[-1]
+            entity = min(last.entity, span.entity, key=_RANK.__getitem__)
+            out[-1] = Span(entity, last.start, max(last.end, span.end))
+        else:
+            out.append(span)
+    return out
+
+
+class PiiScrubber(Mapper):
+    """Replaces PII spans in each document (see the module docstring).
+
+    Args:
+        cfg: the ``pii`` config section.
+
+    Attributes:
+        docs_scanned: documents that passed the prefilter (reached presidio).
+        recognizer_calls: ``recognizer.analyze`` calls made (one per entity and window).
+    """
+
+    name = "pii_v1"
+    transient = ("_recognizers", "_prefilter")
+
+    def __init__(self, cfg: PiiConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.docs_scanned = 0
+        self.recognizer_calls = 0
+        self._recognizers = None
+        self._prefilter = None
+
+    def setup(self) -> None:
+        """Build the presidio recognizers and the prefilter (offline, no model)."""
+        self._recognizers = build_recognizers(self.cfg.entities, self.cfg.keep_private_ips,
+                                              self.cfg.phone_regions)
+        self._prefilter = Prefilter(self.cfg.entities, self.cfg.keep_private_ips)
+
+    def find_spans(self, text: str) -> list[Span]:
+        """The PII spans of `text`, merged and in text order (nothing is replaced)."""
+        self.ensure_setup()
+        prefilter = self._prefilter
+        if not prefilter.needs_scan(text):
+            return []
+        self.docs_scanned += 1
+        found: list[Span] = []
+        for entity, windows in prefilter.windows(text).items():
+            recognizer = self._recognizers[entity]
+            need = MIN_DIGITS.get(entity, 0)
+            for start, end in windows:
+                chunk = text[start:end]
+                if need and len(chunk) - len(chunk.translate(_DROP_DIGITS)) < need:
+                    continue
+                self.recognizer_calls += 1
+                for res in recognizer.analyze(chunk, [entity], None):
+                    found.append(Span(entity, start + res.start, start + res.end))
+        return merge_spans(found)
+
+    def replacement(self, entity: str, value: str) -> str:
+        """What replaces `value` under the configured replacement mode."""
+        mode = self.cfg.replacement
+        if mode == "mask":
+            return "*" * len(value)
+        if mode == "hash":
+            digest = hmac.new(self.cfg.hash_key.encode("utf-8"),
+                              value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+            return f"{PLACEHOLDERS[entity][:-1]}:{digest[:12]}>"
+        return PLACEHOLDERS[entity]
+
+    def scrub(self, text: str) -> tuple[str, list[Span]]:
+        """Replace every PII span of `text`.
+
+        Returns:
+            The new text and the spans replaced, in offsets of the original `text`.
+        """
+        spans = self.find_spans(text)
+        if not spans:
+            return text, []
+        pieces: list[str] = []
+        pos = 0
+        for span in spans:
+            pieces.append(text[pos:span.start])
+            pieces.append(self.replacement(span.entity, text[span.start:span.end]))
+            pos = span.end
+        pieces.append(text[pos:])
+        return "".join(pieces), spans
+
+    def map(self, doc: Document) -> Document:
+        """Scrub one document; record counts and audit spans in its meta."""
+        if not self.cfg.enabled:
+            return doc
+        text, spans = self.scrub(doc.text)
+        if not spans:
+            return doc
+        counts = Counter(span.entity for span in spans)
+        meta = dict(doc.meta)
+        meta["pii"] = {e: counts[e] for e in PRIORITY if counts[e]}
+        if self.cfg.audit:
+            meta["_pii_spans"] = [[s.entity, s.start, s.end] for s in spans]
+        for entity, n in counts.items():
+            self.count(doc.source, f"pii.{entity}", n)
+        return Document(id=doc.id, source=doc.source, text=text, meta=meta)
