@@ -198,6 +198,8 @@ class PiiConfig:
         hash_key: the key for ``hash`` replacement.
         keep_private_ips: leave private and reserved IP ranges unchanged.
         audit: write ``pii/audit.jsonl`` (ids, types and spans; never values).
+        phone_regions: ISO 3166 regions whose national phone formats are recognised
+            (``+CC`` international numbers are found whatever the regions).
     """
 
     enabled: bool = True
@@ -207,6 +209,7 @@ class PiiConfig:
     hash_key: str = ""
     keep_private_ips: bool = True
     audit: bool = True
+    phone_regions: tuple[str, ...] = ("US", "GB", "CA", "DE", "FR", "IN")
 
     def validate(self, path: str) -> None:
         for i, entity in enumerate(self.entities):
@@ -216,6 +219,16 @@ class PiiConfig:
                  f"must be placeholder, mask or hash; got {self.replacement!r}")
         _require(self.replacement != "hash" or bool(self.hash_key), f"{path}.hash_key",
                  "is required when replacement is 'hash'")
+        _require(len(set(self.entities)) == len(self.entities), f"{path}.entities",
+                 f"lists an entity twice: {list(self.entities)}")
+        if "PHONE_NUMBER" in self.entities:
+            import phonenumbers  # presidio's own dependency; imported only when used
+
+            _require(len(self.phone_regions) > 0, f"{path}.phone_regions",
+                     "must name at least one region when PHONE_NUMBER is scrubbed")
+            for i, region in enumerate(self.phone_regions):
+                _require(region in phonenumbers.SUPPORTED_REGIONS, f"{path}.phone_regions[{i}]",
+                         f"expected an ISO 3166 region phonenumbers knows (US, GB...), got {region!r}")
 
 
 @dataclass(frozen=True)
