@@ -1,0 +1,752 @@
+"""The shared downloader: resumable, verified, polite HTTP(S) fetching of upstream files.
+
+Every source's upstream files go through `Downloader.fetch(source)` into
+``raw/<source>/``. What it guarantees, whatever the network does:
+
+- **Resume.** Bytes arrive in ``<name>.part`` next to a small ``<name>.part.json`` that
+  records the URL and validators (ETag / Last-Modified) they came from. An interrupted
+  transfer -- in this run (a dropped connection is retried) or a later one -- continues
+  with ``Range: bytes=N-`` and ``If-Range``, so a changed upstream restarts from zero
+  instead of splicing two versions together.
+- **Verification.** The sha256 and size of every file are computed while it streams
+  (the resumed prefix is hashed from disk once). When the upstream publishes a sha256
+  or size (`RemoteFile.sha256` / `.size`) it is checked; a mismatch is a `SourceError`
+  naming the file, the partial data is deleted, and nothing appears under the final name.
+  Finished files appear only by atomic rename.
+- **Records.** ``raw/<source>/.download.json`` holds, per file name, the URL it came
+  from, ETag, Last-Modified, size and sha256 (`download_records` reads it for the
+  manifest). A file whose size and mtime match its record is not downloaded or hashed
+  again.
+- **Retries and politeness.** Timeouts, dropped connections, 429 and 5xx answers are
+  retried with exponential backoff (honouring ``Retry-After``), at most ``workers``
+  transfers run at once and at most ``per_host`` per host, and requests to one host are
+  spaced by that host's politeness delay (`HOST_DELAYS`, e.g. Project Gutenberg's
+  robot policy asks for 2 s).
+- **Mirrors.** URL rewrite rules ``FROM=TO`` (the ``--mirror`` flag, or entries with
+  ``=`` in a source's ``mirrors``) replace URL prefixes; TO may be another server, a
+  local folder or a ``file://`` URL. Plain ``mirrors`` entries are alternative base URLs
+  that replace the upstream's ``scheme://host`` (Wikimedia mirrors copy the dump tree),
+  tried in order when the upstream answers 404/410/403/5xx or times out.
+- **Change detection.** `Downloader.check_updates(source)` sends HEAD requests and
+  compares ETag, Last-Modified and size with the records (``pile sources``);
+  ``fetch(source, refresh=True)`` re-downloads the files that changed.
+- **Progress.** A rich progress bar with bytes, rate and ETA, on when stderr is a
+  terminal (or when asked), off otherwise.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from pile.errors import ConfigError, RetryableError, SourceError
+from pile.sources.base import RemoteFile, Source
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = ".download.json"
+STATE_VERSION = 1
+USER_AGENT = "pile-corpus-builder/0.1 (+https://github.com/EleutherAI/the-pile)"
+
+# Seconds between two requests to one host, for hosts that ask for it.
+HOST_DELAYS: dict[str, float] = {
+    "www.gutenberg.org": 2.0,      # PG robot policy: at least 2 s between requests
+    "gutenberg.org": 2.0,
+    "aleph.gutenberg.org": 2.0,
+    "export.arxiv.org": 3.0,       # arXiv API terms: one request every 3 s
+    "eutils.ncbi.nlm.nih.gov": 0.34,  # NCBI: at most 3 requests per second without a key
+    "dumps.wikimedia.org": 0.5,
+    "archive.org": 0.5,
+}
+
+_NEXT_MIRROR = {403, 404, 410}
+_HASH_BLOCK = 1 << 20
+
+
+# -- results and records ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """What happened to one upstream file.
+
+    Attributes:
+        name: the file's path under ``raw/<source>/``.
+        path: the local file (exists when `status` is ``downloaded`` or ``cached``).
+        url: where the bytes came from (after rewrites and mirror fallback).
+        status: ``downloaded``, ``cached`` (already present and verified) or ``failed``.
+        size: bytes on disk.
+        sha256: hex digest of the file.
+        etag / last_modified: the upstream's validators, when it sent them.
+        error: the one-line reason when `status` is ``failed``.
+    """
+
+    name: str
+    path: Path
+    url: str
+    status: str
+    size: int | None = None
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class UpdateStatus:
+    """One upstream file compared with its download record (``pile sources``).
+
+    Attributes:
+        name: the file's path under ``raw/<source>/``.
+        url: the URL that answered the HEAD request (or the first one tried).
+        status: ``unchanged``, ``changed``, ``not_downloaded`` or ``unreachable``.
+        changes: what differs (``etag``, ``last_modified``, ``size``) when ``changed``.
+        detail: the error when ``unreachable``, else the remote validators in words.
+    """
+
+    name: str
+    url: str
+    status: str
+    changes: tuple[str, ...] = ()
+    detail: str | None = None
+
+
+def load_state(source_dir: Path) -> dict[str, dict[str, Any]]:
+    """The download records of one source folder (file name -> record); empty if none."""
+    path = Path(source_dir) / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable download records (%s); starting afresh", path, exc)
+        return {}
+    files = data.get("files", {}) if isinstance(data, dict) else {}
+    return files if isinstance(files, dict) else {}
+
+
+def download_records(source_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``raw/<source>/.download.json`` as a list sorted by name.
+
+    Each record: ``name``, ``url``, ``size``, ``sha256``, ``etag``, ``last_modified``.
+    This is what the manifest stores for the source's raw files.
+    """
+    state = load_state(source_dir)
+    return [{"name": name, **{k: v for k, v in rec.items() if k != "mtime_ns"}}
+            for name, rec in sorted(state.items())]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- URL rewriting ---------------------------------------------------------------------
+
+
+def parse_rewrites(items: Iterable[str] | Mapping[str, str]) -> list[tuple[str, str]]:
+    """Parse ``FROM=TO`` rewrite rules (the ``--mirror`` flag) into (from, to) pairs.
+
+    Raises:
+        ConfigError: an item without ``=`` or with an empty FROM.
+    """
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            if "=" not in item:
+                raise ConfigError(f"--mirror {item}: expected FROM=TO (a URL prefix and its "
+                                  "replacement: a URL, a folder or a file:// URL)")
+            src, dst = item.split("=", 1)
+            pairs.append((src.strip(), dst.strip()))
+    for src, _ in pairs:
+        if not src:
+            raise ConfigError("--mirror: FROM must not be empty")
+    return pairs
+
+
+def rewrite_url(url: str, rules: Sequence[tuple[str, str]]) -> str:
+    """Apply the longest matching prefix rule, if any."""
+    best: tuple[str, str] | None = None
+    for src, dst in rules:
+        if url.startswith(src) and (best is None or len(src) > len(best[0])):
+            best = (src, dst)
+    if best is None:
+        return url
+    src, dst = best
+    rest = url[len(src):]
+    if src.endswith("/") and dst and not dst.endswith("/"):
+        dst += "/"  # ``http://a/=/srv/m`` means the folder, not a name prefix
+    if dst and not _is_remote(dst) and not dst.startswith("file://"):
+        # A folder: join cleanly whether or not either side has the slash.
+        return str(Path(dst).expanduser() / unquote(rest.lstrip("/")))
+    return dst + rest
+
+
+def mirror_url(url: str, mirror: str) -> str:
+    """`url` on a mirror: the mirror base replaces the upstream's ``scheme://host``."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not _is_remote(mirror) and not mirror.startswith("file://"):
+        return str(Path(mirror).expanduser() / unquote(path.lstrip("/")))
+    return mirror.rstrip("/") + "/" + path.lstrip("/")
+
+
+def _is_remote(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def _local_path(url: str) -> Path:
+    if url.startswith("file://"):
+        return Path(unquote(urlsplit(url).path))
+    return Path(url).expanduser()
+
+
+# -- the downloader --------------------------------------------------------------------
+
+
+class _NextCandidate(Exception):
+    """This URL cannot serve the file (404, 403, exhausted retries): try the next one."""
+
+
+@dataclass
+class _Attempt:
+    size: int
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+
+
+@dataclass
+class _HostGate:
+    semaphore: threading.Semaphore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_at: float = 0.0
+
+
+class Downloader:
+    """Fetches a source's upstream files into ``raw/<source>/``.
+
+    Args:
+        rewrites: ``FROM=TO`` rules (strings or a mapping) applied to every URL first.
+        workers: files transferred at once.
+        per_host: transfers at once to one host.
+        retries: extra attempts per URL after a transient failure.
+        backoff: first retry delay in seconds, doubled each attempt.
+        max_backoff: cap of one retry delay (also caps ``Retry-After``).
+        timeout: connect and read timeout in seconds.
+        delays: per-host politeness delays; default `HOST_DELAYS`.
+        default_delay: politeness delay for hosts not in `delays`.
+        progress: show a progress bar; None = only when stderr is a terminal.
+        chunk_size: bytes read per network read.
+    """
+
+    def __init__(self, *, rewrites: Iterable[str] | Mapping[str, str] = (), workers: int = 4,
+                 per_host: int = 2, retries: int = 4, backoff: float = 1.0,
+                 max_backoff: float = 60.0, timeout: float = 60.0,
+                 delays: Mapping[str, float] | None = None, default_delay: float = 0.0,
+                 progress: bool | None = None, chunk_size: int = 1 << 16) -> None:
+        if workers < 1 or per_host < 1:
+            raise ConfigError(f"downloader: workers and per_host must be >= 1, got "
+                              f"{workers} and {per_host}")
+        if retries < 0:
+            raise ConfigError(f"downloader: retries must be >= 0, got {retries}")
+        self.rewrites = parse_rewrites(rewrites)
+        self.workers = workers
+        self.per_host = per_host
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.timeout = timeout
+        self.delays = dict(HOST_DELAYS if delays is None else delays)
+        self.default_delay = default_delay
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.chunk_size = chunk_size
+        self._gates: dict[str, _HostGate] = {}
+        self._gates_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- public API ----------------------------------------------------------------------
+
+    def fetch(self, source: Source, *, refresh: bool = False) -> list[DownloadResult]:
+        """Download every file `source.list_files()` names into ``raw/<source>/``.
+
+        A source configured with local ``paths`` has nothing to download ([]).
+
+        Args:
+            source: the source; its ``cfg.mirrors`` add mirrors and rewrite rules.
+            refresh: re-check files already present (HEAD) and re-download changed ones.
+
+        Returns:
+            One result per file, in `list_files` order; failures are results with
+            ``status == "failed"`` and the reason in ``error`` (one bad file never
+            stops the others).
+        """
+        if source.cfg.paths:
+            return []
+        files = source.list_files()
+        return self.fetch_files(files, source.raw_dir, mirrors=source.cfg.mirrors,
+                                refresh=refresh)
+
+    def fetch_files(self, files: Sequence[RemoteFile], dest_dir: Path, *,
+                    mirrors: Sequence[str] = (), refresh: bool = False) -> list[DownloadResult]:
+        """Download `files` into `dest_dir` (the engine behind `fetch`)."""
+        dest_dir = Path(dest_dir)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        rules, bases = self._split_mirrors(mirrors)
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                   TimeRemainingColumn, TransferSpeedColumn)
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                            TransferSpeedColumn(), TimeRemainingColumn(),
+                            disable=not self.progress, transient=False)
+        with progress, ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(self._fetch_one, f, dest_dir, rules, bases, refresh,
+                                   progress) for f in files]
+            return [fut.result() for fut in futures]
+
+    def check_updates(self, source: Source) -> list[UpdateStatus]:
+        """Compare each upstream file's ETag, Last-Modified and size with its record.
+
+        Returns:
+            One status per file of `source.list_files()` ([] for local ``paths``).
+        """
+        if source.cfg.paths:
+            return []
+        rules, bases = self._split_mirrors(source.cfg.mirrors)
+        state = load_state(source.raw_dir)
+        out = []
+        for remote in source.list_files():
+            out.append(self._check_one(remote, state.get(remote.name), rules, bases))
+        return out
+
+    # -- one file ------------------------------------------------------------------------
+
+    def _split_mirrors(self, mirrors: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
+        own_rules = parse_rewrites([m for m in mirrors if "=" in m])
+        bases = [m for m in mirrors if "=" not in m]
+        return own_rules + self.rewrites, bases
+
+    def _candidates(self, url: str, rules: Sequence[tuple[str, str]], bases: Sequence[str]
+                    ) -> list[str]:
+        first = rewrite_url(url, rules)
+        out = [first]
+        if _is_remote(url):
+            out += [mirror_url(url, base) for base in bases]
+        return list(dict.fromkeys(out))
+
+    def _fetch_one(self, remote: RemoteFile, dest_dir: Path, rules: Sequence[tuple[str, str]],
+                   bases: Sequence[str], refresh: bool, progress: Any) -> DownloadResult:
+        candidates = self._candidates(remote.url, rules, bases)
+        final = Path(dest_dir) / remote.name  # reported in a failure before the check
+        try:
+            final = _safe_join(dest_dir, remote.name)
+            cached = self._cached(remote, final, dest_dir)
+            if cached is not None:
+                if not refresh:
+                    return cached
+                status = self._check_one(remote, load_state(dest_dir).get(remote.name),
+                                         rules, bases)
+                if status.status in ("unchanged", "unreachable"):
+                    return cached
+                log.info("%s: upstream changed (%s); downloading again", remote.name,
+                         ", ".join(status.changes))
+            errors: list[str] = []
+            for url in candidates:
+                try:
+                    attempt = self._transfer(url, remote, final, progress)
+                except _NextCandidate as exc:
+                    errors.append(f"{url}: {exc}")
+                    log.warning("%s: %s; trying the next mirror", remote.name, errors[-1])
+                    continue
+                self._record(dest_dir, remote.name, url, attempt, final)
+                return DownloadResult(name=remote.name, path=final, url=url,
+                                      status="downloaded", size=attempt.size,
+                                      sha256=attempt.sha256, etag=attempt.etag,
+                                      last_modified=attempt.last_modified)
+            raise SourceError(f"{remote.name}: no upstream could serve it ("
+                              + "; ".join(errors) + ")")
+        except (SourceError, RetryableError, OSError) as exc:
+            message = str(exc) if isinstance(exc, (SourceError, RetryableError)) \
+                else f"{remote.name}: {exc}"
+            log.error("download failed: %s", message)
+            return DownloadResult(name=remote.name, path=final, url=candidates[0],
+                                  status="failed", error=message)
+
+    def _cached(self, remote: RemoteFile, final: Path, dest_dir: Path) -> DownloadResult | None:
+        """The finished file when it is present and valid, else None (download it)."""
+        if not final.is_file():
+            return None
+        st = final.stat()
+        record = load_state(dest_dir).get(remote.name)
+        if record and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns \
+                and record.get("sha256"):
+            digest = record["sha256"]
+        else:
+            digest = sha256_file(final)
+        if (remote.size is not None and remote.size != st.st_size) or \
+                (remote.sha256 is not None and remote.sha256.lower() != digest):
+            log.warning("%s: the file on disk does not match the published size/sha256; "
+                        "downloading it again", final)
+            return None
+        record = dict(record or {})
+        if record.get("sha256") != digest or record.get("mtime_ns") != st.st_mtime_ns:
+            record.update(size=st.st_size, sha256=digest, mtime_ns=st.st_mtime_ns)
+            record.setdefault("url", remote.url)
+            self._write_record(dest_dir, remote.name, record)
+        return DownloadResult(name=remote.name, path=final, url=record.get("url", remote.url),
+                              status="cached", size=st.st_size, sha256=digest,
+                              etag=record.get("etag"), last_modified=record.get("last_modified"))
+
+    def _transfer(self, url: str, remote: RemoteFile, final: Path, progress: Any) -> _Attempt:
+        """Fetch `url` into ``final`` (through ``.part``), retrying transient failures."""
+        attempt = 0
+        while True:
+            try:
+                if _is_remote(url):
+                    result = self._http_attempt(url, remote, final, progress)
+                else:
+                    result = self._copy_local(url, remote, final, progress)
+                return self._verify_and_commit(url, remote, final, result)
+            except RetryableError as exc:
+                attempt += 1
+                if attempt > self.retries:
+                    raise _NextCandidate(f"gave up after {attempt} attempts: {exc}") from None
+                delay = getattr(exc, "retry_after", None)
+                if delay is None:
+                    delay = self.backoff * (2 ** (attempt - 1))
+                delay = min(self.max_backoff, delay)
+                log.info("%s: %s; retry %d/%d in %.1f s", remote.name, exc, attempt,
+                         self.retries, delay)
+                time.sleep(delay)
+
+    def _verify_and_commit(self, url: str, remote: RemoteFile, final: Path,
+                           result: _Attempt) -> _Attempt:
+        part, meta = _part_paths(final)
+        problem = None
+        if remote.size is not None and result.size != remote.size:
+            problem = f"size mismatch: expected {remote.size} bytes, got {result.size}"
+        elif remote.sha256 is not None and result.sha256 != remote.sha256.lower():
+            problem = f"sha256 mismatch: expected {remote.sha256.lower()}, got {result.sha256}"
+        if problem:
+            # Corrupt bytes must neither be resumed nor appear under the final name.
+            part.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
+            raise SourceError(f"{remote.name}: {problem} (from {url})")
+        os.replace(part, final)
+        meta.unlink(missing_ok=True)
+        return result
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            # Compression would make Range offsets refer to encoded bytes.
+            session.headers["Accept-Encoding"] = "identity"
+            self._local.session = session
+        return session
+
+    def _gate(self, host: str) -> _HostGate:
+        with self._gates_lock:
+            gate = self._gates.get(host)
+            if gate is None:
+                gate = self._gates[host] = _HostGate(threading.Semaphore(self.per_host))
+            return gate
+
+    def _polite_wait(self, host: str, gate: _HostGate) -> None:
+        delay = self.delays.get(host, self.default_delay)
+        with gate.lock:
+            now = time.monotonic()
+            start = max(now, gate.next_at)
+            gate.next_at = start + delay
+        if start > now:
+            time.sleep(start - now)
+
+    def _request(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
+        host = urlsplit(url).hostname or ""
+        gate = self._gate(host)
+        self._polite_wait(host, gate)
+        try:
+            return self._session().request(method, url, headers=headers, stream=True,
+                                           timeout=(self.timeout, self.timeout),
+                                           allow_redirects=True)
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise RetryableError(f"{type(exc).__name__}: {_first_line(exc)}") from None
+        except requests.RequestException as exc:
+            raise _NextCandidate(_first_line(exc)) from None
+
+    def _http_attempt(self, url: str, remote: RemoteFile, final: Path, progress: Any) -> _Attempt:
+        part, meta_path = _part_paths(final)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        offset, validator = _resume_point(part, meta_path, url)
+        headers: dict[str, str] = {}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if validator:
+                headers["If-Range"] = validator
+        host = urlsplit(url).hostname or ""
+        gate = self._gate(host)
+        with gate.semaphore:
+            resp = self._request("GET", url, headers)
+            with resp:
+                status = resp.status_code
+                if status in _NEXT_MIRROR:
+                    raise _NextCandidate(f"HTTP {status}")
+                if status == 429 or status >= 500:
+                    err = RetryableError(f"HTTP {status}")
+                    err.retry_after = _retry_after(resp)  # type: ignore[attr-defined]
+                    raise err
+                if status == 416 and offset:
+                    if remote.size is not None and offset == remote.size:
+                        return _hash_existing(part, resp)
+                    _discard(part, meta_path)
+                    raise RetryableError("HTTP 416 for the resume offset; restarting")
+                if status not in (200, 206):
+                    raise _NextCandidate(f"HTTP {status}")
+                etag = resp.headers.get("ETag")
+                modified = resp.headers.get("Last-Modified")
+                if status == 206:
+                    start, total = _content_range(resp.headers.get("Content-Range", ""))
+                    if start != offset:
+                        _discard(part, meta_path)
+                        raise RetryableError(f"server resumed at byte {start}, asked {offset}")
+                else:
+                    if offset:
+                        log.info("%s: the server sent the whole file; restarting", remote.name)
+                    offset = 0
+                    length = resp.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                _write_json(meta_path, {"url": url, "etag": etag, "last_modified": modified,
+                                        "size": total})
+                digest = hashlib.sha256()
+                if offset:
+                    with open(part, "rb") as fh:
+                        for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
+                            digest.update(block)
+                task = progress.add_task(remote.name, total=total or remote.size,
+                                         completed=offset)
+                written = offset
+                try:
+                    with open(part, "ab" if offset else "wb") as out:
+                        for chunk in resp.iter_content(self.chunk_size):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            written += len(chunk)
+                            progress.update(task, completed=written)
+                except (requests.RequestException, OSError) as exc:
+                    # requests' errors are OSErrors too; a local disk error is not retried.
+                    if not isinstance(exc, (requests.RequestException, ConnectionError)):
+                        raise
+                    raise RetryableError(f"connection lost at byte {written}: "
+                                         f"{_first_line(exc)}") from None
+                finally:
+                    progress.remove_task(task)
+                if total is not None and written != total:
+                    raise RetryableError(f"connection closed at byte {written} of {total}")
+                return _Attempt(size=written, sha256=digest.hexdigest(), etag=etag,
+                                last_modified=modified)
+
+    def _copy_local(self, url: str, remote: RemoteFile, final: Path, progress: Any) -> _Attempt:
+        src = _local_path(url)
+        if not src.is_file():
+            raise _NextCandidate("no such local file")
+        part, meta_path = _part_paths(final)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        meta_path.unlink(missing_ok=True)
+        st = src.stat()
+        digest = hashlib.sha256()
+        task = progress.add_task(remote.name, total=st.st_size)
+        size = 0
+        try:
+            with open(src, "rb") as fin, open(part, "wb") as fout:
+                for block in iter(lambda: fin.read(_HASH_BLOCK), b""):
+                    fout.write(block)
+                    digest.update(block)
+                    size += len(block)
+                    progress.update(task, completed=size)
+        finally:
+            progress.remove_task(task)
+        return _Attempt(size=size, sha256=digest.hexdigest(), etag=None,
+                        last_modified=email.utils.formatdate(st.st_mtime, usegmt=True))
+
+    # -- change detection ----------------------------------------------------------------
+
+    def _head(self, url: str) -> dict[str, Any]:
+        if not _is_remote(url):
+            src = _local_path(url)
+            if not src.is_file():
+                raise _NextCandidate("no such local file")
+            st = src.stat()
+            return {"etag": None, "size": st.st_size,
+                    "last_modified": email.utils.formatdate(st.st_mtime, usegmt=True)}
+        attempt = 0
+        while True:
+            try:
+                resp = self._request("HEAD", url, {})
+                with resp:
+                    if resp.status_code in _NEXT_MIRROR:
+                        raise _NextCandidate(f"HTTP {resp.status_code}")
+                    if resp.status_code == 429 or resp.status_code >= 500:
+                        raise RetryableError(f"HTTP {resp.status_code}")
+                    if resp.status_code >= 400:
+                        raise _NextCandidate(f"HTTP {resp.status_code}")
+                    length = resp.headers.get("Content-Length")
+                    return {"etag": resp.headers.get("ETag"),
+                            "last_modified": resp.headers.get("Last-Modified"),
+                            "size": int(length) if length and length.isdigit() else None}
+            except RetryableError as exc:
+                attempt += 1
+                if attempt > self.retries:
+                    raise _NextCandidate(str(exc)) from None
+                time.sleep(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+    def _check_one(self, remote: RemoteFile, record: dict[str, Any] | None,
+                   rules: Sequence[tuple[str, str]], bases: Sequence[str]) -> UpdateStatus:
+        errors = []
+        for url in self._candidates(remote.url, rules, bases):
+            try:
+                head = self._head(url)
+            except _NextCandidate as exc:
+                errors.append(f"{url}: {exc}")
+                continue
+            detail = ", ".join(f"{k}={v}" for k, v in head.items() if v is not None) or None
+            if not record:
+                return UpdateStatus(remote.name, url, "not_downloaded", detail=detail)
+            changes = []
+            same_server = record.get("url") == url
+            for key in ("etag", "last_modified"):
+                if same_server and head[key] and record.get(key) and head[key] != record[key]:
+                    changes.append(key)
+            if head["size"] is not None and record.get("size") is not None \
+                    and head["size"] != record["size"]:
+                changes.append("size")
+            return UpdateStatus(remote.name, url, "changed" if changes else "unchanged",
+                                tuple(changes), detail)
+        return UpdateStatus(remote.name, self._candidates(remote.url, rules, bases)[0],
+                            "unreachable", detail="; ".join(errors))
+
+    # -- records -------------------------------------------------------------------------
+
+    def _record(self, dest_dir: Path, name: str, url: str, attempt: _Attempt, final: Path) -> None:
+        self._write_record(dest_dir, name, {
+            "url": url, "size": attempt.size, "sha256": attempt.sha256, "etag": attempt.etag,
+            "last_modified": attempt.last_modified, "mtime_ns": final.stat().st_mtime_ns})
+
+    def _write_record(self, dest_dir: Path, name: str, record: dict[str, Any]) -> None:
+        with self._state_lock:
+            state = load_state(dest_dir)
+            state[name] = record
+            _write_json(Path(dest_dir) / STATE_FILE,
+                        {"version": STATE_VERSION, "files": dict(sorted(state.items()))})
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _safe_join(dest_dir: Path, name: str) -> Path:
+    """``dest_dir / name``, refusing names that would leave the folder."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts or name.startswith("/"):
+        raise SourceError(f"{name!r}: a downloaded file's name must be a relative path "
+                          "without '..'")
+    return Path(dest_dir).joinpath(*parts)
+
+
+def _part_paths(final: Path) -> tuple[Path, Path]:
+    return final.with_name(final.name + ".part"), final.with_name(final.name + ".part.json")
+
+
+def _resume_point(part: Path, meta_path: Path, url: str) -> tuple[int, str | None]:
+    """Bytes already fetched from `url` and the If-Range validator (0 when unusable)."""
+    if not part.is_file():
+        meta_path.unlink(missing_ok=True)
+        return 0, None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = {}
+    etag = meta.get("etag")
+    strong = etag if etag and not etag.startswith("W/") else None
+    validator = strong or meta.get("last_modified")
+    if meta.get("url") != url or not validator:
+        # Bytes from another server, or with no way to tell whether the upstream
+        # changed since: splicing them would be a silent corruption.
+        _discard(part, meta_path)
+        return 0, None
+    return part.stat().st_size, validator
+
+
+def _discard(part: Path, meta_path: Path) -> None:
+    part.unlink(missing_ok=True)
+    meta_path.unlink(missing_ok=True)
+
+
+def _hash_existing(part: Path, resp: requests.Response) -> _Attempt:
+    return _Attempt(size=part.stat().st_size, sha256=sha256_file(part),
+                    etag=resp.headers.get("ETag"),
+                    last_modified=resp.headers.get("Last-Modified"))
+
+
+def _content_range(value: str) -> tuple[int, int | None]:
+    """``bytes 100-199/200`` -> (100, 200); a ``*`` total is None."""
+    try:
+        unit, rest = value.split(" ", 1)
+        span, total = rest.split("/", 1)
+        start = int(span.split("-", 1)[0])
+        return start, (None if total.strip() == "*" else int(total))
+    except ValueError:
+        return -1, None
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+__all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",
+           "download_records", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
+           "sha256_file"]
