@@ -1,0 +1,240 @@
+"""Common Crawl web pages (the Pile's "Pile-CC" component).
+
+Follows the Pile (Gao et al. 2020, section 2 and appendix: Pile-CC): raw WARC files
+rather than Common Crawl's own WET text, with the main text of each HTML page extracted
+by jusText (Pomikálek 2011) -- boilerplate (menus, footers, link lists) removed. English
+only, which the Pile also required, is the cleaning stage's job (`pile.clean`), not
+this module's; note that jusText's default English stop list already finds little main
+text in pages of other languages (they are dropped as ``no_main_text``); option
+``stoplist: none`` runs jusText language-independently.
+
+Per WARC record:
+
+- ``response`` with an HTML (or unlabelled) HTTP body and status 200 -> the page's main
+  text via jusText (default) or trafilatura (``extractor: trafilatura``); non-HTML bodies
+  are dropped as ``not_html``, other statuses as ``http_status``, bodies over
+  ``max_html_bytes`` as ``too_large``, pages with no main text as ``no_main_text``;
+- ``conversion`` (WET files) -> the text as Common Crawl extracted it;
+- ``warcinfo``, ``request``, ``revisit``, ``metadata`` (and WAT files) carry no page text
+  and are skipped (they are not documents).
+
+Ids are ``<source>/<WARC-Record-ID uuid>``; ``meta`` has the URL, the capture date and,
+for WET records, Common Crawl's language guess. A truncated or corrupt file yields the
+records before the damage and then fails with `SourceError`.
+
+Upstream listing: ``data.commoncrawl.org/crawl-data/<crawl>/warc.paths.gz`` (or
+``wet.paths.gz``) names the crawl's ~90,000 files. `list_files` first returns that
+listing (stored under ``raw/<source>/_listing/``); once it is downloaded, it also returns
+``segments`` files from ``first`` on, so the downloader repeats ``list_files`` until the
+list stops growing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+from pile.document import Document
+from pile.errors import ConfigError, SourceError
+from pile.sources.base import RemoteFile, Source
+from pile.stage import Dropped
+
+log = logging.getLogger(__name__)
+
+BASE = "https://data.commoncrawl.org/"
+LISTING_DIR = "_listing"
+_CRAWL_RE = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
+_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+_UUID_RE = re.compile(r"^<?(?:urn:uuid:)?([^<>]+)>?$")
+
+
+def _record_key(record_id: str) -> str:
+    match = _UUID_RE.match(record_id.strip())
+    return match.group(1) if match else record_id.strip()
+
+
+def justext_main_text(html: bytes, stoplist: frozenset[str], encoding: str | None) -> str:
+    """The non-boilerplate paragraphs of a page, as jusText classifies them (Pile-CC)."""
+    import justext
+
+    kwargs: dict[str, Any] = {"encoding": encoding} if encoding else {}
+    if not stoplist:
+        # Language-independent mode (jusText's documented setting for unknown languages).
+        kwargs.update(stopwords_low=0.0, stopwords_high=0.0)
+    paragraphs = justext.justext(html, stoplist, **kwargs)
+    return "\n".join(p.text for p in paragraphs if not p.is_boilerplate)
+
+
+def trafilatura_main_text(html: bytes, encoding: str | None) -> str:
+    """The main text of a page according to trafilatura (an alternative extractor)."""
+    import trafilatura
+
+    text = html.decode(encoding or "utf-8", errors="replace")
+    return trafilatura.extract(text, include_comments=False, include_tables=False,
+                               deduplicate=False) or ""
+
+
+class CommonCrawlSource(Source):
+    """Common Crawl WARC (or WET) files -> one main-text document per page."""
+
+    kind = "commoncrawl"
+    pile_set_name = "Pile-CC"
+    license = "Common Crawl Terms of Use; page text copyright of its owners (fair-use research corpora)"
+    upstream = "https://data.commoncrawl.org/crawl-data/<crawl>/warc.paths.gz"
+    options_schema: dict[str, Any] = {
+        "crawl": "CC-MAIN-2024-22",   # crawl id
+        "format": "warc",             # warc (Pile-CC: jusText on raw HTML) or wet
+        "first": 0,                   # first listed file to take
+        "segments": 1,                # how many files of the listing to take
+        "extractor": "justext",       # justext (Pile-CC) or trafilatura
+        "stoplist": "English",        # jusText stop list; "none": language independent
+        "max_html_bytes": 5_000_000,  # larger HTML bodies are dropped (too_large)
+    }
+
+    def __init__(self, cfg, raw_dir) -> None:
+        super().__init__(cfg, raw_dir)
+        field = f"sources.{self.name}.options"
+        opts = self.options
+        if not isinstance(opts["crawl"], str) or not _CRAWL_RE.match(opts["crawl"]):
+            raise ConfigError(f"{field}.crawl: expected a crawl id like CC-MAIN-2024-22, got {opts['crawl']!r}")
+        if opts["format"] not in ("warc", "wet"):
+            raise ConfigError(f"{field}.format: expected warc or wet, got {opts['format']!r}")
+        if opts["extractor"] not in ("justext", "trafilatura"):
+            raise ConfigError(f"{field}.extractor: expected justext or trafilatura, got {opts['extractor']!r}")
+        for key in ("first", "segments", "max_html_bytes"):
+            value = opts[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "first" else 1):
+                raise ConfigError(f"{field}.{key}: expected an integer >= {0 if key == 'first' else 1}, "
+                                  f"got {value!r}")
+        if opts["stoplist"] != "none":
+            import justext
+
+            if opts["stoplist"] not in justext.get_stoplists():
+                raise ConfigError(f"{field}.stoplist: expected a jusText stop list (English, German, "
+                                  f"...) or none, got {opts['stoplist']!r}")
+        self._stoplist: frozenset[str] | None = None
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def list_files(self) -> list[RemoteFile]:
+        """The crawl's path listing, then ``segments`` files from it once it is downloaded."""
+        if self.cfg.urls:
+            return super().list_files()
+        crawl, fmt = self.options["crawl"], self.options["format"]
+        listing = RemoteFile(url=f"{BASE}crawl-data/{crawl}/{fmt}.paths.gz",
+                             name=f"{LISTING_DIR}/{crawl}-{fmt}.paths.gz")
+        files = [listing]
+        local = self.raw_dir / listing.name
+        if local.is_file():
+            first, count = self.options["first"], self.options["segments"]
+            try:
+                with gzip.open(local, "rt", encoding="utf-8") as fh:
+                    for index, line in enumerate(fh):
+                        if index >= first + count:
+                            break
+                        path = line.strip()
+                        if index >= first and path:
+                            files.append(RemoteFile(url=BASE + path, name=path))
+            except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+                raise SourceError(f"{local}: expected a gzipped list of crawl paths ({exc})") from None
+        return files
+
+    def inputs(self) -> list[Path]:
+        """The downloaded WARC/WET files (not the listing)."""
+        return [p for p in super().inputs() if LISTING_DIR not in p.parts]
+
+    # -- extraction ------------------------------------------------------------------------
+
+    def _stop(self) -> frozenset[str]:
+        if self._stoplist is None:
+            import justext
+
+            name = self.options["stoplist"]
+            self._stoplist = frozenset() if name == "none" else justext.get_stoplist(name)
+        return self._stoplist
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_stoplist"] = None  # rebuilt on use; keeps pickles small
+        return state
+
+    def read(self, path: Path) -> Iterator[Document | Dropped]:
+        """One WARC/WET file (gzipped per record, or plain) -> documents.
+
+        Raises:
+            SourceError: the file cannot be opened, or is truncated/corrupt (after the
+                records before the damage).
+        """
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+
+        path = Path(path)
+        try:
+            fh = open(path, "rb")
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
+        warc_file = path.name
+        with fh:
+            try:
+                for record in ArchiveIterator(fh):
+                    out = self._record(record, warc_file)
+                    if out is not None:
+                        yield out
+            except ArchiveLoadFailed as exc:
+                raise SourceError(f"{path}: not a readable WARC file ({str(exc).splitlines()[0]})") from None
+            except (EOFError, zlib.error, OSError, ValueError) as exc:
+                raise SourceError(f"{path}: truncated or corrupt WARC data ({exc or type(exc).__name__})") from None
+
+    def _record(self, record: Any, warc_file: str) -> Document | Dropped | None:
+        headers = record.rec_headers
+        kind = record.rec_type
+        if kind not in ("response", "conversion"):
+            return None
+        key = _record_key(headers.get_header("WARC-Record-ID") or "")
+        meta: dict[str, Any] = {"url": headers.get_header("WARC-Target-URI"),
+                                "date": headers.get_header("WARC-Date"), "warc": warc_file}
+        if kind == "conversion":
+            language = headers.get_header("WARC-Identified-Content-Language")
+            if language:
+                meta["cc_language"] = language
+            data = record.content_stream().read()
+            text = data.decode("utf-8", errors="replace").strip()
+            if not text:
+                return self.dropped(key, "empty", **meta)
+            return self.document(key, text + "\n", **meta)
+        http = record.http_headers
+        if http is None:
+            return self.dropped(key, "not_http", **meta)
+        status = http.get_statuscode()
+        if status != "200":
+            return self.dropped(key, "http_status", status=status, **meta)
+        content_type = (http.get_header("Content-Type") or "").lower()
+        if content_type.split(";", 1)[0].strip() not in _HTML_TYPES:
+            return self.dropped(key, "not_html", content_type=content_type[:100], **meta)
+        limit = self.options["max_html_bytes"]
+        body = record.content_stream().read(limit + 1)
+        if len(body) > limit:
+            return self.dropped(key, "too_large", **meta)
+        charset = _CHARSET_RE.search(content_type)
+        encoding = charset.group(1) if charset else None
+        try:
+            if encoding:
+                "".encode(encoding)  # an unknown charset name: let the extractor guess
+        except LookupError:
+            encoding = None
+        try:
+            if self.options["extractor"] == "justext":
+                text = justext_main_text(body, self._stop(), encoding)
+            else:
+                text = trafilatura_main_text(body, encoding)
+        except Exception as exc:  # both extractors raise on some malformed pages
+            return self.dropped(key, "extract_error", detail=f"{type(exc).__name__}: {exc}"[:200], **meta)
+        text = text.strip()
+        if not text:
+            return self.dropped(key, "no_main_text", **meta)
+        return self.document(key, text + "\n", **meta)
