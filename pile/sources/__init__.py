@@ -16,6 +16,14 @@ KINDS: dict[str, str] = {
     "files": "pile.sources.files:FilesSource",
     "python": "pile.sources.local:PythonSource",
     "system_docs": "pile.sources.local:SystemDocsSource",
+    "commoncrawl": "pile.sources.commoncrawl:CommonCrawlSource",
+    "pubmed_abstracts": "pile.sources.pubmed:PubmedAbstractsSource",
+    "pubmed_central": "pile.sources.pmc:PubmedCentralSource",
+    "uspto": "pile.sources.uspto:UsptoSource",
+    "arxiv": "pile.sources.arxiv:ArxivSource",
+    "gutenberg": "pile.sources.gutenberg:GutenbergSource",
+    "europarl": "pile.sources.europarl:EuroparlSource",
+    "ubuntu_irc": "pile.sources.ubuntu_irc:UbuntuIrcSource",
 }
 
 
