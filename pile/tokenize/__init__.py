@@ -1,0 +1,27 @@
+"""Tokenization: several vocabularies in one pass into Megatron-compatible shards.
+
+- `vocab`: obtain and save each configured vocabulary, choose its exact engine;
+- `engines`: the encoders (HF ``tokenizers``, tiktoken, sentencepiece);
+- `convert`: vocabulary format conversions and the tiktoken-equivalence proof;
+- `shards`: the ``MMapIndexedDataset`` writer (Megatron-LM / GPT-NeoX ``.bin/.idx``);
+- `write`: one source through every vocabulary (encode, shards, counts);
+- `reader`: `ShardReader`, packed seeded samples, blends, the PyTorch adapter;
+- `counts`: the token count comparison (csv, json, markdown, bar chart);
+- `validate`: shard checks for ``pile validate``.
+
+This package is ``pile.tokenize``; there is deliberately no top-level ``tokenize`` package,
+which would shadow the standard library module that tracebacks depend on.
+"""
+
+from pile.tokenize.counts import CountRow, CountsTable, SourceCounter
+from pile.tokenize.reader import BlendedSamples, PackedSamples, ShardReader, torch_dataset
+from pile.tokenize.shards import ShardWriter
+from pile.tokenize.validate import validate_shards
+from pile.tokenize.vocab import Vocabulary, dtype_for, load_vocabulary
+from pile.tokenize.write import encode_texts, tokenize_source
+
+__all__ = [
+    "BlendedSamples", "CountRow", "CountsTable", "PackedSamples", "ShardReader", "ShardWriter",
+    "SourceCounter", "Vocabulary", "dtype_for", "encode_texts", "load_vocabulary",
+    "tokenize_source", "torch_dataset", "validate_shards",
+]

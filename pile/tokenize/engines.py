@@ -1,0 +1,185 @@
+"""Encoders: turn a batch of document texts into token ids with the end-of-document id.
+
+One `Encoder` per vocabulary and worker. It is cheap to build and to pickle (Ray ships
+it to workers); `setup()` loads the heavy state (the merge table) once per worker.
+Three engines, each exact for the vocabularies it is chosen for (`pile.tokenize.vocab`
+decides, and `tests/test_tokenize_engines.py` proves identical ids on the test corpora):
+
+- `HFEncoder`: Hugging Face ``tokenizers`` ``encode_batch_fast`` on a ``tokenizer.json``;
+  the reference engine for every HF vocabulary.
+- `TiktokenEncoder`: OpenAI's ``tiktoken`` BPE, several times faster than HF for the
+  GPT-2 (r50k), p50k and cl100k vocabularies.
+- `SentencePieceEncoder`: Google's ``sentencepiece`` on a ``.model`` (LLaMA/Mistral).
+
+Document text is always encoded as *ordinary* text: a literal ``<|endoftext|>`` written
+inside a document is encoded as its characters, never as the special id. Only the
+end-of-document id this module appends marks a document boundary, so a document cannot
+forge one (GPT-NeoX's preprocessing lets HF match specials inside the text; we do not).
+
+Threads: each encoder uses one core. HF ``tokenizers`` batches use a rayon pool sized
+by ``RAYON_NUM_THREADS`` (set it to 1 in multi-process runs to avoid oversubscription).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+def _sanitize(text: str) -> str:
+    """Replace lone surrogates (not encodable as UTF-8) by U+FFFD, as tiktoken does."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+class Encoder:
+    """Base class: ``encode_batch(texts) -> [ids + [eod]]`` as numpy arrays.
+
+    Attributes:
+        eod_id: appended to every document.
+        dtype: numpy dtype of the returned arrays (the shard dtype).
+        engine: ``"hf"``, ``"tiktoken"`` or ``"sentencepiece"``.
+    """
+
+    engine = "base"
+
+    def __init__(self, eod_id: int, dtype: np.dtype | str) -> None:
+        self.eod_id = int(eod_id)
+        self.dtype = np.dtype(dtype)
+        self._impl: Any = None
+
+    def setup(self) -> None:
+        """Load the vocabulary (called once per worker; `encode_batch` calls it if needed)."""
+        if self._impl is None:
+            self._impl = self._load()
+
+    def _load(self) -> Any:
+        raise NotImplementedError
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def encode_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, without the end-of-document id."""
+        self.setup()
+        try:
+            return self._encode(texts)
+        except (UnicodeEncodeError, TypeError, ValueError):
+            # Lone surrogates cannot cross into Rust/C++; retry once with them replaced.
+            logger.debug("re-encoding a batch with lone surrogates replaced")
+            return self._encode([_sanitize(t) for t in texts])
+
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        """Token ids of each text with `eod_id` appended, as arrays of `dtype`."""
+        eod = self.eod_id
+        dtype = self.dtype
+        out = []
+        for ids in self.encode_ids(texts):
+            ids.append(eod)
+            out.append(np.array(ids, dtype=dtype))
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_impl"] = None  # heavy and not always picklable: rebuilt by setup()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class HFEncoder(Encoder):
+    """Hugging Face ``tokenizers`` on a ``tokenizer.json`` file.
+
+    Args:
+        path: the ``tokenizer.json``.
+        eod_id / dtype: see `Encoder`.
+    """
+
+    engine = "hf"
+
+    def __init__(self, path: str | Path, eod_id: int, dtype: np.dtype | str) -> None:
+        super().__init__(eod_id, dtype)
+        self.path = str(path)
+
+    def _load(self) -> Any:
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(self.path)
+        tok.encode_special_tokens = True  # specials inside documents are plain text
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        encs = self._impl.encode_batch_fast(texts, add_special_tokens=False)
+        return [e.ids for e in encs]
+
+
+class TiktokenEncoder(Encoder):
+    """OpenAI ``tiktoken`` on a ``.tiktoken`` ranks file.
+
+    Args:
+        path: the ``.tiktoken`` file (base64 token, rank per line), or a byte-level BPE
+            ``tokenizer.json`` whose ranks equal an OpenAI encoding's.
+        name: encoding name (``r50k_base``, ``cl100k_base``...), for tiktoken's repr.
+        pat_str: the pre-tokenization regex of the encoding.
+        special_tokens: special token -> id (``<|endoftext|>``...).
+        eod_id / dtype: see `Encoder`.
+    """
+
+    engine = "tiktoken"
+
+    def __init__(self, path: str | Path, name: str, pat_str: str,
+                 special_tokens: dict[str, int], eod_id: int, dtype: np.dtype | str) -> None:
+        super().__init__(eod_id, dtype)
+        self.path = str(path)
+        self.name = name
+        self.pat_str = pat_str
+        self.special_tokens = dict(special_tokens)
+
+    def _load(self) -> Any:
+        import tiktoken
+        from tiktoken.load import load_tiktoken_bpe
+
+        if self.path.endswith(".json"):
+            # A tokenizer.json proven to hold this encoding's exact vocabulary.
+            from pile.tokenize.convert import ranks_from_tokenizer_json
+
+            ranks, _added = ranks_from_tokenizer_json(self.path)
+        else:
+            ranks = load_tiktoken_bpe(self.path)
+        return tiktoken.Encoding(name=self.name, pat_str=self.pat_str, mergeable_ranks=ranks,
+                                 special_tokens=self.special_tokens)
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        enc = self._impl
+        # A plain loop: encode_ordinary_batch would go through a thread pool per call.
+        return [enc.encode_ordinary(t) for t in texts]
+
+
+class SentencePieceEncoder(Encoder):
+    """Google ``sentencepiece`` on a ``.model`` file (no BOS/EOS added by the model).
+
+    Args:
+        path: the SentencePiece ``.model``.
+        eod_id / dtype: see `Encoder`.
+    """
+
+    engine = "sentencepiece"
+
+    def __init__(self, path: str | Path, eod_id: int, dtype: np.dtype | str) -> None:
+        super().__init__(eod_id, dtype)
+        self.path = str(path)
+
+    def _load(self) -> Any:
+        import sentencepiece as spm
+
+        return spm.SentencePieceProcessor(model_file=self.path)
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self._impl.encode(texts, num_threads=1)

@@ -1,0 +1,341 @@
+"""Vocabularies: obtain each configured tokenizer, save it next to its shards, pick its engine.
+
+A ``tokenizers:`` entry obtains its vocabulary one way (`pile.config.TokenizerConfig`):
+
+- ``path``: a Hugging Face ``tokenizer.json``;
+- ``hub``: a Hugging Face hub name, fetched with ``tokenizers.Tokenizer.from_pretrained``
+  (online only; cached by ``huggingface_hub``);
+- ``tiktoken``: an OpenAI ``.tiktoken`` ranks file, with ``encoding`` naming its regex and
+  special tokens (``r50k_base``/``gpt2``, ``p50k_base``, ``cl100k_base``; inferred from the
+  file's sha256 when it is one of OpenAI's files);
+- ``sentencepiece``: a SentencePiece ``.model`` (LLaMA, Mistral), encoded by sentencepiece;
+- ``train``: a byte-level BPE trained with HF ``tokenizers`` on the cleaned corpus, as
+  GPT-NeoX-20B's tokenizer was trained on the Pile (Black et al. 2022, section 3.2), so an
+  offline machine can still compare vocabularies. Training is deterministic: the same texts
+  give the same ``tokenizer.json`` bytes.
+
+The exact file used is copied to ``tokens/<name>/`` (``tokenizer.json``, ``<file>.tiktoken``
+or ``tokenizer.model``) and its sha256 goes to the manifest. The end-of-document token is
+``eod`` or the vocabulary's own (``<|endoftext|>``, ``</s>``...).
+
+Engine: the fastest exact one. tiktoken for tiktoken files and for any ``tokenizer.json``
+whose vocabulary is byte-for-byte one of OpenAI's pinned encodings (GPT-2's is; see
+`pile.tokenize.convert.ranks_from_tokenizer_json`), sentencepiece for ``.model`` files, HF
+``encode_batch_fast`` for everything else. ``tests/test_tokenize_engines.py`` proves the
+ids identical on the test corpora.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from pile.config import TokenizerConfig, TrainConfig
+from pile.errors import ConfigError
+from pile.tokenize import convert
+from pile.tokenize.engines import Encoder, HFEncoder, SentencePieceEncoder, TiktokenEncoder
+
+logger = logging.getLogger(__name__)
+
+# Megatron's rule: ids fit uint16 below 65,500 (the margin leaves room for added tokens).
+UINT16_LIMIT = 65_500
+
+# What a vocabulary's own end-of-text token is called, most common first.
+EOD_CANDIDATES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|eos|>", "[SEP]")
+
+TRAINED_BPE_NAME = "bpe_bytelevel_v1"  # a versioned name: the training recipe's identity
+
+
+def dtype_for(vocab_size: int) -> np.dtype:
+    """uint16 when every id fits below 65,500, else int32 (Megatron / GPT-NeoX rule)."""
+    return np.dtype(np.uint16) if vocab_size < UINT16_LIMIT else np.dtype(np.int32)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """One resolved vocabulary, saved next to its shards.
+
+    Attributes:
+        name: the configured name (``tokens/<name>/``).
+        kind: how it was obtained: ``tokenizer_json``, ``hub``, ``tiktoken``,
+            ``sentencepiece`` or ``train``.
+        file: the saved exact vocabulary file in the destination directory.
+        vocab_size: number of ids (highest id + 1, added and special tokens included).
+        eod_id / eod_token: the end-of-document token appended to every document.
+        engine: ``tiktoken``, ``hf`` or ``sentencepiece``.
+        sha256: of `file`.
+        encoding: tiktoken encoding name when the engine is tiktoken.
+    """
+
+    name: str
+    kind: str
+    file: Path
+    vocab_size: int
+    eod_id: int
+    eod_token: str
+    engine: str
+    sha256: str
+    encoding: str | None = None
+    special_tokens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return dtype_for(self.vocab_size)
+
+    def encoder(self) -> Encoder:
+        """A picklable encoder; call ``setup()`` in the worker, then ``encode_batch``."""
+        if self.engine == "tiktoken":
+            pat, _specials = convert.TIKTOKEN_ENCODINGS[self.encoding or ""]
+            return TiktokenEncoder(self.file, self.encoding or "", pat, self.special_tokens,
+                                   self.eod_id, self.dtype)
+        if self.engine == "sentencepiece":
+            return SentencePieceEncoder(self.file, self.eod_id, self.dtype)
+        return HFEncoder(self.file, self.eod_id, self.dtype)
+
+    def hf_encoder(self) -> Encoder:
+        """The HF reference engine for a ``tokenizer.json`` vocabulary (tests, benchmarks)."""
+        if self.file.suffix != ".json":
+            raise ValueError(f"{self.name}: {self.file.name} is not a tokenizer.json")
+        return HFEncoder(self.file, self.eod_id, self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest entry."""
+        return {"name": self.name, "kind": self.kind, "file": self.file.name,
+                "vocab_size": self.vocab_size, "eod_id": self.eod_id,
+                "eod_token": self.eod_token, "engine": self.engine, "sha256": self.sha256,
+                "encoding": self.encoding, "dtype": self.dtype.name}
+
+
+def load_vocabulary(cfg: TokenizerConfig, dest_dir: Path,
+                    train_texts: Callable[[], Iterable[str]] | None = None) -> Vocabulary:
+    """Obtain the vocabulary of `cfg`, save it in `dest_dir` and choose its engine.
+
+    Args:
+        cfg: one validated ``tokenizers:`` entry.
+        dest_dir: ``tokens/<name>/``; created if missing.
+        train_texts: for ``train:`` entries, returns the cleaned documents' texts in a
+            deterministic order (called once).
+
+    Returns:
+        The `Vocabulary`, whose `file` is the saved copy.
+
+    Raises:
+        ConfigError: the file does not load, the hub is unreachable, ``eod`` is not in the
+            vocabulary, a ``train:`` entry got no texts.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    where = f"tokenizers.{cfg.name}"
+    if cfg.path is not None:
+        return _from_tokenizer_json(cfg, Path(cfg.path).expanduser(), dest_dir, "tokenizer_json",
+                                    f"{where}.path")
+    if cfg.hub is not None:
+        return _from_hub(cfg, dest_dir, where)
+    if cfg.tiktoken is not None:
+        return _from_tiktoken(cfg, Path(cfg.tiktoken).expanduser(), dest_dir, where)
+    if cfg.sentencepiece is not None:
+        return _from_sentencepiece(cfg, Path(cfg.sentencepiece).expanduser(), dest_dir, where)
+    if cfg.train is not None:
+        if train_texts is None:
+            raise ConfigError(f"{where}.train: training needs the corpus texts; none were given")
+        tok = train_bpe(train_texts(), cfg.train)
+        out = dest_dir / "tokenizer.json"
+        _atomic_write(out, tok.to_str(pretty=False).encode("utf-8"))
+        return _from_tokenizer_json(cfg, out, dest_dir, "train", f"{where}.train")
+    raise ConfigError(f"{where}: needs one of path, hub, tiktoken, sentencepiece, train")
+
+
+def train_bpe(texts: Iterable[str], train: TrainConfig):
+    """Train a byte-level BPE (GPT-2 pre-tokenization, ``<|endoftext|>`` as id 0).
+
+    Args:
+        texts: documents in a fixed order; reading stops after ``train.max_bytes``.
+        train: vocabulary size, minimum pair frequency, byte cap.
+
+    Returns:
+        A ``tokenizers.Tokenizer``; the same texts give the same serialisation.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=train.vocab_size, min_frequency=train.min_frequency,
+                                  special_tokens=[convert.ENDOFTEXT],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+
+    def capped() -> Iterable[str]:
+        seen = 0
+        for text in texts:
+            if train.max_bytes is not None and seen >= train.max_bytes:
+                return
+            seen += len(text.encode("utf-8", "replace"))
+            yield text
+
+    tok.train_from_iterator(capped(), trainer)
+    return tok
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.resolve() == dest.resolve():
+        return
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+def _resolve_eod(cfg: TokenizerConfig, lookup: Callable[[str], int | None],
+                 default: str | None, field_path: str) -> tuple[str, int]:
+    if cfg.eod is not None:
+        idx = lookup(cfg.eod)
+        if idx is None:
+            raise ConfigError(f"{field_path.rsplit('.', 1)[0]}.eod: token {cfg.eod!r} is not "
+                              f"in the vocabulary")
+        return cfg.eod, idx
+    candidates = ([default] if default else []) + list(EOD_CANDIDATES)
+    for token in candidates:
+        idx = lookup(token)
+        if idx is not None:
+            return token, idx
+    raise ConfigError(f"{field_path.rsplit('.', 1)[0]}.eod: the vocabulary has none of "
+                      f"{', '.join(EOD_CANDIDATES)}; set eod to its end-of-document token")
+
+
+def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: str,
+                         field_path: str) -> Vocabulary:
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(src))
+    except Exception as exc:  # tokenizers raises plain Exception subclasses
+        raise ConfigError(f"{field_path}: {src} is not a loadable tokenizer.json "
+                          f"({str(exc).splitlines()[0][:200]})") from None
+    out = dest_dir / "tokenizer.json"
+    _copy(src, out)
+    vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
+    eod_token, eod_id = _resolve_eod(cfg, tok.token_to_id, None, field_path)
+    engine, encoding, specials = "hf", None, {}
+    try:
+        ranks, added = convert.ranks_from_tokenizer_json(out)
+        known = convert.KNOWN_TIKTOKEN_SHA256.get(convert.tiktoken_file_sha256(ranks))
+        if known is not None and all(c in convert.TIKTOKEN_ENCODINGS[known][1]
+                                     and convert.TIKTOKEN_ENCODINGS[known][1][c] == i
+                                     for c, i in added.items()):
+            engine, encoding, specials = "tiktoken", known, dict(added)
+    except (ValueError, KeyError) as exc:
+        logger.debug("%s: HF engine (%s)", cfg.name, exc)
+    return Vocabulary(name=cfg.name, kind=kind, file=out, vocab_size=vocab_size,
+                      eod_id=eod_id, eod_token=eod_token, engine=engine,
+                      sha256=sha256_file(out), encoding=encoding, special_tokens=specials)
+
+
+def _from_hub(cfg: TokenizerConfig, dest_dir: Path, where: str) -> Vocabulary:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ConfigError(f"{where}.hub: HF_HUB_OFFLINE is set; cannot fetch {cfg.hub!r} "
+                          f"(use path: with a downloaded tokenizer.json)")
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_pretrained(cfg.hub)
+    except Exception as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{where}.hub: cannot fetch {cfg.hub!r} from the Hugging Face hub "
+                          f"(offline or unknown name?): {first}") from None
+    out = dest_dir / "tokenizer.json"
+    _atomic_write(out, tok.to_str(pretty=False).encode("utf-8"))
+    return _from_tokenizer_json(cfg, out, dest_dir, "hub", f"{where}.hub")
+
+
+def _from_tiktoken(cfg: TokenizerConfig, src: Path, dest_dir: Path, where: str) -> Vocabulary:
+    from tiktoken.load import load_tiktoken_bpe
+
+    digest = sha256_file(src)
+    encoding = cfg.encoding or convert.KNOWN_TIKTOKEN_SHA256.get(digest)
+    if encoding is None:
+        raise ConfigError(f"{where}.encoding: {src.name} is not one of OpenAI's files; name "
+                          f"its encoding ({', '.join(convert.TIKTOKEN_ENCODINGS)})")
+    if encoding not in convert.TIKTOKEN_ENCODINGS:
+        raise ConfigError(f"{where}.encoding: unknown encoding {encoding!r}; expected one of "
+                          f"{', '.join(convert.TIKTOKEN_ENCODINGS)}")
+    try:
+        ranks = load_tiktoken_bpe(str(src))
+    except ValueError as exc:
+        raise ConfigError(f"{where}.tiktoken: {src} is not a .tiktoken file ({exc})") from None
+    _pat, specials = convert.TIKTOKEN_ENCODINGS[encoding]
+    if len(set(ranks.values())) != len(ranks) or max(ranks.values()) >= min(specials.values()):
+        raise ConfigError(f"{where}.encoding: {src.name} does not fit encoding {encoding!r} "
+                          f"(ranks collide with its special tokens)")
+    out = dest_dir / src.name
+    _copy(src, out)
+    lookup = {**specials}
+    eod_token, eod_id = _resolve_eod(cfg, lookup.get, convert.ENDOFTEXT, f"{where}.tiktoken")
+    vocab_size = max(max(ranks.values()), max(specials.values())) + 1
+    return Vocabulary(name=cfg.name, kind="tiktoken", file=out, vocab_size=vocab_size,
+                      eod_id=eod_id, eod_token=eod_token, engine="tiktoken", sha256=digest,
+                      encoding=encoding, special_tokens=dict(specials))
+
+
+def _from_sentencepiece(cfg: TokenizerConfig, src: Path, dest_dir: Path, where: str) -> Vocabulary:
+    import sentencepiece as spm
+
+    try:
+        sp = spm.SentencePieceProcessor(model_file=str(src))
+    except Exception as exc:
+        raise ConfigError(f"{where}.sentencepiece: {src} is not a SentencePiece model "
+                          f"({str(exc).splitlines()[0][:200]})") from None
+    out = dest_dir / "tokenizer.model"
+    _copy(src, out)
+
+    def lookup(token: str) -> int | None:
+        idx = sp.piece_to_id(token)
+        return idx if idx != sp.unk_id() or token == sp.id_to_piece(sp.unk_id()) else None
+
+    own = sp.id_to_piece(sp.eos_id()) if sp.eos_id() >= 0 else None
+    eod_token, eod_id = _resolve_eod(cfg, lookup, own, f"{where}.sentencepiece")
+    return Vocabulary(name=cfg.name, kind="sentencepiece", file=out,
+                      vocab_size=sp.get_piece_size(), eod_id=eod_id, eod_token=eod_token,
+                      engine="sentencepiece", sha256=sha256_file(out))
+
+
+def decode(vocab: Vocabulary, ids: Iterable[int]) -> str:
+    """Decode ids with the vocabulary's own library (tests and the ``pile tokens`` tools)."""
+    ids = [int(i) for i in ids]
+    if vocab.engine == "tiktoken":
+        enc = vocab.encoder()
+        enc.setup()
+        return enc._impl.decode(ids)
+    if vocab.engine == "sentencepiece":
+        import sentencepiece as spm
+
+        return spm.SentencePieceProcessor(model_file=str(vocab.file)).decode(ids)
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(str(vocab.file)).decode(ids, skip_special_tokens=False)
+
+
+def describe(vocabs: Iterable[Vocabulary]) -> str:
+    """One JSON line per vocabulary (logging)."""
+    return "\n".join(json.dumps(v.to_dict()) for v in vocabs)
