@@ -1,0 +1,12 @@
+"""Exact and MinHash LSH near-duplicate removal across all sources (`Dedup`, ``dedup_v1``).
+
+Modules: `normalize` (the text normalisation), `shingles` (word n-gram shingles hashed
+with numpy), `signatures` (vectorised MinHash, datasketch-compatible mode), `lsh`
+(bands and rows from the threshold), `store` (per-source signature stores),
+`partitions` (on-disk grouping of keys), `components` (union-find, survivor rule),
+`dedup_pass` (the pass), `evalset` (the accuracy evaluation set).
+"""
+
+from pile.dedup.dedup_pass import Dedup
+
+__all__ = ["Dedup"]
