@@ -1,0 +1,165 @@
+"""USPTO source: the BACKGROUND section of real v4.5 and v2.5 patents, weekly files built
+in tmp_path by concatenating the samples (plain and zipped), and hostile/broken XML."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from pile.config import SourceConfig
+from pile.document import Document
+from pile.errors import ConfigError, SourceError
+from pile.sources import make_source
+from pile.sources.uspto import UsptoSource, background, prepare_xml
+from pile.stage import Dropped
+
+GRANT45 = "samples/uspto/US09358892-20160607-grant-v4.5.xml"
+APP45 = "samples/uspto/US20220159901A1-application-v4.5.xml"
+GRANT25 = "samples/uspto/US06334226-20020101-grant-v2.5.xml"
+
+
+def source(tmp_path: Path, **options) -> UsptoSource:
+    return make_source(SourceConfig(name="uspto", kind="uspto", options=options), tmp_path)
+
+
+def ids(items: list) -> list[tuple[str, str]]:
+    return [(i.id, "doc") if isinstance(i, Document) else (i.doc.id, i.reason) for i in items]
+
+
+GOLDEN = [
+    (GRANT45, "uspto/US09358892B1", "us-patent-grant v4.5",
+     "1. Field\n\nThe present invention relates to methods and systems for managing a charging",
+     "there is a need in the art for a method/system of managing charging",
+     ["A method/system is provided for managing pre-charging", "SUMMARY", "BACKGROUND"]),
+    (APP45, "uspto/US20220159901A1", "us-patent-application v4.5",
+     "It is widely known in the art of agricultural machinery",
+     "we can synthesize as follows the drawbacks found in the prior art",
+     ["First object of the invention", "This instant invention finds its field",
+      "OBJECTS OF THE PRESENT INVENTION", "TECHNICAL FILED"]),
+    (GRANT25, "uspto/US06334226B1", "PATDOC v2.5",
+     "A faucet support member according to the conventional art is already known",
+     "grip the base plate between the bottom surface of the support seat",
+     ["TECHNICAL FIELD", "DISCLOSURE OF THE INVENTION", "In accordance with the present invention",
+      "The present invention relates to a faucet support member"]),
+]
+
+
+@pytest.mark.parametrize("sample, doc_id, fmt, start, inside, absent", GOLDEN)
+def test_documents_start_at_the_background(shared_data: Path, tmp_path: Path, sample: str,
+                                           doc_id: str, fmt: str, start: str, inside: str,
+                                           absent: list[str]) -> None:
+    items = list(source(tmp_path).read(shared_data / sample))
+    assert len(items) == 1 and isinstance(items[0], Document)
+    doc = items[0]
+    assert doc.id == doc_id and doc.meta["format"] == fmt
+    assert doc.meta["pile_set_name"] == "USPTO Backgrounds"
+    assert doc.text.startswith(start)
+    assert inside in doc.text
+    for text in absent:
+        assert text not in doc.text
+    assert "<" not in doc.text and "  " not in doc.text
+
+
+def _weekly(shared_data: Path, tmp_path: Path) -> bytes:
+    """A weekly file as the USPTO publishes them: documents concatenated."""
+    return b"".join((shared_data / s).read_bytes() for s in (GRANT45, GRANT25, APP45))
+
+
+def test_weekly_file_plain_and_zipped(shared_data: Path, tmp_path: Path) -> None:
+    weekly = tmp_path / "ipg160607.xml"
+    weekly.write_bytes(_weekly(shared_data, tmp_path))
+    expected = [("uspto/US09358892B1", "doc"), ("uspto/US06334226B1", "doc"),
+                ("uspto/US20220159901A1", "doc")]
+    assert ids(list(source(tmp_path).read(weekly))) == expected
+    zipped = tmp_path / "ipg160607.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(weekly, "ipg160607.xml")
+    assert ids(list(source(tmp_path).read(zipped))) == expected
+
+
+def test_truncated_weekly_file_keeps_the_complete_patents(shared_data: Path, tmp_path: Path) -> None:
+    data = _weekly(shared_data, tmp_path)
+    weekly = tmp_path / "ipg.xml"
+    weekly.write_bytes(data[: len(data) - 20_000])
+    got = ids(list(source(tmp_path).read(weekly)))
+    assert got[:2] == [("uspto/US09358892B1", "doc"), ("uspto/US06334226B1", "doc")]
+    assert got[2] == ("uspto/ipg.xml#2", "xml_error")
+
+
+def test_truncated_zip_is_a_source_error(shared_data: Path, tmp_path: Path) -> None:
+    zipped = tmp_path / "ipg.zip"
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("ipg.xml", _weekly(shared_data, tmp_path))
+    zipped.write_bytes(zipped.read_bytes()[:30_000])
+    with pytest.raises(SourceError):
+        list(source(tmp_path).read(zipped))
+
+
+def test_other_documents_and_missing_background(shared_data: Path, tmp_path: Path) -> None:
+    grant = (shared_data / GRANT45).read_bytes()
+    no_bg = grant.replace(b">BACKGROUND</heading>", b">INTRODUCTION</heading>")
+    seq = b'<?xml version="1.0" encoding="UTF-8"?>\n<sequence-cwu id="SEQLST-0"><p>ACGT</p></sequence-cwu>\n'
+    path = tmp_path / "mixed.xml"
+    path.write_bytes(no_bg + seq)
+    assert ids(list(source(tmp_path).read(path))) == [("uspto/US09358892B1", "no_background"),
+                                                       ("uspto/mixed.xml#1", "not_a_patent")]
+
+
+def test_entity_bombs_and_external_entities_are_not_expanded(shared_data: Path, tmp_path: Path) -> None:
+    grant = (shared_data / GRANT45).read_bytes()
+    bomb = (b'<!DOCTYPE us-patent-grant [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">'
+            b'<!ENTITY xxe SYSTEM "file:///etc/passwd">]>')
+    hostile = grant.replace(b'<!DOCTYPE us-patent-grant SYSTEM "us-patent-grant-v45-2014-04-03.dtd" [ ]>', bomb)
+    hostile = hostile.replace(b"1. Field</p>", b"1. Field &c;&c;&xxe;</p>")
+    path = tmp_path / "hostile.xml"
+    path.write_bytes(hostile)
+    doc = next(iter(source(tmp_path).read(path)))
+    assert isinstance(doc, Document) and doc.text.startswith("1. Field\n\nThe present invention")
+    assert "aaaa" not in doc.text and "root:" not in doc.text
+
+
+def test_dtd_entities_of_v25_are_mapped(shared_data: Path) -> None:
+    data = prepare_xml((shared_data / GRANT25).read_bytes())
+    assert b"<!DOCTYPE" not in data and b"&ldquo;" not in data
+    assert "a \u201cC\u201d ring".encode() in data and "\u201c\u2212\u201d groove".encode() in data
+
+
+def test_invalid_utf8_patent_is_dropped(shared_data: Path, tmp_path: Path) -> None:
+    grant = (shared_data / GRANT45).read_bytes().replace(b"1. Field", b"1. Fi\xffeld")
+    path = tmp_path / "bad.xml"
+    path.write_bytes(grant)
+    assert ids(list(source(tmp_path).read(path))) == [("uspto/bad.xml#0", "xml_error")]
+
+
+@pytest.mark.parametrize("blocks, expected", [
+    ([("heading", "BACKGROUND OF THE INVENTION"), ("heading", "Field of the Invention"), ("p", "a"),
+      ("heading", "Description of the Related Art"), ("p", "b"), ("heading", "SUMMARY"), ("p", "c")],
+     ["Field of the Invention", "a", "Description of the Related Art", "b"]),
+    ([("heading", "PRIOR ART"), ("p", "a"), ("heading", "OBJECTS OF THE PRIOR ART INVENTION"), ("p", "b")],
+     ["a"]),
+    ([("heading", "FIELD"), ("p", "a"), ("heading", "BACKGROUND"), ("p", "b"),
+      ("heading", "Some other heading"), ("p", "c")], ["b"]),
+    ([("heading", "DETAILED DESCRIPTION"), ("p", "a")], []),
+    ([("p", "no headings at all")], []),
+])
+def test_background_selection(blocks: list, expected: list) -> None:
+    assert background(blocks) == expected
+
+
+def test_listing_and_options(tmp_path: Path) -> None:
+    files = source(tmp_path, years=[2004, 2005]).list_files()
+    assert files[0].url == "https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/2004/pg040106.zip"
+    assert files[-1].url == "https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/2005/ipg051227.zip"
+    assert len(files) == 52 + 52 and files[0].name == "2004/pg040106.zip"
+    for bad in ([2001], "2020", [True]):
+        with pytest.raises(ConfigError, match=r"sources\.uspto\.options\.years"):
+            source(tmp_path, years=bad)
+
+
+def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:
+    src = pickle.loads(pickle.dumps(source(tmp_path, min_chars=10)))
+    assert ids(list(src.read(shared_data / GRANT25))) == [("uspto/US06334226B1", "doc")]
