@@ -33,6 +33,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -285,7 +286,8 @@ def _from_tiktoken(cfg: TokenizerConfig, src: Path, dest_dir: Path, where: str) 
     except ValueError as exc:
         raise ConfigError(f"{where}.tiktoken: {src} is not a .tiktoken file ({exc})") from None
     _pat, specials = convert.TIKTOKEN_ENCODINGS[encoding]
-    if len(set(ranks.values())) != len(ranks) or max(ranks.values()) >= min(specials.values()):
+    rank_ids = set(ranks.values())
+    if len(rank_ids) != len(ranks) or rank_ids & set(specials.values()):
         raise ConfigError(f"{where}.encoding: {src.name} does not fit encoding {encoding!r} "
                           f"(ranks collide with its special tokens)")
     out = dest_dir / src.name
@@ -321,19 +323,27 @@ def _from_sentencepiece(cfg: TokenizerConfig, src: Path, dest_dir: Path, where: 
 
 
 def decode(vocab: Vocabulary, ids: Iterable[int]) -> str:
-    """Decode ids with the vocabulary's own library (tests and the ``pile tokens`` tools)."""
-    ids = [int(i) for i in ids]
-    if vocab.engine == "tiktoken":
-        enc = vocab.encoder()
+    """Decode ids with the vocabulary's own library (tests and inspection tools)."""
+    return _decoder(vocab.engine, str(vocab.file), vocab.encoding,
+                    tuple(sorted(vocab.special_tokens.items())))([int(i) for i in ids])
+
+
+@lru_cache(maxsize=8)
+def _decoder(engine: str, file: str, encoding: str | None,
+             specials: tuple[tuple[str, int], ...]) -> Callable[[list[int]], str]:
+    if engine == "tiktoken":
+        pat, _ = convert.TIKTOKEN_ENCODINGS[encoding or ""]
+        enc = TiktokenEncoder(file, encoding or "", pat, dict(specials), 0, np.int32)
         enc.setup()
-        return enc._impl.decode(ids)
-    if vocab.engine == "sentencepiece":
+        return enc._impl.decode
+    if engine == "sentencepiece":
         import sentencepiece as spm
 
-        return spm.SentencePieceProcessor(model_file=str(vocab.file)).decode(ids)
+        return spm.SentencePieceProcessor(model_file=file).decode
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(str(vocab.file)).decode(ids, skip_special_tokens=False)
+    tok = Tokenizer.from_file(file)
+    return lambda ids: tok.decode(ids, skip_special_tokens=False)
 
 
 def describe(vocabs: Iterable[Vocabulary]) -> str:
