@@ -24,9 +24,9 @@ from typing import Iterator
 
 # A run of digit groups joined by one repeated separator. Letters, digits and "_" on
 # either side mean the digits belong to an identifier or a hex constant (0x41..., a
-# hash), not to a written card number.
+# hash), not to a written card number; a "+" before it makes it an E.164 phone number.
 _CARD_RUN_RE = re.compile(
-    r"(?<![0-9A-Za-z_])"
+    r"(?<![0-9A-Za-z_+])"
     r"[0-9]+(?:(?P<sep>[ .\-])[0-9]+(?:(?P=sep)[0-9]+)*)?"
     r"(?![0-9A-Za-z_])"
 )
@@ -119,6 +119,18 @@ def _card_layout(lengths: tuple[int, ...]) -> bool:
     return all(g == 4 for g in lengths[:-1]) and 1 <= lengths[-1] <= 4
 
 
+def _after_iban_head(text: str, start: int, sep: str) -> bool:
+    """True when the digit run at `start` continues a group of four letters and digits
+    (``ES06 3859 2775 ...``, ``IT12 D320 6469 ...``): the body of an IBAN written in
+    groups, not a card."""
+    if start < 5 or text[start - 1] != sep:
+        return False
+    head = text[start - 5:start - 1]
+    if not (head.isascii() and head.isalnum()) or head.isdigit() or head.isalpha():
+        return False
+    return start < 6 or not text[start - 6].isalnum()
+
+
 def iter_card_candidates(text: str, start: int = 0, end: int | None = None
                          ) -> Iterator[tuple[int, int]]:
     """Spans of `text` written like a card number (layout only; no checksum yet).
@@ -140,6 +152,8 @@ def iter_card_candidates(text: str, start: int = 0, end: int | None = None
         if sep is None:
             if CARD_MIN_DIGITS <= run.end() - run.start() <= CARD_MAX_DIGITS:
                 yield run.start(), run.end()
+            continue
+        if _after_iban_head(text, run.start(), sep):
             continue
         groups = [(m.start(), m.end()) for m in _GROUP_RE.finditer(text, run.start(), run.end())]
         lengths = [e - s for s, e in groups]
