@@ -230,7 +230,7 @@ class PiiConfig:
     hash_key: str = ""
     keep_private_ips: bool = True
     audit: bool = True
-    phone_regions: tuple[str, ...] = ("US", "GB", "CA", "DE", "FR", "IN")
+    phone_regions: tuple[str, ...] = ("US", "GB", "CA", "FR")
 
     def validate(self, path: str) -> None:
         for i, entity in enumerate(self.entities):
