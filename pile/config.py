@@ -40,7 +40,9 @@ class SourceConfig:
         urls: explicit upstream files instead of the kind's default listing.
         paths: local files or globs (kind ``files``, or files already downloaded).
         mirrors: alternative base URLs, tried in order when the upstream fails.
-        max_bytes: stop reading the source after this many bytes of text (a size cap).
+        max_bytes: a size cap on the source's input: whole files are taken in order until
+            their on-disk bytes reach it; a single larger file is read up to this many
+            bytes of text. Deterministic, so a capped build is reproducible.
         clean: overrides of the ``clean`` section for this source only.
         options: kind-specific settings, validated by the Source class.
     """

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-DEFAULT_CAP_BYTES = 24_000_000
+# On-disk bytes per source (manual pages and changelogs are gzip'd: about 3x as text).
+PYTHON_CAP_BYTES = 24_000_000
+DOCS_CAP_BYTES = 12_000_000
 
 
 def default_config_data() -> dict[str, Any]:
     return {
         "out": "build/pile",
         "sources": [
-            {"name": "python_stdlib", "kind": "python", "max_bytes": DEFAULT_CAP_BYTES,
+            {"name": "python_stdlib", "kind": "python", "max_bytes": PYTHON_CAP_BYTES,
              # Code is not prose: no language or Gopher filter (the Pile's GitHub had none).
              "clean": {"languages": [], "quality": {"enabled": False}, "min_chars": 100}},
-            {"name": "system_docs", "kind": "system_docs", "max_bytes": DEFAULT_CAP_BYTES,
+            {"name": "system_docs", "kind": "system_docs", "max_bytes": DOCS_CAP_BYTES,
              # Manual pages are terse: Gopher's word-count floor would drop most of them.
              "clean": {"languages": ["en"], "min_chars": 200,
                        "quality": {"min_words": 30, "max_symbol_word_ratio": 0.2,

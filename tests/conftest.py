@@ -31,3 +31,27 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def ray_executor():
+    """The one local Ray instance of the test session (2 CPUs), as a pile executor."""
+    from pile.runner import RayExecutor
+
+    executor = RayExecutor(workers=2)
+    yield executor
+    executor.close()
+
+
+@pytest.fixture
+def build_config(tmp_path):
+    """Make a validated Config for a build into tmp_path/out from plain data."""
+    from pile.config import parse_config
+
+    def make(sources, **sections):
+        data = {"out": str(tmp_path / "out"), "sources": sources,
+                "run": {"progress": False, "batch_size": 64}}
+        data.update(sections)
+        return parse_config(data)
+
+    return make

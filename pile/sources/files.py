@@ -49,11 +49,54 @@ def file_format(path: Path) -> str | None:
     return None
 
 
+class _ZstdFrames(io.RawIOBase):
+    """Decompresses concatenated zstd frames and raises EOFError on a truncated one.
+
+    zstandard's stream_reader reports a cut-off frame as a clean end of file, which
+    would silently lose the rest of a damaged file.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        while not self._pending:
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd frame is truncated")
+                return 0
+            while chunk:
+                self._in_frame = True
+                self._pending += self._dobj.decompress(chunk)
+                if self._dobj.eof:
+                    chunk = self._dobj.unused_data
+                    self._dobj = self._dctx.decompressobj()
+                    self._in_frame = False
+                else:
+                    chunk = b""
+        n = min(len(buf), len(self._pending))
+        buf[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 def _open_binary(path: Path) -> IO[bytes]:
     name = path.name.lower()
     raw = open(path, "rb")
     if name.endswith(".zst"):
-        return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        return io.BufferedReader(_ZstdFrames(raw), buffer_size=1 << 20)
     if name.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw
@@ -139,9 +182,11 @@ class FilesSource(Source):
         import lm_dataformat
 
         try:
-            stream = lm_dataformat.Reader(str(path)).stream_data(get_meta=True)
+            # Only lm_dataformat's JSON formats carry meta; the others assert get_meta=False.
+            with_meta = path.name.lower().endswith((".json.zst", ".jsonl.zst.tar"))
+            stream = lm_dataformat.Reader(str(path)).stream_data(get_meta=with_meta)
             for i, item in enumerate(stream):
                 text, meta = item if isinstance(item, tuple) else (item, {})
                 yield self._to_document(f"{key}:{i}", text, meta)
-        except (*_DECOMPRESS_ERRORS, ValueError, KeyError, io.UnsupportedOperation) as exc:
+        except (*_DECOMPRESS_ERRORS, ValueError, KeyError, AssertionError, io.UnsupportedOperation) as exc:
             raise SourceError(f"{path}: unreadable lm_dataformat archive ({type(exc).__name__}: {exc})") from None
