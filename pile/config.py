@@ -194,7 +194,7 @@ class DedupConfig:
                  f"must be in [1, 4096], got {self.partitions}")
         _require(0.0 < self.threshold <= 1.0, f"{path}.threshold",
                  f"must be in (0, 1], got {self.threshold}")
-        _require(self.ngram >= 1, f"{path}.ngram", f"must be >= 1, got {self.ngram}")
+        _require(1 <= self.ngram <= 64, f"{path}.ngram", f"must be in [1, 64], got {self.ngram}")
         _require(self.num_perm >= 2, f"{path}.num_perm", f"must be >= 2, got {self.num_perm}")
         _require(self.hash_mode in ("fast", "datasketch"), f"{path}.hash_mode",
                  f"must be 'fast' or 'datasketch', got {self.hash_mode!r}")
