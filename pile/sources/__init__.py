@@ -24,6 +24,9 @@ KINDS: dict[str, str] = {
     "gutenberg": "pile.sources.gutenberg:GutenbergSource",
     "europarl": "pile.sources.europarl:EuroparlSource",
     "ubuntu_irc": "pile.sources.ubuntu_irc:UbuntuIrcSource",
+    "wikipedia": "pile.sources.wikipedia:WikipediaSource",
+    "stackexchange": "pile.sources.stackexchange:StackExchangeSource",
+    "enron": "pile.sources.enron:EnronSource",
 }
 
 

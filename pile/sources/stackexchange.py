@@ -1,0 +1,322 @@
+"""Stack Exchange: per-site data dumps (``Posts.xml``), one question with its answers.
+
+Upstream: the Stack Exchange data dump on archive.org (``archive.org/download/
+stackexchange/<site>.7z``; Stack Overflow's posts are ``stackoverflow.com-Posts.7z``).
+The Pile built this component with EleutherAI's ``stackexchange_dataset`` pairer: for
+every question with answers, the text is::
+
+    Q:
+
+    <title>
+
+    <question body>
+
+    A:
+
+    <best answer body>
+
+    A:
+
+    <next answer body>
+
+with the answers ordered by score, highest first, keeping answers whose score is at
+least ``min_answer_score`` (the pairer's ``min_score=3``) and at most ``max_answers``
+of them (its ``max_responses=3``); HTML is rendered to text. Both limits are options
+(``max_answers: 0`` keeps every answer).
+
+Input: a site's ``.7z`` (read member by member with `pile.sources.archive.iter_archive`,
+never extracted whole), or a plain ``Posts.xml`` (a local ``paths:`` folder as the
+dump's layout has). Rows are streamed with `pile.sources.xmlsafe.iterparse`; a
+question is held (as raw HTML, answers below the score threshold not even that) only
+until its ``AnswerCount`` answers have been seen, then emitted, so memory follows the
+number of questions still waiting for answers, not the size of the dump. Questions
+whose answers never all arrive (deleted answers) are emitted at the end, in id order.
+
+Document ids are ``<source>/<site>/<question id>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar, Iterator
+
+import lxml.etree
+import lxml.html
+
+from pile.document import Document
+from pile.errors import ConfigError, SourceError
+from pile.sources.archive import iter_archive, sniff
+from pile.sources.base import RemoteFile, Source, expand_paths
+from pile.sources.xmlsafe import iterparse
+from pile.stage import Dropped
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_ITEM = "https://archive.org/download/stackexchange"
+METADATA_URL = "https://archive.org/metadata/stackexchange"
+LISTING_FILE = ".listing.json"
+
+_PARAGRAPH_TAGS = {"p", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
+                   "table", "hr", "div", "dl"}
+_LINE_TAGS = {"li", "tr", "dt", "dd", "br"}
+_DROP_TAGS = {"script", "style"}
+_BLANKS_RE = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+_TRAILING_RE = re.compile(r"[ \t]+\n")
+
+
+def html_to_text(fragment: str) -> str:
+    """Render a post's HTML as text: paragraphs as blank-line blocks, code kept verbatim.
+
+    Tags go, their text stays (links keep their words, ``<code>`` its code); block
+    elements start new paragraphs and list items new lines, the way the Pile's
+    BeautifulSoup ``get_text()`` output reads, without its runs of empty lines.
+    """
+    if not fragment or not fragment.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return fragment.strip()
+    parts: list[str] = []
+
+    def walk(el: Any) -> None:
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        if tag in _DROP_TAGS:
+            return
+        if tag in _PARAGRAPH_TAGS:
+            parts.append("\n\n")
+        elif tag in _LINE_TAGS:
+            parts.append("\n")
+        if tag and el.text:
+            parts.append(el.text)
+        for child in el:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if tag in _PARAGRAPH_TAGS:
+            parts.append("\n\n")
+
+    try:
+        walk(root)
+        text = "".join(parts)
+    except RecursionError:  # absurdly nested markup: plain text without layout
+        text = root.text_content()
+    text = _TRAILING_RE.sub("\n", text.replace("\r\n", "\n"))
+    return _BLANKS_RE.sub("\n\n", text).strip()
+
+
+@dataclass
+class _Question:
+    post_id: int
+    title: str
+    body: str
+    expected: int
+    seen: int = 0
+    answers: list[tuple[int, int, str]] = field(default_factory=list)  # (score, id, body)
+
+
+def site_name(path: Path) -> str:
+    """The site a dump file belongs to (``cstheory.stackexchange.com.7z`` -> the domain)."""
+    name = path.name
+    if name.lower().endswith(".7z"):
+        stem = name[:-3]
+        return stem.split("-", 1)[0] if stem.endswith("-Posts") else stem
+    return path.parent.name or "site"
+
+
+class StackExchangeSource(Source):
+    """The Stack Exchange network, question by question.
+
+    Options:
+        sites: ``all`` (every ``.7z`` of the archive.org item, listed from its metadata
+            and cached in ``raw/<source>/.listing.json``) or a list of site domains
+            (``[cstheory.stackexchange.com, stackoverflow.com]``).
+        include_meta: with ``all``, also take the ``*.meta.*`` sites.
+        min_answer_score: answers scoring below this are left out (the Pile: 3).
+        max_answers: at most this many answers per question, best first (the Pile: 3;
+            0 = all).
+    """
+
+    kind: ClassVar[str] = "stackexchange"
+    pile_set_name: ClassVar[str] = "StackExchange"
+    license: ClassVar[str] = "CC BY-SA 2.5 / 3.0 / 4.0 (by post date), with attribution"
+    upstream: ClassVar[str] = "archive.org/details/stackexchange per-site .7z dumps (Posts.xml)"
+    options_schema: ClassVar[dict[str, Any]] = {"sites": "all", "include_meta": True,
+                                                "min_answer_score": 3, "max_answers": 3}
+
+    def __init__(self, cfg: Any, raw_dir: Path) -> None:
+        super().__init__(cfg, raw_dir)
+        field_ = f"sources.{self.name}.options"
+        sites = self.options["sites"]
+        if isinstance(sites, str):
+            if sites != "all":
+                sites = [sites]
+        if sites != "all":
+            if not isinstance(sites, (list, tuple)) or not sites or \
+                    not all(isinstance(s, str) and re.fullmatch(r"[a-z0-9.\-]+", s) for s in sites):
+                raise ConfigError(f"{field_}.sites: expected 'all' or a list of site domains "
+                                  f"such as cstheory.stackexchange.com, got {sites!r}")
+            sites = list(sites)
+        self.options["sites"] = sites
+        for key in ("min_answer_score", "max_answers"):
+            value = self.options[key]
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ConfigError(f"{field_}.{key}: expected an integer, got {value!r}")
+        if self.options["max_answers"] < 0:
+            raise ConfigError(f"{field_}.max_answers: must be >= 0 (0 keeps all), got "
+                              f"{self.options['max_answers']}")
+        if not isinstance(self.options["include_meta"], bool):
+            raise ConfigError(f"{field_}.include_meta: expected true or false, got "
+                              f"{self.options['include_meta']!r}")
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def list_files(self) -> list[RemoteFile]:
+        if self.cfg.urls:
+            return super().list_files()
+        sites = self.options["sites"]
+        if sites == "all":
+            return self._listing()
+        return [RemoteFile(url=f"{ARCHIVE_ITEM}/{_dump_name(s)}", name=_dump_name(s))
+                for s in sites]
+
+    def _listing(self) -> list[RemoteFile]:
+        """Every site dump named by the archive.org item's metadata (cached on disk)."""
+        cache = self.raw_dir / LISTING_FILE
+        if cache.is_file():
+            data = json.loads(cache.read_text(encoding="utf-8"))
+        else:
+            import requests
+
+            try:
+                resp = requests.get(METADATA_URL, timeout=60)
+                resp.raise_for_status()
+                data = resp.json()
+            except (requests.RequestException, ValueError) as exc:
+                raise SourceError(f"{METADATA_URL}: cannot list the Stack Exchange dumps "
+                                  f"({exc}); set sources.{self.name}.options.sites or urls") \
+                    from None
+            self.raw_dir.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(data), encoding="utf-8")
+        return parse_listing(data, include_meta=self.options["include_meta"])
+
+    def inputs(self) -> list[Path]:
+        """The ``.7z`` dumps and ``Posts.xml`` files (local ``paths`` or downloaded)."""
+        if self.cfg.paths:
+            files = expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
+        else:
+            files = super().inputs()
+        return [p for p in files if _is_posts_input(p)]
+
+    # -- extraction ------------------------------------------------------------------------
+
+    def read(self, path: Path) -> Iterator[Document | Dropped]:
+        """Questions with their answers from one ``.7z`` dump or ``Posts.xml`` file."""
+        path = Path(path)
+        site = site_name(path)
+        if sniff(path) == "7z":
+            found = False
+            for member, fh in iter_archive(path):
+                if Path(member).name.lower() == "posts.xml":
+                    found = True
+                    yield from self.read_posts(fh, site, label=f"{path}:{member}")
+            if not found:
+                raise SourceError(f"{path}: expected a Posts.xml member in the 7z dump, "
+                                  "found none")
+        else:
+            yield from self.read_posts(path, site, label=str(path))
+
+    def read_posts(self, source: IO[bytes] | Path, site: str, label: str = ""
+                   ) -> Iterator[Document | Dropped]:
+        """Pair questions and answers from a ``Posts.xml`` stream (see the module doc)."""
+        min_score = self.options["min_answer_score"]
+        pending: dict[int, _Question] = {}
+        orphans = 0
+        for row in iterparse(source, {"row"}):
+            kind = row.get("PostTypeId")
+            try:
+                post_id = int(row.get("Id", ""))
+            except ValueError:
+                raise SourceError(f"{label}: a row without a numeric Id") from None
+            if kind == "1":
+                expected = _int(row.get("AnswerCount"))
+                if expected <= 0:
+                    yield self.dropped(f"{site}/{post_id}", "no_answers", site=site)
+                    continue
+                pending[post_id] = _Question(post_id, row.get("Title") or "",
+                                             row.get("Body") or "", expected)
+            elif kind == "2":
+                parent = pending.get(_int(row.get("ParentId")))
+                if parent is None:
+                    orphans += 1  # the question was deleted, or came earlier and is done
+                    continue
+                parent.seen += 1
+                score = _int(row.get("Score"))
+                if score >= min_score:
+                    parent.answers.append((score, post_id, row.get("Body") or ""))
+                if parent.seen >= parent.expected:
+                    del pending[parent.post_id]
+                    yield self._emit(parent, site)
+        for post_id in sorted(pending):
+            yield self._emit(pending[post_id], site)
+        if orphans:
+            log.debug("%s: %d answers without a pending question", label, orphans)
+
+    def _emit(self, question: _Question, site: str) -> Document | Dropped:
+        key = f"{site}/{question.post_id}"
+        # Score first, then the older answer (lower id) on ties: a stable order.
+        answers = sorted(question.answers, key=lambda a: (-a[0], a[1]))
+        limit = self.options["max_answers"]
+        if limit:
+            answers = answers[:limit]
+        if not answers:
+            return self.dropped(key, "no_answer_above_min_score", site=site)
+        parts = ["Q:", html_to_text(question.title), html_to_text(question.body)]
+        for _, _, body in answers:
+            parts += ["A:", html_to_text(body)]
+        text = "\n\n".join(p for p in parts if p)
+        return self.document(key, text, site=site, question_id=question.post_id,
+                             answers=len(answers))
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value) if value is not None else 0
+    except ValueError:
+        return 0
+
+
+def _dump_name(site: str) -> str:
+    return "stackoverflow.com-Posts.7z" if site == "stackoverflow.com" else f"{site}.7z"
+
+
+def _is_posts_input(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(".7z") or name == "posts.xml" or name.startswith("posts.xml.")
+
+
+def parse_listing(metadata: dict[str, Any], include_meta: bool = True) -> list[RemoteFile]:
+    """The site dumps in archive.org item metadata (``{"files": [{"name", "size"}...]}``).
+
+    Stack Overflow is split per table; only its ``-Posts.7z`` part is taken.
+    """
+    out = []
+    for entry in metadata.get("files", []):
+        name = entry.get("name", "")
+        if not name.endswith(".7z") or "/" in name:
+            continue
+        if name.startswith("stackoverflow.com-") and name != "stackoverflow.com-Posts.7z":
+            continue
+        if not include_meta and ".meta." in name:
+            continue
+        size = entry.get("size")
+        out.append(RemoteFile(url=f"{ARCHIVE_ITEM}/{name}", name=name,
+                              size=int(size) if str(size or "").isdigit() else None))
+    return sorted(out, key=lambda f: f.name)
+
+
+__all__ = ["StackExchangeSource", "html_to_text", "parse_listing", "site_name"]
