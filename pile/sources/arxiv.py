@@ -61,7 +61,8 @@ _TITLE_RE = re.compile(r"\\title\s*(?:\[[^\]]*\])?\s*\{")
 _ABSTRACT_RE = re.compile(r"\\begin\s*\{abstract\}(.*?)\\end\s*\{abstract\}", re.DOTALL)
 _BLANKS_RE = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 _TRAILING_RE = re.compile(r"[ \t]+\n")
-_ARXIV_NAME_RE = re.compile(r"^(.*?)(?:\.tar\.gz|\.tgz|\.tar|\.gz|\.tex)?$", re.IGNORECASE)
+_SPACE_PUNCT_RE = re.compile(r"[ \t]+([.,;:])(?=\s|$)")
+_ARXIV_NAME_RE = re.compile(r"^(.*?)(?:\.tar\.gz|\.tgz|\.tar|\.gz|\.tex|\.pdf)?$", re.IGNORECASE)
 
 
 # -- the paper's files -------------------------------------------------------------------
@@ -224,6 +225,7 @@ def _converter() -> tuple[Any, Any]:
     walker_db = latexwalker.get_default_latex_context_db()
     walker_db.add_context_category(
         "pile", prepend=True, macros=[macrospec.MacroSpec("href", "{{"), macrospec.MacroSpec("subfile", "{"),
+                macrospec.MacroSpec("caption", "*[{"),
                 *(macrospec.MacroSpec(name, spec) for name, spec in _DROPPED_ARGS.items()),
                 *(macrospec.MacroSpec(name, "*[[{") for name in _CITES),
                 *(macrospec.MacroSpec(name, "*{") for name in _REFS)])
@@ -258,14 +260,17 @@ def _converter() -> tuple[Any, Any]:
     text_db = get_default_latex_context_db()
     text_db.add_context_category(
         "pile", prepend=True, macros=[*(MacroTextSpec(name, simplify_repl=section) for name in _SECTIONS),
-                *(MacroTextSpec(name, simplify_repl="") for name in _CITES + _DROPPED_MACROS),
+                *(MacroTextSpec(name, discard=True) for name in _CITES + _DROPPED_MACROS),
                 *(MacroTextSpec(name, simplify_repl=ref) for name in _REFS),
                 MacroTextSpec("href", simplify_repl=href), MacroTextSpec("url", simplify_repl="%s")],
         environments=[*(EnvironmentTextSpec(name, simplify_repl=display_math)
                         for base in _MATH_ENVS for name in (base, base + "*")),
                       *(EnvironmentTextSpec(name, simplify_repl=float_env)
                         for base in _FLOAT_ENVS for name in (base, base + "*")),
-                      *(EnvironmentTextSpec(name, simplify_repl="") for name in _DROPPED_ENVS)])
+                      *(EnvironmentTextSpec(name, discard=True) for name in _DROPPED_ENVS)])
+    # Macros pylatexenc has no text rule for (\texttt, package macros...) keep their
+    # arguments' text instead of vanishing.
+    text_db.set_unknown_macro_spec(MacroTextSpec("", discard=False))
     converter = LatexNodes2Text(latex_context=text_db, math_mode="verbatim",
                                 strict_latex_spaces=False)
     _CONVERTER = (walker_db, converter)
@@ -290,7 +295,10 @@ def latex_to_text(source: str) -> str:
     walker_db, converter = _converter()
     walker = latexwalker.LatexWalker(source, latex_context=walker_db, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
-    text = converter.nodelist_to_text(nodes)
+    # "~" is a non-breaking space in LaTeX: a plain space in the text; a space left in
+    # front of punctuation by a removed citation goes too.
+    text = converter.nodelist_to_text(nodes).replace("\xa0", " ")
+    text = _SPACE_PUNCT_RE.sub(r"\1", text)
     text = _TRAILING_RE.sub("\n", text)
     return _BLANKS_RE.sub("\n\n", text).strip()
 
