@@ -14,7 +14,8 @@ Per WARC record:
   text via jusText (default) or trafilatura (``extractor: trafilatura``); non-HTML bodies
   are dropped as ``not_html``, other statuses as ``http_status``, bodies over
   ``max_html_bytes`` as ``too_large``, pages with no main text as ``no_main_text``;
-- ``conversion`` (WET files) -> the text as Common Crawl extracted it;
+- ``conversion`` (WET files) -> the text as Common Crawl extracted it (``invalid_utf8``
+  when it is not UTF-8, which WET text always is);
 - ``warcinfo``, ``request``, ``revisit``, ``metadata`` (and WAT files) carry no page text
   and are skipped (they are not documents).
 
@@ -180,8 +181,10 @@ class CommonCrawlSource(Source):
             raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
         warc_file = path.name
         with fh:
+            checked = _GzipCheck(fh) if fh.read(2) == b"\x1f\x8b" else None
+            fh.seek(0)
             try:
-                for record in ArchiveIterator(fh):
+                for record in ArchiveIterator(checked or fh):
                     out = self._record(record, warc_file)
                     if out is not None:
                         yield out
@@ -189,6 +192,8 @@ class CommonCrawlSource(Source):
                 raise SourceError(f"{path}: not a readable WARC file ({str(exc).splitlines()[0]})") from None
             except (EOFError, zlib.error, OSError, ValueError) as exc:
                 raise SourceError(f"{path}: truncated or corrupt WARC data ({exc or type(exc).__name__})") from None
+            if checked is not None and checked.truncated():
+                raise SourceError(f"{path}: truncated gzip data (the file ends inside a record)")
 
     def _record(self, record: Any, warc_file: str) -> Document | Dropped | None:
         headers = record.rec_headers
@@ -203,7 +208,10 @@ class CommonCrawlSource(Source):
             if language:
                 meta["cc_language"] = language
             data = record.content_stream().read()
-            text = data.decode("utf-8", errors="replace").strip()
+            try:
+                text = data.decode("utf-8").strip()  # WET text is always UTF-8
+            except UnicodeDecodeError:
+                return self.dropped(key, "invalid_utf8", **meta)
             if not text:
                 return self.dropped(key, "empty", **meta)
             return self.document(key, text + "\n", **meta)
@@ -238,3 +246,46 @@ class CommonCrawlSource(Source):
         if not text:
             return self.dropped(key, "no_main_text", **meta)
         return self.document(key, text + "\n", **meta)
+
+
+class _GzipCheck:
+    """A pass-through reader that checks the gzip members warcio reads are complete.
+
+    warcio stops quietly at a cut in a record-gzipped file, handing out a shortened last
+    record; this wrapper decompresses the same bytes on the side (output discarded) and
+    tells, at the end, whether the file stopped inside a gzip member.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj(31)
+        self._fed = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._feed(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._raw.readline(size)
+        self._feed(data)
+        return data
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            self._fed = True
+            self._inflate.decompress(data, 1 << 20)
+            while self._inflate.unconsumed_tail:  # bounded output; we only need the state
+                self._inflate.decompress(self._inflate.unconsumed_tail, 1 << 20)
+            if not self._inflate.eof:
+                return
+            data = self._inflate.unused_data
+            self._inflate = zlib.decompressobj(31)
+            self._fed = False
+
+    def truncated(self) -> bool:
+        """True when the bytes read so far end inside a gzip member."""
+        return self._fed and not self._inflate.eof

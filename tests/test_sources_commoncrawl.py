@@ -1,0 +1,169 @@
+"""Common Crawl source: the real WARC/WET/WAT samples, a WARC written in tmp_path with
+warcio (a page built from real book text plus navigation boilerplate, a 404, an image),
+truncated and non-WARC files, the two-step crawl listing."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+from pathlib import Path
+
+import pytest
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from pile.config import SourceConfig
+from pile.document import Document
+from pile.errors import ConfigError, SourceError
+from pile.sources import make_source
+from pile.sources.commoncrawl import CommonCrawlSource
+from pile.stage import Dropped
+
+CC = "samples/commoncrawl"
+PAGE_UUID = "2aabeff2-67f5-4608-8466-e87c6296e2b6"
+WET_UUID = "ba729a40-ff84-4085-8d48-0a5b2ee0c42d"
+ARTICLE = "Escopete ye un municipio d'a provincia de Guadalachara"
+
+
+def source(tmp_path: Path, **options) -> CommonCrawlSource:
+    return make_source(SourceConfig(name="commoncrawl", kind="commoncrawl", options=options), tmp_path)
+
+
+def ids(items: list) -> list[tuple[str, str]]:
+    return [(i.id, "doc") if isinstance(i, Document) else (i.doc.id, i.reason) for i in items]
+
+
+def test_wet_conversion_record_is_taken_as_is(shared_data: Path, tmp_path: Path) -> None:
+    items = list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.wet.gz"))
+    assert ids(items) == [(f"commoncrawl/{WET_UUID}", "doc")]  # warcinfo is not a document
+    doc = items[0]
+    assert doc.meta["pile_set_name"] == "Pile-CC"
+    assert doc.meta["url"] == "https://an.wikipedia.org/wiki/Escopete"
+    assert doc.meta["cc_language"] == "spa" and doc.meta["date"].startswith("2024-")
+    assert ARTICLE in doc.text
+
+
+def test_warc_response_with_trafilatura(shared_data: Path, tmp_path: Path) -> None:
+    items = list(source(tmp_path, extractor="trafilatura").read(shared_data / CC / "whirlwind.warc.gz"))
+    # request, metadata and warcinfo records are skipped: one response, one document
+    assert ids(items) == [(f"commoncrawl/{PAGE_UUID}", "doc")]
+    text = items[0].text
+    assert ARTICLE in text and "<" not in text
+    assert "Menú principal" not in text and "Creyar cuenta" not in text  # navigation gone
+
+
+def test_warc_response_with_justext_stub_page(shared_data: Path, tmp_path: Path) -> None:
+    # jusText (Pile-CC's extractor) keeps no paragraph of this two-sentence stub page:
+    # the page is dropped with its reason, not silently.
+    items = list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.gz"))
+    assert ids(items) == [(f"commoncrawl/{PAGE_UUID}", "no_main_text")]
+    assert items[0].doc.meta["url"] == "https://an.wikipedia.org/wiki/Escopete"
+
+
+def test_revisit_and_request_records_are_skipped(shared_data: Path, tmp_path: Path) -> None:
+    items = list(source(tmp_path, extractor="trafilatura").read(shared_data / CC / "warcio-example.warc.gz"))
+    assert ids(items) == [("commoncrawl/a9c51e3e-0221-11e7-bf66-0242ac120005", "doc")]
+    assert "This domain is established to be used for illustrative examples" in items[0].text
+    assert list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.wat.gz")) == []
+
+
+def _record(writer: WARCWriter, uri: str, status: str, ctype: str, body: bytes, kind: str = "response"):
+    http = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+    record = writer.create_warc_record(uri, kind, payload=io.BytesIO(body), http_headers=http)
+    writer.write_record(record)
+    return record.rec_headers.get_header("WARC-Record-ID")[10:-1]
+
+
+def _book_page(shared_data: Path) -> bytes:
+    text = (shared_data / "samples/gutenberg/3261.txt").read_text("ascii").replace("\r\n", "\n")
+    paragraphs = [" ".join(p.split()) for p in text.split("\n\n") if len(p) > 300][5:12]
+    nav = "".join(f'<li><a href="/{w}">{w}</a></li>' for w in ("Home", "About", "Contact", "Login"))
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    html = (f"<html><head><title>News from Nowhere</title></head><body><ul class=nav>{nav}</ul>"
+            f"<div class=content>{body}</div><div class=footer><a href=/tos>Terms</a> | "
+            f"<a href=/privacy>Privacy</a></div></body></html>")
+    return html.encode("utf-8"), paragraphs
+
+
+def test_derived_warc_jusText_positive_and_drops(shared_data: Path, tmp_path: Path) -> None:
+    html, paragraphs = _book_page(shared_data)
+    path = tmp_path / "derived.warc.gz"
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        page = _record(writer, "http://example.org/book", "200 OK", "text/html; charset=utf-8", html)
+        missing = _record(writer, "http://example.org/404", "404 Not Found", "text/html", b"<p>gone</p>")
+        image = _record(writer, "http://example.org/a.png", "200 OK", "image/png", b"\x89PNG....")
+        big = _record(writer, "http://example.org/big", "200 OK", "text/html", html * 3)
+    items = list(source(tmp_path, max_html_bytes=len(html) + 10).read(path))
+    assert ids(items) == [(f"commoncrawl/{page}", "doc"), (f"commoncrawl/{missing}", "http_status"),
+                          (f"commoncrawl/{image}", "not_html"), (f"commoncrawl/{big}", "too_large")]
+    text = items[0].text
+    for paragraph in paragraphs:
+        assert paragraph in text
+    for boilerplate in ("Home", "Contact", "Privacy", "Terms"):
+        assert boilerplate not in text
+    assert items[1].doc.meta["status"] == "404"
+
+
+def test_invalid_utf8_wet_record_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "bad.warc.wet.gz"
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        record = writer.create_warc_record("http://x.org/", "conversion",
+                                           payload=io.BytesIO(b"caf\xe9 \xff text"),
+                                           warc_content_type="text/plain")
+        writer.write_record(record)
+    items = list(source(tmp_path).read(path))
+    assert [i.reason for i in items] == ["invalid_utf8"]
+
+
+def test_truncated_and_non_warc_files_fail(shared_data: Path, tmp_path: Path) -> None:
+    data = (shared_data / CC / "whirlwind.warc.gz").read_bytes()
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(SourceError, match="cut.warc.gz"):
+        list(source(tmp_path).read(cut))
+    junk = tmp_path / "junk.warc.gz"
+    junk.write_bytes(gzip.compress(b"<html>not a warc</html>"))
+    with pytest.raises(SourceError, match="junk.warc.gz"):
+        list(source(tmp_path).read(junk))
+    with pytest.raises(SourceError, match="cannot open"):
+        list(source(tmp_path).read(tmp_path / "missing.warc.gz"))
+
+
+def test_two_step_listing(tmp_path: Path) -> None:
+    src = source(tmp_path, crawl="CC-MAIN-2024-22", first=1, segments=2)
+    first = src.list_files()
+    assert [(f.url, f.name) for f in first] == [
+        ("https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-22/warc.paths.gz",
+         "_listing/CC-MAIN-2024-22-warc.paths.gz")]
+    listing = tmp_path / "commoncrawl" / first[0].name
+    listing.parent.mkdir(parents=True)
+    paths = [f"crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/warc/CC-MAIN-{i}.warc.gz"
+             for i in range(4)]
+    listing.write_bytes(gzip.compress(("\n".join(paths) + "\n").encode()))
+    second = src.list_files()
+    assert [f.name for f in second[1:]] == paths[1:3]
+    assert second[1].url == "https://data.commoncrawl.org/" + paths[1]
+    assert src.inputs() == []  # the listing is not an input
+    wet = source(tmp_path, format="wet").list_files()
+    assert wet[0].url.endswith("/CC-MAIN-2024-22/wet.paths.gz")
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"crawl": "2024-22"}, "crawl"), ({"format": "wat"}, "format"), ({"extractor": "bs4"}, "extractor"),
+    ({"segments": 0}, "segments"), ({"first": -1}, "first"), ({"stoplist": "Klingon"}, "stoplist"),
+])
+def test_bad_options(tmp_path: Path, options: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"options\.{field}"):
+        source(tmp_path, **options)
+
+
+def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:
+    src = source(tmp_path, stoplist="none")
+    list(src.read(shared_data / CC / "whirlwind.warc.gz"))  # builds the stop list
+    clone = pickle.loads(pickle.dumps(src))
+    assert clone._stoplist is None and clone.options["stoplist"] == "none"
+    assert ids(list(clone.read(shared_data / CC / "whirlwind.warc.wet.gz"))) == [
+        (f"commoncrawl/{WET_UUID}", "doc")]
