@@ -405,10 +405,32 @@ def _sevenzip_members(path: Path) -> Iterator[_Member]:
         except Exception as exc:  # py7zr raises a zoo of types for a broken header
             raise SourceError(f"{path}: not a readable 7z archive ({describe_error(exc)})") from None
         kinds: dict[str, str] = {}
+        links: dict[str, str] = {}  # normalised name -> name in the archive
         for f in szf.files:
             name = check_member_name(path, f.filename)
             kinds[name] = ("dir" if f.is_directory else "symlink" if f.is_symlink
                            else "file" if not f.is_socket else "other")
+            if f.is_symlink:
+                links[name] = f.filename
+        if links:
+            # Check every link target before any content is handed out (link targets
+            # are stored as the member's data, so they are read first, then rewound).
+            from py7zr.io import BytesIOFactory
+
+            store = BytesIOFactory(limit=1 << 16)
+            try:
+                szf.extract(targets=list(links.values()), factory=store)
+            except Exception as exc:  # noqa: BLE001 - py7zr raises many types
+                # py7zr itself refuses a link whose target leaves the archive.
+                raise SourceError(f"{path}: symlink member(s) {', '.join(sorted(links))} "
+                                  f"refused ({describe_error(exc)})") from None
+            for name, original in links.items():
+                product = store.products.get(original)
+                if product is not None:
+                    product.seek(0)
+                    target = product.read().decode("utf-8", "surrogateescape")
+                    _check_symlink(path, name, target)
+            szf.reset()
         for name, kind in kinds.items():
             if kind == "dir":
                 yield _Member(name, "dir")

@@ -90,6 +90,8 @@ _BLANKS_RE = re.compile(r"\n{3,}")
 _SPACES_RE = re.compile(r"[ \t\u00a0]{2,}")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r" +([,.;:!?)])")
 _EMPTY_PARENS_RE = re.compile(r"\(\s*[,;]?\s*\)")
+_PAREN_OPEN_PUNCT_RE = re.compile(r"\(\s*[,;]\s*")
+_PAREN_CLOSE_PUNCT_RE = re.compile(r"\s*[,;]\s*\)")
 
 
 def _template_name(node: nodes.Template) -> str:
@@ -291,6 +293,7 @@ def _tidy(text: str) -> str:
         line = _SPACES_RE.sub(" ", raw).strip()
         line = line.lstrip("*#:;").strip() if line[:1] in "*#:;" else line
         line = _EMPTY_PARENS_RE.sub("", line)
+        line = _PAREN_CLOSE_PUNCT_RE.sub(")", _PAREN_OPEN_PUNCT_RE.sub("(", line))
         line = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", line)
         lines.append((0, line.strip()))
     # A heading is kept only when prose follows before a heading of the same or a
