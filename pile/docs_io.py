@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -104,14 +104,60 @@ class JsonlZstWriter:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
+class ZstdFrames(io.RawIOBase):
+    """Decompresses concatenated zstd frames and raises EOFError on a truncated one.
+
+    zstandard's stream_reader reports a cut-off frame as a clean end of file, which
+    would silently lose the rest of a damaged file.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        while not self._pending:
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd frame is truncated")
+                return 0
+            while chunk:
+                self._in_frame = True
+                self._pending += self._dobj.decompress(chunk)
+                if self._dobj.eof:
+                    chunk = self._dobj.unused_data
+                    self._dobj = self._dctx.decompressobj()
+                    self._in_frame = False
+                else:
+                    chunk = b""
+        n = min(len(buf), len(self._pending))
+        buf[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_zstd(raw: IO[bytes]) -> IO[bytes]:
+    """A buffered, line-iterable reader over zstd frames that fails on truncation."""
+    return io.BufferedReader(ZstdFrames(raw), buffer_size=1 << 20)
+
+
 def iter_jsonl_zst(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, record) from a ``.jsonl.zst`` file written by `JsonlZstWriter`."""
-    with open(path, "rb") as fh:
-        reader = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True)
-        text = io.TextIOWrapper(reader, encoding="utf-8")
-        for lineno, line in enumerate(text, 1):
+    with open_zstd(open(path, "rb")) as fh:
+        for lineno, line in enumerate(fh, 1):
             if line.strip():
-                yield lineno, json.loads(line)
+                yield lineno, json.loads(line.decode("utf-8"))
 
 
 def read_pile_documents(path: Path, source: str) -> Iterator[Document]:

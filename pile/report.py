@@ -78,9 +78,10 @@ def write_outputs(build: Build, seconds: float) -> dict[str, Any]:
              "tokens": build.details.get("tokens", {})}
     write_json(out / "stats.json", stats)
     atomic_write_text(out / "report.md", render_report(build, per_source, totals, seconds))
-    # `run` (workers, executor, address) changes where the work happens, never the bytes;
-    # leaving it out keeps manifest.json identical across worker counts and clusters.
-    config = {k: v for k, v in build.cfg.to_dict().items() if k != "run"}
+    # `run` (workers, executor, address) and the output folders change where the work
+    # happens, never the bytes; leaving them out keeps manifest.json identical across
+    # worker counts, clusters and machines.
+    config = {k: v for k, v in build.cfg.to_dict().items() if k not in ("run", "out", "raw")}
     manifest = build_manifest(out, config, build.fingerprints,
                               extra=build.details.get("manifest_extra"))
     write_json(out / "manifest.json", manifest)

@@ -27,6 +27,7 @@ from typing import IO, Any, Iterator
 
 import zstandard
 
+from pile.docs_io import open_zstd
 from pile.document import Document
 from pile.errors import SourceError
 from pile.sources.base import Source
@@ -49,54 +50,11 @@ def file_format(path: Path) -> str | None:
     return None
 
 
-class _ZstdFrames(io.RawIOBase):
-    """Decompresses concatenated zstd frames and raises EOFError on a truncated one.
-
-    zstandard's stream_reader reports a cut-off frame as a clean end of file, which
-    would silently lose the rest of a damaged file.
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._dctx = zstandard.ZstdDecompressor()
-        self._dobj = self._dctx.decompressobj()
-        self._pending = b""
-        self._in_frame = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        while not self._pending:
-            chunk = self._raw.read(1 << 20)
-            if not chunk:
-                if self._in_frame:
-                    raise EOFError("zstd frame is truncated")
-                return 0
-            while chunk:
-                self._in_frame = True
-                self._pending += self._dobj.decompress(chunk)
-                if self._dobj.eof:
-                    chunk = self._dobj.unused_data
-                    self._dobj = self._dctx.decompressobj()
-                    self._in_frame = False
-                else:
-                    chunk = b""
-        n = min(len(buf), len(self._pending))
-        buf[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
 def _open_binary(path: Path) -> IO[bytes]:
     name = path.name.lower()
     raw = open(path, "rb")
     if name.endswith(".zst"):
-        return io.BufferedReader(_ZstdFrames(raw), buffer_size=1 << 20)
+        return open_zstd(raw)
     if name.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw
