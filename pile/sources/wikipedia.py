@@ -147,7 +147,7 @@ class _Renderer:
         target = title.lstrip(":")
         if ":" in target:
             prefix = target.split(":", 1)[0].strip().lower()
-            if prefix in _DROP_LINK_NS or (not inline and _INTERWIKI_RE.match(prefix)):
+            if not inline and (prefix in _DROP_LINK_NS or _INTERWIKI_RE.match(prefix)):
                 return ""
         if node.text is not None:
             return self.render(node.text)

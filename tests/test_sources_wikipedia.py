@@ -1,0 +1,228 @@
+"""Wikipedia: the real dump fragments, served over loopback HTTP, downloaded and extracted."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import pickle
+import re
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pile.config import SourceConfig
+from pile.document import Document
+from pile.errors import ConfigError, SourceError
+from pile.sources import make_source
+from pile.sources.download import Downloader, download_records
+from pile.sources.wikipedia import WikipediaSource, wikitext_to_text
+from pile.stage import Dropped
+
+DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+TABLES = "enwiki-table-markup.xml.bz2"
+MARKUP_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|<ref|\{\||^\|-|^\|\}", re.MULTILINE)
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(shared_data: Path) -> Iterator[str]:
+    """The sample folder, read-only, behind a loopback HTTP server."""
+    folder = shared_data / "samples" / "wikipedia"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def extracted(served: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[WikipediaSource, list[Document], list[Dropped]]:
+    raw = tmp_path_factory.mktemp("raw")
+    cfg = SourceConfig(name="wikipedia", kind="wikipedia",
+                       urls=(f"{served}/{DUMP}", f"{served}/{TABLES}"))
+    source = make_source(cfg, raw)
+    results = Downloader(progress=False, delays={}).fetch(source)
+    assert [r.status for r in results] == ["downloaded", "downloaded"]
+    docs: list[Document] = []
+    drops: list[Dropped] = []
+    for path in source.inputs():
+        for item in source.read(path):
+            (drops if isinstance(item, Dropped) else docs).append(item)
+    return source, docs, drops
+
+
+def test_download_records_sha256(extracted, shared_data: Path) -> None:
+    source, _, _ = extracted
+    import hashlib
+
+    records = {r["name"]: r for r in download_records(source.raw_dir)}
+    for name in (DUMP, TABLES):
+        data = (shared_data / "samples" / "wikipedia" / name).read_bytes()
+        assert records[name]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert records[name]["size"] == len(data)
+
+
+def test_articles_are_plain_text(extracted) -> None:
+    _, docs, _ = extracted
+    assert len(docs) == 106 + 5
+    for doc in docs:
+        assert not MARKUP_RE.search(doc.text), (doc.id, MARKUP_RE.search(doc.text))
+        assert "__TOC__" not in doc.text and "<!--" not in doc.text
+        title = doc.meta["title"]
+        assert doc.text.startswith(f"{title}\n\n") and len(doc.text) > len(title) + 50
+        assert doc.meta["pile_set_name"] == "Wikipedia (en)"
+        assert re.fullmatch(r"wikipedia/\d+", doc.id)
+    # Page ids are unique within a dump; the two samples share one page (id 316).
+    assert len({d.id for d in docs}) == len(docs) - 1
+    assert sum(d.id == "wikipedia/316" for d in docs) == 2
+
+
+def test_redirects_and_other_namespaces_are_dropped(extracted) -> None:
+    _, docs, drops = extracted
+    reasons = {d.doc.meta["title"]: d.reason for d in drops}
+    assert reasons["AccessibleComputing"] == "redirect"
+    assert sum(r == "redirect" for r in reasons.values()) == 99
+    assert [t for t, r in reasons.items() if r == "non_article_namespace"] == \
+        ["Wikipedia:Adding Wikipedia articles to Nupedia"]
+    titles = {d.meta["title"] for d in docs}
+    assert not titles & set(reasons)
+    assert len(docs) + len(drops) == 206 + 5  # every page accounted for
+
+
+def test_known_article_content(extracted) -> None:
+    _, docs, _ = extracted
+    by_title = {d.meta["title"]: d.text for d in docs}
+    anarchism = by_title["Anarchism"]
+    assert "Anarchism is a political philosophy that advocates self-governed societies" in anarchism
+    assert "\n\nEtymology and terminology\n\n" in anarchism  # headings kept as lines
+    assert "Category:" not in anarchism and "thumb|" not in anarchism
+    vote = by_title["Constructive vote of no confidence"]
+    assert "is a variation on the motion of no confidence which allows a parliament" in vote
+    # The result table of the German votes is gone, with its cell styles.
+    assert "background:#FFF8DC" not in vote and "FFDEAD" not in vote
+
+
+@pytest.mark.parametrize("wikitext, expected", [
+    ("'''Bold''' and ''italic'' text.", "Bold and italic text."),
+    ("See [[Paris|the capital]] and [[Lyon]].", "See the capital and Lyon."),
+    ("[[Bus]]es run.", "Buses run."),
+    ("Text{{citation needed|date=May 2020}} goes on.", "Text goes on."),
+    ("A {{convert|5|km|mi}} walk.", "A 5 km walk."),
+    ("{{nowrap|kept words}} here.", "kept words here."),
+    ("Claim.<ref name=a>{{cite web|url=http://x|title=T}}</ref> Next.<ref name=a/>",
+     "Claim. Next."),
+    ("[[File:Map.png|thumb|A [[map]] caption]]Prose.", "Prose."),
+    ("Prose.\n[[Category:Things]]\n[[de:Dinge]]", "Prose."),
+    ("See [[:Category:Things|the list]].", "See the list."),
+    ("Visit [http://example.com the site] now.", "Visit the site now."),
+    ("Intro.\n{| class=wikitable\n|-\n| cell || cell2\n|}\nAfter.", "Intro.\nAfter."),
+    ("A<!-- hidden -->B __NOTOC__", "AB"),
+    ("x &amp; y&nbsp;z", "x & y\u00a0z"),
+    ("<nowiki>[[not a link]]</nowiki> ok", "not a link ok"),
+    ("Line one<br/>line two", "Line one\nline two"),
+    ("Intro.\n\n== History ==\nOld times.\n\n== References ==\n{{reflist}}\n\n== External links ==\n"
+     "* {{official|http://x}}\n", "Intro.\n\nHistory\n\nOld times."),
+    ("Broken {{template never closed and [[link never closed", "Broken"),
+    ("Stray <ref>unclosed citation", "Stray unclosed citation"),
+    ("Math <math>x^2</math> gone.", "Math gone."),
+])
+def test_wikitext_rendering(wikitext: str, expected: str) -> None:
+    out = wikitext_to_text(wikitext)
+    if expected == "Broken":
+        assert out.startswith("Broken") and not MARKUP_RE.search(out)
+    else:
+        assert out == expected
+
+
+def _page(page_id: int, title: str, text: str, ns: int = 0, redirect: bool = False) -> str:
+    red = f'<redirect title="{title}x" />' if redirect else ""
+    return (f"<page><title>{title}</title><ns>{ns}</ns><id>{page_id}</id>{red}"
+            f'<revision><id>1</id><text xml:space="preserve">{text}</text></revision></page>')
+
+
+def test_drop_reasons_on_derived_dump(tmp_path: Path) -> None:
+    pages = [
+        _page(1, "Good", "A real article body with enough words."),
+        _page(2, "Talk:Good", "chatter", ns=1),
+        _page(3, "Old name", "#REDIRECT [[Good]]", redirect=True),
+        _page(4, "Sneaky", "#redirect [[Good]]"),  # no <redirect/> element, still a redirect
+        _page(5, "Huge", "x" * 200),
+        _page(6, "Only markup", "{{Infobox}}[[Category:Empty]]"),
+    ]
+    xml = ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/">' + "".join(pages)
+           + "</mediawiki>")
+    path = tmp_path / "derived.xml.gz"
+    path.write_bytes(gzip.compress(xml.encode()))
+    source = WikipediaSource(SourceConfig(name="wiki", kind="wikipedia",
+                                          options={"max_page_chars": 100}), tmp_path)
+    out = list(source.read(path))
+    assert [(o.doc.id, o.reason) if isinstance(o, Dropped) else (o.id, "kept") for o in out] == [
+        ("wiki/1", "kept"), ("wiki/2", "non_article_namespace"), ("wiki/3", "redirect"),
+        ("wiki/4", "redirect"), ("wiki/5", "too_large"), ("wiki/6", "empty_after_markup")]
+    assert out[0].text == "Good\n\nA real article body with enough words."
+
+
+def test_truncated_dump_fails_that_file(shared_data: Path, tmp_path: Path) -> None:
+    data = (shared_data / "samples" / "wikipedia" / DUMP).read_bytes()
+    cut = tmp_path / "cut.xml.bz2"
+    cut.write_bytes(data[: len(data) // 3])
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    seen = 0
+    with pytest.raises(SourceError, match="truncated") as err:
+        for _ in source.read(cut):
+            seen += 1
+    assert "cut.xml.bz2" in str(err.value) and 0 < seen < 206
+
+
+@pytest.mark.parametrize("options, url", [
+    ({}, "https://dumps.wikimedia.org/enwiki/latest/enwiki-latest-pages-articles-multistream.xml.bz2"),
+    ({"language": "de", "dump_date": "20240601"},
+     "https://dumps.wikimedia.org/dewiki/20240601/dewiki-20240601-pages-articles-multistream.xml.bz2"),
+    ({"dump_date": 20200301},
+     "https://dumps.wikimedia.org/enwiki/20200301/enwiki-20200301-pages-articles-multistream.xml.bz2"),
+])
+def test_default_upstream_urls(tmp_path: Path, options: dict, url: str) -> None:
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia", options=options),
+                             tmp_path)
+    [remote] = source.list_files()
+    assert remote.url == url and remote.name == url.rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"language": "EN!"}, "options.language"),
+    ({"dump_date": "June"}, "options.dump_date"),
+    ({"max_page_chars": 0}, "options.max_page_chars"),
+    ({"max_page_chars": True}, "options.max_page_chars"),
+    ({"langauge": "en"}, "options.langauge"),
+])
+def test_bad_options_are_config_errors(tmp_path: Path, options: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"sources.wikipedia.{field}")):
+        WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia", options=options), tmp_path)
+
+
+def test_source_pickles(tmp_path: Path, shared_data: Path) -> None:
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    clone = pickle.loads(pickle.dumps(source))
+    path = shared_data / "samples" / "wikipedia" / TABLES
+    assert [d.text for d in clone.read(path)] == [d.text for d in source.read(path)]
+    assert source.describe()["license"].startswith("CC BY-SA")
+
+
+def test_multistream_concatenation_is_read_whole(shared_data: Path, tmp_path: Path) -> None:
+    """Real multistream dumps are many bz2 streams back to back; all are read."""
+    xml = bz2.decompress((shared_data / "samples" / "wikipedia" / TABLES).read_bytes())
+    cut = xml.index(b"<page>", xml.index(b"<page>") + 1)
+    path = tmp_path / "multi.xml.bz2"
+    path.write_bytes(bz2.compress(xml[:cut]) + bz2.compress(xml[cut:]))
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    assert sum(isinstance(d, Document) for d in source.read(path)) == 5
