@@ -269,15 +269,22 @@ class StackExchangeSource(Source):
     def _emit(self, question: _Question, site: str) -> Document | Dropped:
         key = f"{site}/{question.post_id}"
         # Score first, then the older answer (lower id) on ties: a stable order.
-        answers = sorted(question.answers, key=lambda a: (-a[0], a[1]))
-        limit = self.options["max_answers"]
-        if limit:
-            answers = answers[:limit]
-        if not answers:
+        ranked = sorted(question.answers, key=lambda a: (-a[0], a[1]))
+        if not ranked:
             return self.dropped(key, "no_answer_above_min_score", site=site)
+        limit = self.options["max_answers"] or len(ranked)
+        answers: list[str] = []
+        for _, _, body in ranked:
+            if len(answers) == limit:
+                break
+            text = html_to_text(body)
+            if text:  # an answer that is only an image or a link has no text
+                answers.append(text)
+        if not answers:
+            return self.dropped(key, "answers_without_text", site=site)
         parts = ["Q:", html_to_text(question.title), html_to_text(question.body)]
-        for _, _, body in answers:
-            parts += ["A:", html_to_text(body)]
+        for answer in answers:
+            parts += ["A:", answer]
         text = "\n\n".join(p for p in parts if p)
         return self.document(key, text, site=site, question_id=question.post_id,
                              answers=len(answers))
