@@ -19,7 +19,6 @@ from pile.config import SourceConfig
 from pile.document import Document
 from pile.sources import make_source
 from pile.sources.download import Downloader
-from pile.stage import Dropped
 
 
 class Server:

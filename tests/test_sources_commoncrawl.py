@@ -18,7 +18,6 @@ from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources import make_source
 from pile.sources.commoncrawl import CommonCrawlSource
-from pile.stage import Dropped
 
 CC = "samples/commoncrawl"
 PAGE_UUID = "2aabeff2-67f5-4608-8466-e87c6296e2b6"

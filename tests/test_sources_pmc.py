@@ -16,7 +16,6 @@ from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources import make_source
 from pile.sources.pmc import PubmedCentralSource
-from pile.stage import Dropped
 
 PMC = "samples/pmc"
 # file, id, first section heading, a reference title, a table cell, a figure caption

@@ -15,7 +15,6 @@ from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources import make_source
 from pile.sources.pubmed import PubmedAbstractsSource
-from pile.stage import Dropped
 
 SAMPLE = "samples/pubmed/pubmed-29768149.xml"
 TITLE = "Inhaled Combined Budesonide-Formoterol as Needed in Mild Asthma."

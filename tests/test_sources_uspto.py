@@ -14,7 +14,6 @@ from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources import make_source
 from pile.sources.uspto import UsptoSource, background, prepare_xml
-from pile.stage import Dropped
 
 GRANT45 = "samples/uspto/US09358892-20160607-grant-v4.5.xml"
 APP45 = "samples/uspto/US20220159901A1-application-v4.5.xml"

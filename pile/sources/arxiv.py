@@ -31,7 +31,6 @@ name) or, for folders, ``<source>/<folder>/<main file stem>``.
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import posixpath
 import re
@@ -88,8 +87,6 @@ def _gunzip(data: bytes, label: str) -> bytes:
 
 def _tree_from_tar(data: bytes, label: str) -> dict[str, bytes]:
     """Read a tar held in memory through the safe archive reader."""
-    from pile.sources.archive import iter_archive
-
     with tempfile.NamedTemporaryFile(suffix=".tar") as tmp:
         tmp.write(data)
         tmp.flush()
@@ -482,7 +479,7 @@ class ArxivSource(Source):
             return self.dropped(key, "too_large", **meta)
         try:
             text = paper_to_text(source)
-        except (RecursionError, Exception) as exc:  # pylatexenc fails on some inputs
+        except Exception as exc:  # pylatexenc raises (or recurses too deep) on some inputs
             log.debug("latex conversion failed for %s: %s", key, exc)
             return self.dropped(key, "latex_error", detail=f"{type(exc).__name__}: {exc}"[:200], **meta)
         if not text.strip():

@@ -24,7 +24,7 @@ from typing import IO, Any, Iterator
 
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import Source
+from pile.sources.base import RemoteFile, Source
 from pile.stage import Dropped
 
 EUROPARL_V7 = "https://www.statmt.org/europarl/v7/europarl.tgz"
@@ -88,11 +88,10 @@ class EuroparlSource(Source):
             raise ConfigError(f"sources.{self.name}.options.min_chars: expected an integer >= 0, "
                               f"got {self.options['min_chars']!r}")
 
-    def list_files(self):
+    def list_files(self) -> list[RemoteFile]:
         """The v7 source release (one tarball, all languages) unless ``urls`` are given."""
         if self.cfg.urls:
             return super().list_files()
-        from pile.sources.base import RemoteFile
         return [RemoteFile(url=EUROPARL_V7, name="europarl.tgz")]
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
