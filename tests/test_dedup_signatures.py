@@ -48,24 +48,38 @@ def test_fast_normalisation_equals_reference(spec: Normalizer, text: str) -> Non
     assert [w.decode("utf-8", "surrogatepass") for w in words] == spec.reference_words(text)
 
 
+def _exact(spec: Normalizer, texts: list[str]) -> list[bytes]:
+    comp = SignatureComputer(spec, 5, 16, 1, "fast", 2, 8)
+    return [r["exact"] for r in comp.rows_for([Document(f"s/{i}", "s", t) for i, t in enumerate(texts)])]
+
+
 @pytest.mark.parametrize("a, b, same", [
     ("Hello,   World!\n", "hello world", True),       # case, punctuation, whitespace
     ("a  b\tc", "a b c", True),
     ("Call 555-1234", "call 555 1234", True),
     ("Call 555-1234", "call 999 0000", False),         # digits kept by default
     ("first text", "second text", False),
+    ("a b", "b a", False),                             # order matters
+    ("ab", "a b", False),
+    ("a b c", "a b", False),
+    ("", "...", True),                                 # both empty once normalised
+    ("", "x", False),
+    ("w " * 40 + "end", "w " * 39 + "end", False),
 ])
 def test_exact_key_follows_normalisation(a: str, b: str, same: bool) -> None:
-    fast = FastNormalizer(Normalizer())
-    assert (fast.exact_key(a) == fast.exact_key(b)) is same
+    key_a, key_b = _exact(Normalizer(), [a, b])
+    assert (key_a == key_b) is same
+    # A key does not depend on the batch it was computed in.
+    assert _exact(Normalizer(), [b])[0] == key_b and len(key_a) == 16
 
 
 def test_exact_key_digits_and_whitespace_flags() -> None:
-    digits = FastNormalizer(Normalizer(normalize_digits=True))
-    assert digits.exact_key("Call 555-1234") == digits.exact_key("call 999 0000")
-    keep_ws = FastNormalizer(Normalizer(normalize_whitespace=False))
-    assert keep_ws.exact_key("a  b") != keep_ws.exact_key("a b")
-    assert keep_ws.exact_key("A b") == keep_ws.exact_key("a b")
+    digits = _exact(Normalizer(normalize_digits=True), ["Call 555-1234", "call 999 0000"])
+    assert digits[0] == digits[1]
+    keep_ws = _exact(Normalizer(normalize_whitespace=False), ["a  b", "a b", "A b"])
+    assert keep_ws[0] != keep_ws[1] and keep_ws[1] == keep_ws[2]
+    fast = FastNormalizer(Normalizer(normalize_whitespace=False))
+    assert keep_ws[2] == fast.exact_key("A b")
 
 
 def _ref_shingles(text: str, n: int) -> list[bytes]:

@@ -269,6 +269,7 @@ def shingle_sets(texts: list[str], normalizer: Normalizer, ngram: int) -> list[n
     out: list[np.ndarray] = []
     for lo in range(0, len(texts), 512):
         hashes, offsets = hasher.hash_batch(hasher.word_bytes(texts[lo:lo + 512]))
+        # np.unique per document: independent of the batched path the pass uses.
         out.extend(np.unique(hashes[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1))
     return out
 

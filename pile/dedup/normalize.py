@@ -9,8 +9,8 @@ The reference definition, applied in this order (each step switchable in `DedupC
 3. ``normalize_digits``: every decimal digit (``\\d``, any script) becomes ``0``;
 4. words are the whitespace-separated tokens of the result (``str.split()``), so
    whitespace never changes a shingle; ``normalize_whitespace`` only decides whether
-   exact deduplication sees whitespace differences (on: the words joined by single
-   spaces are hashed; off: the text of steps 1-3 with its original whitespace).
+   exact deduplication sees whitespace differences (on: the key is a hash of the word
+   sequence; off: a BLAKE2b digest of the text of steps 1-3 with its whitespace).
 
 Most corpus text is ASCII or nearly so, and running a Python regex over every character
 costs more than all the MinHash arithmetic (~75 ms per MB here). So the ASCII part of
@@ -129,18 +129,12 @@ class FastNormalizer:
         """
         return self.spec.prepare(text, True).encode("utf-8", "surrogatepass").translate(self._split_table)
 
-    def exact_key(self, text: str, words: bytes | None = None) -> bytes:
-        """The 16-byte BLAKE2b digest exact deduplication compares.
+    def exact_key(self, text: str) -> bytes:
+        """The 16-byte BLAKE2b digest of the normalised text, for ``normalize_whitespace=False``.
 
-        Args:
-            text: the document's text.
-            words: `word_bytes(text)` when the caller already has it (saves a pass).
+        With ``normalize_whitespace`` (the default) the pass instead uses the cheaper
+        word-sequence key of `pile.dedup.shingles.ShingleHasher.hash_batch_and_keys`,
+        which is equal exactly when the words are; this digest keeps the whitespace.
         """
-        if self.spec.normalize_whitespace:
-            if words is None:
-                words = self.word_bytes(text)
-            # After `word_bytes` every separator is a plain space.
-            canonical = b" ".join(words.split())
-        else:
-            canonical = self.spec.prepare(text, False).encode("utf-8", "surrogatepass").translate(self._keep_table)
+        canonical = self.spec.prepare(text, False).encode("utf-8", "surrogatepass").translate(self._keep_table)
         return hashlib.blake2b(canonical, digest_size=16).digest()

@@ -51,13 +51,13 @@ def fmix64(h: np.ndarray) -> np.ndarray:
 
 
 def _masked_load(words8: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
-    """Little-endian 8-byte loads at `pos`, keeping only the first `nbytes` (<= 8) bytes."""
-    chunk = words8[pos]
-    short = nbytes < 8
-    if short.any():
-        shift = (nbytes[short] * 8).astype(np.uint64)
-        chunk[short] &= (_U64(1) << shift) - _U64(1)
-    return chunk
+    """Little-endian 8-byte loads at `pos`, keeping only the first `nbytes` (<= 8) bytes.
+
+    ``1 << 64`` is 0 in numpy's shift (shifts past the width give 0), so the mask
+    ``(1 << 8 * nbytes) - 1`` wraps to all ones for a full 8-byte load, branch-free.
+    """
+    mask = (_U64(1) << (nbytes.astype(np.uint64) * _U64(8))) - _U64(1)
+    return words8[pos] & mask
 
 
 class ShingleHasher:
@@ -91,9 +91,26 @@ class ShingleHasher:
             length ``len(words) + 1`` (document ``i`` owns
             ``hashes[offsets[i]:offsets[i + 1]]``).
         """
+        hashes, offsets, _ = self.hash_batch_and_keys(words, keys=False)
+        return hashes, offsets
+
+    def hash_batch_and_keys(self, words: list[bytes], keys: bool = True
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`hash_batch`, plus each document's 128-bit word-sequence key when `keys`.
+
+        The key hashes the document's whole sequence of normalised words (two
+        independent sums of position-mixed word hashes, finalised with the word count),
+        so it is equal exactly when the words joined by single spaces are equal, up to
+        a 2**-128-scale collision chance; it costs a few vectorised passes over the
+        word hashes instead of a Python-level join and a digest per document.
+
+        Returns:
+            ``(hashes, offsets, keys)``; `keys` is ``(len(words), 16)`` uint8 or None.
+        """
         ndocs = len(words)
         if ndocs == 0:
-            return np.empty(0, np.uint64), np.zeros(1, np.int64)
+            return (np.empty(0, np.uint64), np.zeros(1, np.int64),
+                    np.empty((0, 16), np.uint8) if keys else None)
         data = b" " + b" ".join(words) + _PAD
         buf = np.frombuffer(data, dtype=np.uint8)
         is_word = buf != SPACE
@@ -107,7 +124,8 @@ class ShingleHasher:
         word_doc = np.searchsorted(doc_start, starts, side="right") - 1
         word_hash = self._word_hashes(data, starts, ends)
         counts = np.bincount(word_doc, minlength=ndocs).astype(np.int64)
-        return self._shingle_hashes(word_hash, word_doc, counts)
+        hashes, offsets = self._shingle_hashes(word_hash, word_doc, counts)
+        return hashes, offsets, (_sequence_keys(word_hash, counts) if keys else None)
 
     def _word_hashes(self, data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         # An unaligned uint64 view: element i is bytes data[i:i+8], little-endian.
@@ -164,6 +182,26 @@ class ShingleHasher:
         return out, offsets
 
 
+def _sequence_keys(word_hash: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """128-bit keys of each document's word sequence (see `hash_batch_and_keys`)."""
+    ndocs = len(counts)
+    first = np.cumsum(counts) - counts
+    pos = (np.arange(len(word_hash), dtype=np.int64) - np.repeat(first, counts)).astype(np.uint64)
+    lo_terms = fmix64(word_hash ^ (pos * _K_LEN))
+    hi_terms = fmix64((word_hash + _K_CHAIN) * _U64(_K_SHINGLE_LEN) ^ (pos * _K_CHAIN))
+    lo = np.zeros(ndocs, np.uint64)
+    hi = np.zeros(ndocs, np.uint64)
+    nonempty = np.flatnonzero(counts > 0)
+    if nonempty.size:
+        lo[nonempty] = np.add.reduceat(lo_terms, first[nonempty])
+        hi[nonempty] = np.add.reduceat(hi_terms, first[nonempty])
+    n = counts.astype(np.uint64)
+    out = np.empty((ndocs, 2), np.uint64)
+    out[:, 0] = fmix64(lo ^ (n * _K_CHAIN))
+    out[:, 1] = fmix64(hi + n * _K_LEN)
+    return out.astype("<u8").view(np.uint8).reshape(ndocs, 16)
+
+
 def shingle_bytes(words: bytes, ngram: int) -> list[bytes]:
     """The shingles of one document as UTF-8 byte strings (the datasketch input).
 
@@ -183,6 +221,17 @@ def shingle_bytes(words: bytes, ngram: int) -> list[bytes]:
     return [b" ".join(w[i:i + ngram]) for i in range(len(w) - ngram + 1)]
 
 
-def shingle_set(hashes: np.ndarray) -> np.ndarray:
-    """The sorted distinct shingle hashes of one document (the set Jaccard compares)."""
-    return np.unique(hashes)
+def shingle_sets_of_batch(hashes: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's sorted distinct shingle hashes (the sets Jaccard compares), batched.
+
+    Args:
+        hashes / offsets: as returned by `ShingleHasher.hash_batch`.
+
+    Returns:
+        ``(values, offsets)`` in the same layout, each document's slice sorted and unique.
+    """
+    # One small sort per document beats one lexsort over the batch by ~2x here.
+    parts = [np.unique(hashes[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]
+    out = np.zeros(len(parts) + 1, np.int64)
+    np.cumsum([len(p) for p in parts], out=out[1:])
+    return (np.concatenate(parts) if parts else np.empty(0, np.uint64)), out

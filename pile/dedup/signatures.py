@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from pile.dedup.normalize import Normalizer
-from pile.dedup.shingles import ShingleHasher, fmix64, shingle_bytes, shingle_set
+from pile.dedup.shingles import ShingleHasher, fmix64, shingle_bytes, shingle_sets_of_batch
 from pile.document import Document
 
 MAX_HASH = np.uint32(0xFFFFFFFF)
@@ -158,10 +158,17 @@ class SignatureComputer:
 
     def signatures(self, words: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """Signatures and shingle counts of documents given as `ShingleHasher.word_bytes`."""
+        sig, counts, _ = self.signatures_and_keys(words, keys=False)
+        return sig, counts
+
+    def signatures_and_keys(self, words: list[bytes], keys: bool = True
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Signatures, shingle counts and (when `keys`) the word-sequence exact keys."""
         if self.hash_mode == "fast":
-            hashes, offsets = self.hasher.hash_batch(words)
+            hashes, offsets, seq_keys = self.hasher.hash_batch_and_keys(words, keys)
             h32 = (hashes >> np.uint64(32)).astype(np.uint32)
         else:
+            seq_keys = self.hasher.hash_batch_and_keys(words, keys)[2] if keys else None
             digests: list[bytes] = []
             counts = np.zeros(len(words) + 1, np.int64)
             for i, w in enumerate(words):
@@ -172,23 +179,26 @@ class SignatureComputer:
             offsets = np.cumsum(counts)
             h32 = fmix32(np.frombuffer(b"".join(digests), dtype="<u4").astype(np.uint32))
         sig = minhash(h32, offsets, self.a, self.b)
-        return sig, np.diff(offsets)
+        return sig, np.diff(offsets), seq_keys
 
     def rows_for(self, docs: list[Document]) -> list[dict[str, Any]]:
         """One row per document: id, bytes, exact key, signature and band keys as bytes."""
-        texts = [d.text for d in docs]
-        words = self.hasher.word_bytes(texts)
-        sig, nshingles = self.signatures(words)
-        keys = band_keys(sig, self.bands, self.rows)
-        fast = self.hasher.fast
+        words = self.hasher.word_bytes([d.text for d in docs])
+        by_words = self.hasher.normalizer.normalize_whitespace
+        sig, nshingles, seq_keys = self.signatures_and_keys(words, keys=by_words)
+        if seq_keys is not None:
+            exact = [k.tobytes() for k in seq_keys]
+        else:
+            exact = [self.hasher.fast.exact_key(d.text) for d in docs]
+        band = band_keys(sig, self.bands, self.rows)
         return [{
             "id": doc.id,
-            "nbytes": doc.nbytes,
-            "exact": fast.exact_key(doc.text, w),
+            "nbytes": len(doc.text.encode("utf-8", "surrogatepass")),
+            "exact": exact[i],
             "nshingles": int(nshingles[i]),
             "sig": sig[i].tobytes(),
-            "bands": keys[i].tobytes(),
-        } for i, (doc, w) in enumerate(zip(docs, words))]
+            "bands": band[i].tobytes(),
+        } for i, doc in enumerate(docs)]
 
 
 class SignatureFn:
@@ -241,7 +251,8 @@ class ShingleSetFn:
         if not picked:
             return []
         hashes, offsets = self._hasher.hash_batch(self._hasher.word_bytes([d.text for d in picked]))
-        return [{"id": d.id, "shingles": shingle_set(hashes[offsets[i]:offsets[i + 1]]).tobytes()}
+        uniq, uoffsets = shingle_sets_of_batch(hashes, offsets)
+        return [{"id": d.id, "shingles": uniq[uoffsets[i]:uoffsets[i + 1]].tobytes()}
                 for i, d in enumerate(picked)]
 
     def __getstate__(self) -> dict[str, Any]:
