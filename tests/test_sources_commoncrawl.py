@@ -123,6 +123,16 @@ def test_truncated_and_non_warc_files_fail(shared_data: Path, tmp_path: Path) ->
     cut.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(SourceError, match="cut.warc.gz"):
         list(source(tmp_path).read(cut))
+    # two complete pages, then a third cut short: the complete ones come out, the cut one never
+    wet = (shared_data / CC / "whirlwind.warc.wet.gz").read_bytes()
+    three = tmp_path / "three.warc.wet.gz"
+    three.write_bytes(wet * 2 + wet[: len(wet) - 200])
+    got = []
+    with pytest.raises(SourceError, match="truncated"):
+        for item in source(tmp_path).read(three):
+            got.append(item)
+    assert ids(got) == [(f"commoncrawl/{WET_UUID}", "doc")] * 2
+    assert all(item.text == got[0].text for item in got)
     junk = tmp_path / "junk.warc.gz"
     junk.write_bytes(gzip.compress(b"<html>not a warc</html>"))
     with pytest.raises(SourceError, match="junk.warc.gz"):

@@ -183,17 +183,23 @@ class CommonCrawlSource(Source):
         with fh:
             checked = _GzipCheck(fh) if fh.read(2) == b"\x1f\x8b" else None
             fh.seek(0)
+            # Each record's result is held back until the next record starts, so a record
+            # cut short by a truncated file is never handed out.
+            pending: Document | Dropped | None = None
             try:
                 for record in ArchiveIterator(checked or fh):
                     out = self._record(record, warc_file)
-                    if out is not None:
-                        yield out
+                    if pending is not None:
+                        yield pending
+                    pending = out
             except ArchiveLoadFailed as exc:
                 raise SourceError(f"{path}: not a readable WARC file ({str(exc).splitlines()[0]})") from None
             except (EOFError, zlib.error, OSError, ValueError) as exc:
                 raise SourceError(f"{path}: truncated or corrupt WARC data ({exc or type(exc).__name__})") from None
             if checked is not None and checked.truncated():
                 raise SourceError(f"{path}: truncated gzip data (the file ends inside a record)")
+            if pending is not None:
+                yield pending
 
     def _record(self, record: Any, warc_file: str) -> Document | Dropped | None:
         headers = record.rec_headers
