@@ -276,7 +276,7 @@ class Build:
         drop.name = "dedup_v1"  # the stats key of what the global pass removed
         stages.append(drop)
         if self.cfg.pii.enabled:
-            from pile.pii import PiiScrubber
+            from pile.pii.scrub import PiiScrubber
 
             stages.append(PiiScrubber(self.cfg.pii))
         return stages
