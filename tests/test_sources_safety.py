@@ -201,7 +201,7 @@ def test_truncated_bz2_read_raises_source_error(shared_data: Path, tmp_path: Pat
 
 def test_truncated_7z_fails_with_the_reason(shared_data: Path, tmp_path: Path) -> None:
     archive = tmp_path / "site.7z"
-    with py7zr.SevenZipFile(archive, "w") as sz:
+    with py7zr.SevenZipFile(archive, "w", filters=[{"id": py7zr.FILTER_LZMA2, "preset": 1}]) as sz:
         sz.write(shared_data / POSTS, "Posts.xml")
     for fraction in (0.5, 0.97):
         cut = _cut(archive.read_bytes(), tmp_path / f"cut{fraction}.7z", fraction)

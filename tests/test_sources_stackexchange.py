@@ -41,7 +41,8 @@ def posts_xml(shared_data: Path) -> Path:
 def dump_folder(posts_xml: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site .7z as archive.org ships it, built from the sample's files."""
     folder = tmp_path_factory.mktemp("upstream")
-    with py7zr.SevenZipFile(folder / f"{SITE}.7z", "w") as sz:
+    fast = [{"id": py7zr.FILTER_LZMA2, "preset": 1}]  # the real dumps use LZMA2 too
+    with py7zr.SevenZipFile(folder / f"{SITE}.7z", "w", filters=fast) as sz:
         sz.write(posts_xml.parent / "PostLinks.xml", "PostLinks.xml")
         sz.write(posts_xml, "Posts.xml")
     return folder
