@@ -226,3 +226,20 @@ def test_multistream_concatenation_is_read_whole(shared_data: Path, tmp_path: Pa
     path.write_bytes(bz2.compress(xml[:cut]) + bz2.compress(xml[cut:]))
     source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
     assert sum(isinstance(d, Document) for d in source.read(path)) == 5
+
+
+def test_default_mirror_is_tried_after_upstream(tmp_path: Path) -> None:
+    from pile.sources.download import mirror_url, source_mirrors
+
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    [remote] = source.list_files()
+    [mirror] = source_mirrors(source)
+    assert mirror_url(remote.url, mirror) == (
+        "https://ftp.acc.umu.se/mirror/wikimedia.org/dumps/enwiki/latest/"
+        "enwiki-latest-pages-articles-multistream.xml.bz2")
+    configured = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia",
+                                              mirrors=("https://m.example/",)), tmp_path)
+    assert source_mirrors(configured) == ("https://m.example/",)
+    explicit = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia",
+                                            urls=("http://127.0.0.1:9/x.bz2",)), tmp_path)
+    assert source_mirrors(explicit) == ()  # explicit urls: no implicit network fallback

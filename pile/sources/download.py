@@ -26,7 +26,8 @@ Every source's upstream files go through `Downloader.fetch(source)` into
   ``=`` in a source's ``mirrors``) replace URL prefixes; TO may be another server, a
   local folder or a ``file://`` URL. Plain ``mirrors`` entries are alternative base URLs
   that replace the upstream's ``scheme://host`` (Wikimedia mirrors copy the dump tree),
-  tried in order when the upstream answers 404/410/403/5xx or times out.
+  tried in order when the upstream answers 404/410/403/5xx or times out. A source
+  class may name ``default_mirrors`` used when its config names none.
 - **Change detection.** `Downloader.check_updates(source)` sends HEAD requests and
   compares ETag, Last-Modified and size with the records (``pile sources``);
   ``fetch(source, refresh=True)`` re-downloads the files that changed.
@@ -308,7 +309,7 @@ class Downloader:
         if source.cfg.paths:
             return []
         files = source.list_files()
-        return self.fetch_files(files, source.raw_dir, mirrors=source.cfg.mirrors,
+        return self.fetch_files(files, source.raw_dir, mirrors=source_mirrors(source),
                                 refresh=refresh)
 
     def fetch_files(self, files: Sequence[RemoteFile], dest_dir: Path, *,
@@ -336,7 +337,7 @@ class Downloader:
         """
         if source.cfg.paths:
             return []
-        rules, bases = self._split_mirrors(source.cfg.mirrors)
+        rules, bases = self._split_mirrors(source_mirrors(source))
         state = load_state(source.raw_dir)
         out = []
         for remote in source.list_files():
@@ -669,6 +670,14 @@ class Downloader:
 # -- helpers ---------------------------------------------------------------------------
 
 
+def source_mirrors(source: Source) -> tuple[str, ...]:
+    """The configured ``mirrors``; else, for the default listing (no explicit ``urls``),
+    the source class's ``default_mirrors`` (if it names any)."""
+    if source.cfg.mirrors or source.cfg.urls:
+        return tuple(source.cfg.mirrors)
+    return tuple(getattr(source, "default_mirrors", ()))
+
+
 def _safe_join(dest_dir: Path, name: str) -> Path:
     """``dest_dir / name``, refusing names that would leave the folder."""
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
@@ -749,4 +758,4 @@ def _write_json(path: Path, data: Any) -> None:
 
 __all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",
            "download_records", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
-           "sha256_file"]
+           "sha256_file", "source_mirrors"]

@@ -334,6 +334,10 @@ class WikipediaSource(Source):
     upstream: ClassVar[str] = "dumps.wikimedia.org pages-articles-multistream XML (bz2)"
     options_schema: ClassVar[dict[str, Any]] = {"language": "en", "dump_date": "latest",
                                                 "max_page_chars": 5_000_000}
+    # A mirror on Wikimedia's list that copies the dumps tree under this base; used by
+    # the downloader when the config names no mirrors.
+    default_mirrors: ClassVar[tuple[str, ...]] = (
+        "https://ftp.acc.umu.se/mirror/wikimedia.org/dumps/",)
 
     def __init__(self, cfg: Any, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
