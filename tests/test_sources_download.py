@@ -400,3 +400,24 @@ def test_state_file_is_json_with_every_file(server: Loopback, tmp_path: Path) ->
 def test_source_pickles_for_workers(tmp_path: Path) -> None:
     source = PlainSource(SourceConfig(name="p", kind="plain", urls=("https://a/b",)), tmp_path)
     assert pickle.loads(pickle.dumps(source)).list_files() == source.list_files()
+
+
+def test_cli_entry_points(server: Loopback, tmp_path: Path) -> None:
+    from pile.sources.download import check_updates, download_sources
+
+    server.files["/up/a.txt"] = b"first\n"
+    cfg = SourceConfig(name="plain", kind="plain", urls=("https://upstream.invalid/a.txt",))
+    source = PlainSource(cfg, tmp_path)
+    mirror = {"https://upstream.invalid/": server.url("/up/")}
+    [result] = download_sources([source], mirror_map=mirror, progress=False)
+    assert result.ok and str(result).startswith("downloaded a.txt  6 bytes  sha256=")
+    assert check_updates(source, mirror_map=mirror) == []
+    server.files["/up/a.txt"], server.etags["/up/a.txt"] = b"second\n", '"v2"'
+    [changed] = check_updates(source, mirror_map=mirror)
+    assert changed.name == "a.txt" and "etag" in changed.changes
+    [again] = download_sources([source], mirror_map=mirror, progress=False, refresh=True)
+    assert again.status == "downloaded" and again.size == 7
+    server.files.pop("/up/a.txt")
+    (tmp_path / "plain" / "a.txt").unlink()
+    [failed] = download_sources([source], mirror_map=mirror, progress=False)
+    assert not failed.ok and str(failed).startswith("FAILED a.txt: ")

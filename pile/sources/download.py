@@ -109,6 +109,12 @@ class DownloadResult:
     def ok(self) -> bool:
         return self.status != "failed"
 
+    def __str__(self) -> str:
+        if not self.ok:
+            return f"FAILED {self.name}: {self.error}"
+        return (f"{self.status:<10} {self.name}  {self.size} bytes  sha256={self.sha256}  "
+                f"from {self.url}")
+
 
 @dataclass(frozen=True)
 class UpdateStatus:
@@ -667,6 +673,48 @@ class Downloader:
                         {"version": STATE_VERSION, "files": dict(sorted(state.items()))})
 
 
+# -- entry points for the CLI and the runner ------------------------------------------
+
+
+def download_sources(sources: Sequence[Source], *, mirror_map: Mapping[str, str] | None = None,
+                     progress: bool | None = True, refresh: bool = False,
+                     downloader: Downloader | None = None) -> list[DownloadResult]:
+    """Download every source's upstream files (``pile download``).
+
+    Args:
+        sources: the sources to fetch (local ``paths`` sources are skipped).
+        mirror_map: ``--mirror`` rewrite rules, FROM prefix -> TO (URL, folder, file://).
+        progress: ``True`` shows bars when stderr is a terminal, ``False`` never.
+        refresh: re-download files whose upstream changed (HEAD check first).
+        downloader: a configured `Downloader` to use instead of a default one.
+
+    Returns:
+        One result per file, source by source; ``str(result)`` is a report line and
+        ``result.ok`` is False for a file that failed (the others still downloaded).
+    """
+    dl = downloader or Downloader(rewrites=dict(mirror_map or {}),
+                                  progress=None if progress else False)
+    out: list[DownloadResult] = []
+    for source in sources:
+        results = dl.fetch(source, refresh=refresh)
+        failed = [r for r in results if not r.ok]
+        log.info("%s: %d file(s) ready, %d failed", source.name, len(results) - len(failed),
+                 len(failed))
+        out.extend(results)
+    return out
+
+
+def check_updates(source: Source, *, mirror_map: Mapping[str, str] | None = None,
+                  downloader: Downloader | None = None) -> list[UpdateStatus]:
+    """The downloaded files of `source` whose upstream changed (``pile sources``).
+
+    Only files with status ``changed`` are returned; `Downloader.check_updates` gives
+    every file's status (``not_downloaded``, ``unreachable``...).
+    """
+    dl = downloader or Downloader(rewrites=dict(mirror_map or {}), progress=False)
+    return [s for s in dl.check_updates(source) if s.status == "changed"]
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -757,5 +805,5 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 __all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",
-           "download_records", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
+           "check_updates", "download_records", "download_sources", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
            "sha256_file", "source_mirrors"]
