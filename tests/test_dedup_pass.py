@@ -199,6 +199,15 @@ def test_rebuilding_one_source_reuses_the_others(golden, paragraphs, tmp_path: P
     # Without fingerprints every source is recomputed.
     fifth, _ = _run(changed, work)
     assert fifth.counters[("web", "signatures_computed")] == 5
+    # A source named in ctx.changed_sources is recomputed even with its old fingerprint.
+    ctx = InMemoryPassContext(work, changed)
+    ctx.fingerprints = {"web": "w1", "curated": "c2"}
+    _run(changed, work, fingerprints={"web": "w1", "curated": "c2"})  # stores now match
+    ctx.changed_sources = ["curated"]
+    sixth = Dedup(DedupConfig()).run(ctx)
+    assert sixth.counters[("curated", "signatures_computed")] == 4
+    assert sixth.counters[("web", "signatures_reused")] == 5
+    assert sixth.drops == full.drops
 
 
 @pytest.mark.parametrize("cfg, drops", [

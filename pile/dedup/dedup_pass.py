@@ -27,10 +27,13 @@ against the document it duplicates, 1.0 for exact duplicates), the decisions and
 per-source counters in the `PassResult`, and the largest clusters in its details.
 
 Incremental rebuilds: the runner sets ``ctx.fingerprints = {source: fingerprint}`` (any
-string that changes when the source's cleaned documents change). A source whose
-fingerprint and settings match its stored signatures reuses them; the others are
-recomputed; clusters are always re-resolved across all sources, which gives the same
-decisions as a full run. Without ``ctx.fingerprints`` every source is recomputed.
+string that changes when the source's cleaned documents change) and may set
+``ctx.changed_sources`` (sources to recompute whatever their fingerprint says, e.g. a
+forced ``--source`` rebuild). A source not in ``changed_sources`` whose fingerprint and
+settings match its stored signatures reuses them; the others are recomputed; clusters
+are always re-resolved across all sources, which gives the same decisions as a full
+run. Without ``ctx.fingerprints`` every source is recomputed (both attributes are
+optional, so `InMemoryPassContext` works as is).
 """
 
 from __future__ import annotations
@@ -187,13 +190,15 @@ class Dedup(GlobalPass):
     def _signatures(self, ctx: PassContext, root: Path, counters: Counter[tuple[str, str]]
                     ) -> list[SourceStore]:
         fingerprints: dict[str, str] = dict(getattr(ctx, "fingerprints", None) or {})
+        changed = getattr(ctx, "changed_sources", None)
+        forced = set(changed) if changed is not None else set()
         settings = self.settings_fingerprint
         todo = []
         for source in ctx.sources:
             meta = read_meta(root, source)
             given = fingerprints.get(source)
             if (meta is not None and given is not None and meta.get("input") == given
-                    and meta.get("settings") == settings):
+                    and meta.get("settings") == settings and source not in forced):
                 counters[(source, "signatures_reused")] += int(meta["count"])
             else:
                 todo.append(source)
