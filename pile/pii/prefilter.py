@@ -34,6 +34,94 @@ _TRIGGER_RES = {
 _WHITESPACE = (" ", "\n", "\t", "\r")
 
 
+# Per entity, a necessary condition for its recognizer to find anything in a window: a
+# superset of what the recognizer's own pattern can match, so skipping windows without
+# a gate match never changes the result (tests compare with presidio's AnalyzerEngine).
+_GATES: dict[str, re.Pattern[str]] = {
+    # presidio's pattern: local part, "@", a \w label, more labels after dots.
+    "EMAIL_ADDRESS": re.compile(r"[!#$%&'*+\-/=?^_`{|}~\w.]@\w[\w\-]*\.\w"),
+    # a dotted quad, or two colons with at most four hex digits between (every IPv6 form).
+    "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"),
+    # the delimited SSN pattern, 3-2-4.
+    "US_SSN": re.compile(r"\d{3}[- .]\d{2}[- .]\d{4}"),
+    # country code and check digits (presidio matches IBANs case-sensitively).
+    "IBAN_CODE": re.compile(r"[A-Z]{2}[0-9]{2}"),
+    # Base58 / Bech32 address heads (presidio's pattern, case-insensitive).
+    "CRYPTO": re.compile(r"(?:bc1|[13])[a-zA-Z0-9]{25}", re.IGNORECASE),
+}
+
+
+# Dates (05/17/2000, 2021-04-03, with an hour after them) and year ranges
+# ((1955 - 1968)): the most common phone-shaped candidates in prose and mail, and never
+# phone numbers.
+_DATE_RE = re.compile(
+    r"(?:\d{1,2}/\d{1,2}/(?:\d{2}|\d{4})|\d{4}-\d{2}-\d{2}|[(\[]?\s*\d{4}\s*[-\u2013\u2014/]\s*\d{4})"
+    r"(?:\s+\d{1,2})?$")
+
+
+def phone_candidates(text: str, start: int, end: int, min_digits: int = 7
+                     ) -> list[tuple[int, int]]:
+    """Spans python-phonenumbers would consider, with at least `min_digits` digits.
+
+    Uses the matcher's own candidate pattern (`PhoneNumberMatcher` only ever parses
+    substrings it matches), so this is a superset of what the phone recognizer finds.
+    """
+    pattern = _phone_pattern()
+    out = []
+    for m in pattern.finditer(text, start, end):
+        value = m.group()
+        if value.isdigit():
+            # Every match inside a bare digit run is a bare digit run, which
+            # `PhoneNumberRecognizer` drops (ids, epoch times, arithmetic).
+            continue
+        if _DATE_RE.match(value):
+            continue
+        if sum(1 for c in value if c.isdigit()) >= min_digits:
+            out.append(m.span())
+    return out
+
+
+def _phone_pattern() -> re.Pattern[str]:
+    global _PHONE_PATTERN
+    if _PHONE_PATTERN is None:
+        from phonenumbers import phonenumbermatcher
+
+        _PHONE_PATTERN = phonenumbermatcher._PATTERN
+    return _PHONE_PATTERN
+
+
+_PHONE_PATTERN: re.Pattern[str] | None = None
+
+
+def email_candidates(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The whitespace-delimited tokens of text[start:end] that pass the e-mail gate.
+
+    presidio's e-mail pattern cannot match whitespace, so its matches lie inside these
+    tokens; each token keeps the whitespace around it, so its word boundaries are the
+    same as in the whole text.
+    """
+    out: list[tuple[int, int]] = []
+    for m in _GATES["EMAIL_ADDRESS"].finditer(text, start, end):
+        at = m.start()
+        if out and at < out[-1][1]:
+            continue
+        s = max(text.rfind(c, start, at) for c in _WHITESPACE)
+        s = start if s < 0 else s
+        found = [i for i in (text.find(c, at, end) for c in _WHITESPACE) if i >= 0]
+        e = min(found) + 1 if found else end
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def gate(entity: str, text: str, start: int, end: int) -> bool:
+    """False when the recognizer of `entity` cannot find anything in text[start:end]."""
+    pattern = _GATES.get(entity)
+    return pattern is None or pattern.search(text, start, end) is not None
+
+
 def entity_triggers(entity: str, keep_private_ips: bool) -> tuple[str, ...]:
     """The trigger kinds whose windows an entity's recognizer must read."""
     if entity == "EMAIL_ADDRESS":

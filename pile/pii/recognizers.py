@@ -254,9 +254,10 @@ def build_recognizers(entities: Iterable[str], keep_private_ips: bool = True,
             if entity not in makers:
                 raise ValueError(f"unknown PII entity {entity!r}; expected one of {', '.join(makers)}")
             out[entity] = makers[entity]()
-    # Load the suffix snapshot now, not inside the first document.
+    # Parse the suffix snapshot now (tldextract does it on first use), not inside the
+    # first document.
     if "EMAIL_ADDRESS" in out:
-        _offline_suffix_extractor()
+        _offline_suffix_extractor()("example.com")
     return out
 
 

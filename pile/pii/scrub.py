@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 from pile.config import PiiConfig
 from pile.document import Document
-from pile.pii.prefilter import Prefilter
+from pile.pii.prefilter import Prefilter, email_candidates, gate, phone_candidates
 from pile.pii.recognizers import build_recognizers
 from pile.stage import Mapper
 
@@ -73,6 +73,27 @@ _RANK = {e: i for i, e in enumerate(PRIORITY)}
 MIN_DIGITS: dict[str, int] = {"CREDIT_CARD": 13, "US_SSN": 9, "PHONE_NUMBER": 7,
                               "IBAN_CODE": 2, "IP_ADDRESS": 1, "CRYPTO": 1}
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
+
+# Characters of context around a phone candidate: phonenumbers looks at the characters
+# next to a number, and the recognizer at labels up to 24 characters before it.
+PHONE_CONTEXT = 32
+
+
+def _digit_count(text: str, start: int, end: int) -> int:
+    chunk = text[start:end]
+    return len(chunk) - len(chunk.translate(_DROP_DIGITS))
+
+
+def _pad(spans: list[tuple[int, int]], lo: int, hi: int, pad: int) -> list[tuple[int, int]]:
+    """Spans widened by `pad` on both sides (within [lo, hi]) and merged."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        s, e = max(lo, s - pad), min(hi, e + pad)
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 class Span(NamedTuple):
@@ -139,16 +160,31 @@ class PiiScrubber(Mapper):
             return []
         self.docs_scanned += 1
         found: list[Span] = []
+        digits: dict[tuple[int, int], int] = {}
         for entity, windows in prefilter.windows(text).items():
             recognizer = self._recognizers[entity]
             need = MIN_DIGITS.get(entity, 0)
             for start, end in windows:
-                chunk = text[start:end]
-                if need and len(chunk) - len(chunk.translate(_DROP_DIGITS)) < need:
+                if need:
+                    n = digits.get((start, end))
+                    if n is None:
+                        n = digits[(start, end)] = _digit_count(text, start, end)
+                    if n < need:
+                        continue
+                if entity == "PHONE_NUMBER":
+                    # python-phonenumbers costs ~10x the other recognizers together:
+                    # give it only its own candidates, with context on both sides.
+                    pieces = _pad(phone_candidates(text, start, end), start, end, PHONE_CONTEXT)
+                elif entity == "EMAIL_ADDRESS":
+                    pieces = email_candidates(text, start, end)
+                elif gate(entity, text, start, end):
+                    pieces = [(start, end)]
+                else:
                     continue
-                self.recognizer_calls += 1
-                for res in recognizer.analyze(chunk, [entity], None):
-                    found.append(Span(entity, start + res.start, start + res.end))
+                for s, e in pieces:
+                    self.recognizer_calls += 1
+                    for res in recognizer.analyze(text[s:e], [entity], None):
+                        found.append(Span(entity, s + res.start, s + res.end))
         return merge_spans(found)
 
     def replacement(self, entity: str, value: str) -> str:
