@@ -35,7 +35,8 @@ BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "◦", "‣", "⁃",
 ELLIPSES = ("...", "…")
 
 _WORD_RE = re.compile(r"[^\W_](?:\S*[^\W_])?")
-_ALPHA_TOKEN_RE = re.compile(r"\S*[^\W\d_]\S*")
+# A whole token without letters (possessive: no backtracking inside the token).
+_NO_LETTER_TOKEN_RE = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])++(?!\S)")
 _STOP_RE = re.compile(r"\b(?:" + "|".join(STOP_WORDS) + r")\b", re.IGNORECASE)
 
 
@@ -84,7 +85,7 @@ def gopher_drop_reason(text: str, cfg: QualityConfig) -> str | None:
                     return "gopher_ellipsis_lines"
     if cfg.min_alpha_words_ratio is not None:
         tokens = len(text.split())
-        if tokens and len(_ALPHA_TOKEN_RE.findall(text)) / tokens < cfg.min_alpha_words_ratio:
+        if tokens and 1 - len(_NO_LETTER_TOKEN_RE.findall(text)) / tokens < cfg.min_alpha_words_ratio:
             return "gopher_alpha_words"
     if cfg.min_stop_words:
         found = 0
