@@ -59,3 +59,10 @@ def test_scrubbed_text_has_no_leaks(mode):
     assert len(scan_for_leaks(text)) == len(values)
     out, _ = stage.scrub(text)
     assert scan_for_leaks(out) == []
+
+
+def test_entities_restrict_the_scan():
+    text = "mail a@example.org, card 4532015112830366"
+    assert [e for e, _, _ in scan_for_leaks(text, entities=["CREDIT_CARD"])] == ["CREDIT_CARD"]
+    assert [e for e, _, _ in scan_for_leaks(text, entities=["EMAIL_ADDRESS"])] == ["EMAIL_ADDRESS"]
+    assert scan_for_leaks(text, entities=[]) == []

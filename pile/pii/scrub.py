@@ -2,8 +2,8 @@
 
 For each document: the prefilter (`pile.pii.prefilter`) skips documents without a digit
 or an ``@`` and cuts the rest into windows around those characters; each configured
-presidio recognizer (`pile.pii.recognizers`) reads only the windows that can hold its
-entity; overlapping findings merge into one span typed by the most specific entity
+presidio recognizer (`pile.pii.recognizers`) reads only the windows (or candidates
+inside them) that can hold its entity; overlapping findings merge into one span typed by the most specific entity
 (`PRIORITY`); each span is replaced by a placeholder, a mask or a keyed hash.
 
 Placeholders (``replacement: placeholder``, the default):
