@@ -556,7 +556,7 @@ class LangIdFilter(Filter):
         line = " ".join(sample.split()) + "\n"
         try:
             result = self._model.f.predict(line, 1, 0.0, "strict")
-        except UnicodeEncodeError:  # lone surrogates (ftfy disabled): replace them
+        except (UnicodeEncodeError, TypeError):  # pybind11 refuses lone surrogates
             line = line.encode("utf-8", "replace").decode("utf-8")
             result = self._model.f.predict(line, 1, 0.0, "strict")
         if not result:
