@@ -89,9 +89,9 @@ _HEADING_MARK = "\x00H"
 _BLANKS_RE = re.compile(r"\n{3,}")
 _SPACES_RE = re.compile(r"[ \t\u00a0]{2,}")
 _SPACE_BEFORE_PUNCT_RE = re.compile(r" +([,.;:!?)])")
-_EMPTY_PARENS_RE = re.compile(r"\(\s*[,;]?\s*\)")
-_PAREN_OPEN_PUNCT_RE = re.compile(r"\(\s*[,;]\s*")
-_PAREN_CLOSE_PUNCT_RE = re.compile(r"\s*[,;]\s*\)")
+_EMPTY_PARENS_RE = re.compile(r"\([ \t]*[,;]?[ \t]*\)")
+_PAREN_OPEN_PUNCT_RE = re.compile(r"\([ \t]*[,;][ \t]*")
+_PAREN_CLOSE_PUNCT_RE = re.compile(r"[,;][ \t]*\)")  # spaces before: _SPACE_BEFORE_PUNCT_RE
 
 
 def _template_name(node: nodes.Template) -> str:
@@ -284,18 +284,21 @@ def _cleanup_leftovers(text: str) -> str:
 
 def _tidy(text: str) -> str:
     """Normalise spacing, turn heading marks into lines, drop headings of empty sections."""
+    # Whole-text passes (none of these patterns crosses a line end).
+    text = _SPACES_RE.sub(" ", text)
+    text = _EMPTY_PARENS_RE.sub("", text)
+    text = _PAREN_CLOSE_PUNCT_RE.sub(")", _PAREN_OPEN_PUNCT_RE.sub("(", text))
+    text = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", text)
     lines: list[tuple[int, str]] = []  # (heading level or 0, text)
     for raw in text.split("\n"):
         if raw.startswith(_HEADING_MARK):
             level_s, _, title = raw[len(_HEADING_MARK):].partition("\x00")
             lines.append((int(level_s or 2), title.strip()))
             continue
-        line = _SPACES_RE.sub(" ", raw).strip()
-        line = line.lstrip("*#:;").strip() if line[:1] in "*#:;" else line
-        line = _EMPTY_PARENS_RE.sub("", line)
-        line = _PAREN_CLOSE_PUNCT_RE.sub(")", _PAREN_OPEN_PUNCT_RE.sub("(", line))
-        line = _SPACE_BEFORE_PUNCT_RE.sub(r"\1", line)
-        lines.append((0, line.strip()))
+        line = raw.strip()
+        if line[:1] in ("*", "#", ":", ";"):
+            line = line.lstrip("*#:;").strip()
+        lines.append((0, line))
     # A heading is kept only when prose follows before a heading of the same or a
     # higher level (walk backwards so nested empty sections collapse too).
     kept: list[tuple[int, str]] = []
