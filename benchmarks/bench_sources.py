@@ -94,7 +94,7 @@ def bench_stackexchange(target_mb: float, work: Path) -> None:
     posts = (SAMPLES / "stackexchange" / "cstheory.meta.stackexchange.com" / "Posts.xml").read_bytes()
     rows = posts[posts.index(b"<row"):posts.rindex(b"</posts>")]
     reps = max(1, int(target_mb * MB / len(rows)) + 1)
-    id_re = re.compile(rb'((?:Id|ParentId|AcceptedAnswerId)=")(\d+)(")')
+    id_re = re.compile(rb'(?<![A-Za-z])((?:Id|ParentId|AcceptedAnswerId)=")(\d+)(")')
     blocks = []
     for rep in range(reps):  # shift ids so every copy is its own set of questions
         offset = rep * 1_000_000
