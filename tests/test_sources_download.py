@@ -421,3 +421,13 @@ def test_cli_entry_points(server: Loopback, tmp_path: Path) -> None:
     (tmp_path / "plain" / "a.txt").unlink()
     [failed] = download_sources([source], mirror_map=mirror, progress=False)
     assert not failed.ok and str(failed).startswith("FAILED a.txt: ")
+
+
+def test_corrupt_mirror_is_skipped_for_a_good_one(server: Loopback, tmp_path: Path) -> None:
+    good = b"the published bytes\n"
+    server.files["/dl/f.txt"] = b"corrupted bytes....\n"
+    server.files["/good/dl/f.txt"] = good
+    remote = RemoteFile(server.url("/dl/f.txt"), "f.txt", sha256=_sha(good))
+    [result] = _downloader().fetch_files([remote], tmp_path, mirrors=[server.base + "/good"])
+    assert result.status == "downloaded" and result.url == server.url("/good/dl/f.txt")
+    assert (tmp_path / "f.txt").read_bytes() == good

@@ -238,6 +238,10 @@ class _NextCandidate(Exception):
     """This URL cannot serve the file (404, 403, exhausted retries): try the next one."""
 
 
+class _Mismatch(SourceError):
+    """The bytes from this URL do not match the published size or sha256."""
+
+
 @dataclass
 class _Attempt:
     size: int
@@ -385,6 +389,11 @@ class Downloader:
             for url in candidates:
                 try:
                     attempt = self._transfer(url, remote, final, progress)
+                except _Mismatch as exc:
+                    # Corrupt or different bytes on this server: another may be right.
+                    errors.append(str(exc))
+                    log.warning("%s; trying the next mirror", exc)
+                    continue
                 except _NextCandidate as exc:
                     errors.append(f"{url}: {exc}")
                     log.warning("%s: %s; trying the next mirror", remote.name, errors[-1])
@@ -462,7 +471,7 @@ class Downloader:
             # Corrupt bytes must neither be resumed nor appear under the final name.
             part.unlink(missing_ok=True)
             meta.unlink(missing_ok=True)
-            raise SourceError(f"{remote.name}: {problem} (from {url})")
+            raise _Mismatch(f"{remote.name}: {problem} (from {url})")
         os.replace(part, final)
         meta.unlink(missing_ok=True)
         return result
