@@ -431,3 +431,19 @@ def test_corrupt_mirror_is_skipped_for_a_good_one(server: Loopback, tmp_path: Pa
     [result] = _downloader().fetch_files([remote], tmp_path, mirrors=[server.base + "/good"])
     assert result.status == "downloaded" and result.url == server.url("/good/dl/f.txt")
     assert (tmp_path / "f.txt").read_bytes() == good
+
+
+def test_cached_json_listing(server: Loopback, tmp_path: Path) -> None:
+    from pile.errors import SourceError
+    from pile.sources.download import cached_json
+
+    server.files["/metadata/item"] = json.dumps({"files": [{"name": "a.7z"}]}).encode()
+    cache = tmp_path / "src" / ".listing.json"
+    assert cached_json(server.url("/metadata/item"), cache) == {"files": [{"name": "a.7z"}]}
+    assert cached_json(server.url("/metadata/item"), cache)["files"][0]["name"] == "a.7z"
+    assert len(server.gets("/metadata/item")) == 1  # the second listing came from the cache
+    with pytest.raises(SourceError, match="cannot fetch the upstream listing"):
+        cached_json(server.url("/missing.json"), tmp_path / "other.json")
+    server.files["/bad.json"] = b"<html>not json</html>"
+    with pytest.raises(SourceError, match="bad.json"):
+        cached_json(server.url("/bad.json"), tmp_path / "bad.json")

@@ -243,3 +243,40 @@ def test_default_mirror_is_tried_after_upstream(tmp_path: Path) -> None:
     explicit = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia",
                                             urls=("http://127.0.0.1:9/x.bz2",)), tmp_path)
     assert source_mirrors(explicit) == ()  # explicit urls: no implicit network fallback
+
+
+DUMPSTATUS = {"jobs": {"articlesmultistreamdump": {"status": "done", "files": {
+    "enwiki-20240601-pages-articles-multistream10.xml-p4045403p5399366.bz2": {"size": 30},
+    "enwiki-20240601-pages-articles-multistream-index10.txt-p4045403p5399366.bz2": {"size": 3},
+    "enwiki-20240601-pages-articles-multistream2.xml-p41243p151573.bz2": {"size": 20},
+    "enwiki-20240601-pages-articles-multistream1.xml-p1p41242.bz2": {"size": 10},
+}}, "articlesmultistreamdumprecombine": {"status": "done", "files": {
+    "enwiki-20240601-pages-articles-multistream.xml.bz2": {"size": 60}}}}}
+
+
+def test_parts_are_listed_from_dumpstatus(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "wikipedia").mkdir()
+    (tmp_path / "wikipedia" / ".dumpstatus.json").write_text(json.dumps(DUMPSTATUS))
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia",
+                                          options={"parts": True, "dump_date": "20240601"}),
+                             tmp_path)
+    files = source.list_files()
+    assert [(f.name.split("multistream")[1].split(".")[0], f.size) for f in files] == [
+        ("1", 10), ("2", 20), ("10", 30)]
+    assert files[0].url == ("https://dumps.wikimedia.org/enwiki/20240601/"
+                            "enwiki-20240601-pages-articles-multistream1.xml-p1p41242.bz2")
+
+
+def test_parts_need_a_dump_date_and_a_finished_job(tmp_path: Path) -> None:
+    from pile.sources.wikipedia import parse_dumpstatus
+
+    with pytest.raises(ConfigError, match="options.parts: .*set dump_date"):
+        WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia",
+                                     options={"parts": True}), tmp_path)
+    running = {"jobs": {"articlesmultistreamdump": {"status": "in-progress", "files": {}}}}
+    with pytest.raises(SourceError, match="not done yet"):
+        parse_dumpstatus(running, "https://dumps.wikimedia.org/enwiki/20240601")
+    with pytest.raises(SourceError, match="no pages-articles multistream files"):
+        parse_dumpstatus({"jobs": {}}, "https://dumps.wikimedia.org/enwiki/20240601")

@@ -724,6 +724,31 @@ def check_updates(source: Source, *, mirror_map: Mapping[str, str] | None = None
     return [s for s in dl.check_updates(source) if s.status == "changed"]
 
 
+def cached_json(url: str, cache: Path, *, timeout: float = 60.0) -> Any:
+    """A JSON listing (archive.org item metadata, a Wikimedia ``dumpstatus.json``),
+    fetched once and kept in `cache` so later listings of the same build are offline
+    and identical.
+
+    Raises:
+        SourceError: the listing cannot be fetched or is not JSON (named with its URL).
+    """
+    if cache.is_file():
+        try:
+            return json.loads(cache.read_text(encoding="utf-8"))
+        except ValueError:
+            log.warning("%s: unreadable cached listing; fetching it again", cache)
+    try:
+        resp = requests.get(url, timeout=timeout, headers={"User-Agent": USER_AGENT})
+        resp.raise_for_status()
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise SourceError(f"{url}: cannot fetch the upstream listing ({_first_line(exc)})") \
+            from None
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(cache, data)
+    return data
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -814,5 +839,5 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 __all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",
-           "check_updates", "download_records", "download_sources", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
+           "cached_json", "check_updates", "download_records", "download_sources", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
            "sha256_file", "source_mirrors"]

@@ -37,7 +37,6 @@ Document ids are ``<source>/<site>/<question id>``.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -186,22 +185,9 @@ class StackExchangeSource(Source):
 
     def _listing(self) -> list[RemoteFile]:
         """Every site dump named by the archive.org item's metadata (cached on disk)."""
-        cache = self.raw_dir / LISTING_FILE
-        if cache.is_file():
-            data = json.loads(cache.read_text(encoding="utf-8"))
-        else:
-            import requests
+        from pile.sources.download import cached_json
 
-            try:
-                resp = requests.get(METADATA_URL, timeout=60)
-                resp.raise_for_status()
-                data = resp.json()
-            except (requests.RequestException, ValueError) as exc:
-                raise SourceError(f"{METADATA_URL}: cannot list the Stack Exchange dumps "
-                                  f"({exc}); set sources.{self.name}.options.sites or urls") \
-                    from None
-            self.raw_dir.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(data), encoding="utf-8")
+        data = cached_json(METADATA_URL, self.raw_dir / LISTING_FILE)
         return parse_listing(data, include_meta=self.options["include_meta"])
 
     def inputs(self) -> list[Path]:

@@ -38,7 +38,7 @@ from mwparserfromhell import nodes
 from mwparserfromhell.wikicode import Wikicode
 
 from pile.document import Document
-from pile.errors import ConfigError
+from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
@@ -328,6 +328,9 @@ class WikipediaSource(Source):
         language: the wiki's language code (``en`` -> ``enwiki``).
         dump_date: ``latest`` or a dump date (``20240601``); Wikimedia keeps recent
             dumps only, older ones are on archive.org (use ``urls`` or a mirror).
+        parts: download the dump's split part files (about 27 for English) instead of
+            the single recombined file, so extraction runs on many cores; needs a
+            ``dump_date``.
         max_page_chars: pages with more wikitext than this are dropped (``too_large``).
     """
 
@@ -336,7 +339,7 @@ class WikipediaSource(Source):
     license: ClassVar[str] = "CC BY-SA 4.0 (earlier revisions CC BY-SA 3.0) and GFDL"
     upstream: ClassVar[str] = "dumps.wikimedia.org pages-articles-multistream XML (bz2)"
     options_schema: ClassVar[dict[str, Any]] = {"language": "en", "dump_date": "latest",
-                                                "max_page_chars": 5_000_000}
+                                                "parts": False, "max_page_chars": 5_000_000}
     # A mirror on Wikimedia's list that copies the dumps tree under this base; used by
     # the downloader when the config names no mirrors.
     default_mirrors: ClassVar[tuple[str, ...]] = (
@@ -353,18 +356,32 @@ class WikipediaSource(Source):
             raise ConfigError(f"sources.{self.name}.options.dump_date: expected 'latest' or "
                               f"YYYYMMDD, got {date!r}")
         self.options["dump_date"] = date
+        if not isinstance(self.options["parts"], bool):
+            raise ConfigError(f"sources.{self.name}.options.parts: expected true or false, got "
+                              f"{self.options['parts']!r}")
+        if self.options["parts"] and date == "latest":
+            raise ConfigError(f"sources.{self.name}.options.parts: the part files are listed "
+                              "from a dated dump's dumpstatus.json; set dump_date (YYYYMMDD)")
         limit = self.options["max_page_chars"]
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigError(f"sources.{self.name}.options.max_page_chars: expected a "
                               f"positive integer, got {limit!r}")
 
     def list_files(self) -> list[RemoteFile]:
+        """The dump file(s): the one recombined file, or with ``parts: true`` the split
+        part files of a dated dump (read in parallel by the runner, one unit per part),
+        listed with their sizes from the dump's ``dumpstatus.json`` (cached)."""
         if self.cfg.urls:
             return super().list_files()
         lang, date = self.options["language"], self.options["dump_date"]
+        base = f"https://dumps.wikimedia.org/{lang}wiki/{date}"
+        if self.options["parts"]:
+            from pile.sources.download import cached_json
+
+            status = cached_json(f"{base}/dumpstatus.json", self.raw_dir / ".dumpstatus.json")
+            return parse_dumpstatus(status, base)
         name = f"{lang}wiki-{date}-pages-articles-multistream.xml.bz2"
-        return [RemoteFile(url=f"https://dumps.wikimedia.org/{lang}wiki/{date}/{name}",
-                           name=name)]
+        return [RemoteFile(url=f"{base}/{name}", name=name)]
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Stream the pages of one dump file (bz2, gz, xz, zst or plain XML)."""
@@ -402,4 +419,34 @@ class WikipediaSource(Source):
             yield self.document(key, f"{title}\n\n{body}", **meta)
 
 
-__all__ = ["RENDERER", "WikipediaSource", "wikitext_to_text"]
+_PART_RE = re.compile(r"-pages-articles-multistream(\d*)\.xml")
+
+
+def parse_dumpstatus(status: dict[str, Any], base: str) -> list[RemoteFile]:
+    """The pages-articles multistream files of a ``dumpstatus.json``, in part order.
+
+    Each part is a complete XML document (its first bz2 stream is the header, its last
+    the footer), so parts are read independently. Index files are left out.
+
+    Raises:
+        SourceError: the dump has no finished multistream job.
+    """
+    job = (status.get("jobs") or {}).get("articlesmultistreamdump") or {}
+    if job.get("status") not in (None, "done"):
+        raise SourceError(f"{base}/dumpstatus.json: the multistream dump is "
+                          f"{job.get('status')!r}, not done yet")
+    files = []
+    for name, info in (job.get("files") or {}).items():
+        match = _PART_RE.search(name)
+        if not match or "-index" in name or not name.endswith(".bz2"):
+            continue
+        size = info.get("size") if isinstance(info, dict) else None
+        files.append((int(match.group(1) or 0), name,
+                      RemoteFile(url=f"{base}/{name}", name=name,
+                                 size=int(size) if isinstance(size, int) else None)))
+    if not files:
+        raise SourceError(f"{base}/dumpstatus.json: no pages-articles multistream files listed")
+    return [f for _, _, f in sorted(files)]
+
+
+__all__ = ["RENDERER", "WikipediaSource", "parse_dumpstatus", "wikitext_to_text"]
