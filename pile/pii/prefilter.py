@@ -40,10 +40,12 @@ from typing import Iterable
 
 # Trigger kinds: which characters open a window, and which entities read which kind.
 DIGIT, AT, COLONS = "digit", "at", "colons"
-_TRIGGER_RES = {
-    DIGIT: re.compile(r"[0-9]+"),
-    AT: re.compile(r"@+"),
-    COLONS: re.compile(r"::"),
+# Clusters of triggers no more than `gap` characters apart: each becomes one window
+# (matched in C, instead of one Python step per digit run).
+_CLUSTER_PATTERNS = {
+    DIGIT: r"[0-9]+(?:[^0-9]{{1,{gap}}}[0-9]+)*",
+    AT: r"@(?:[^@]{{0,{gap}}}@)*",
+    COLONS: r"::(?:[\s\S]{{0,{gap}}}?::)*",
 }
 _WHITESPACE = (" ", "\n", "\t", "\r")
 
@@ -163,6 +165,7 @@ class Prefilter:
         self.entity_kinds = {e: entity_triggers(e, keep_private_ips) for e in entities}
         kinds = sorted({k for ks in self.entity_kinds.values() for k in ks})
         self.kinds = tuple(kinds)
+        self._clusters = {k: re.compile(_CLUSTER_PATTERNS[k].format(gap=2 * margin)) for k in kinds}
         alternatives = {DIGIT: "[0-9]", AT: "@", COLONS: "::"}
         self._any = re.compile("|".join(alternatives[k] for k in kinds)) if kinds else None
 
@@ -172,7 +175,7 @@ class Prefilter:
 
     def windows(self, text: str) -> dict[str, list[tuple[int, int]]]:
         """Windows per entity: sorted, non-overlapping ``(start, end)`` offsets."""
-        by_kind = {k: self._kind_windows(text, _TRIGGER_RES[k]) for k in self.kinds}
+        by_kind = {k: self._kind_windows(text, self._clusters[k]) for k in self.kinds}
         out: dict[str, list[tuple[int, int]]] = {}
         for entity, kinds in self.entity_kinds.items():
             spans = by_kind[kinds[0]] if len(kinds) == 1 else _merge(
@@ -181,21 +184,10 @@ class Prefilter:
                 out[entity] = spans
         return out
 
-    def _kind_windows(self, text: str, trigger: re.Pattern[str]) -> list[tuple[int, int]]:
-        merged: list[tuple[int, int]] = []
-        cur_s = cur_e = -1
+    def _kind_windows(self, text: str, clusters: re.Pattern[str]) -> list[tuple[int, int]]:
         margin = self.margin
-        for m in trigger.finditer(text):
-            s, e = m.start() - margin, m.end() + margin
-            if s <= cur_e:
-                cur_e = e
-            else:
-                if cur_e >= 0:
-                    merged.append((cur_s, cur_e))
-                cur_s, cur_e = s, e
-        if cur_e >= 0:
-            merged.append((cur_s, cur_e))
-        return _merge([self._snap(text, s, e) for s, e in merged])
+        return _merge([self._snap(text, m.start() - margin, m.end() + margin)
+                       for m in clusters.finditer(text)])
 
     def _snap(self, text: str, start: int, end: int) -> tuple[int, int]:
         n = len(text)

@@ -172,9 +172,12 @@ class PiiScrubber(Mapper):
                     if n < need:
                         continue
                 if entity == "PHONE_NUMBER":
-                    # python-phonenumbers costs ~10x the other recognizers together:
-                    # give it only its own candidates, with context on both sides.
-                    pieces = _pad(phone_candidates(text, start, end), start, end, PHONE_CONTEXT)
+                    # python-phonenumbers costs more than the other recognizers together:
+                    # give it only its own candidates, with context on both sides, and
+                    # not those inside a span already found (they would merge into it).
+                    cands = [c for c in phone_candidates(text, start, end)
+                             if not any(f.start <= c[0] and c[1] <= f.end for f in found)]
+                    pieces = _pad(cands, start, end, PHONE_CONTEXT)
                 elif entity == "EMAIL_ADDRESS":
                     pieces = email_candidates(text, start, end)
                 elif gate(entity, text, start, end):
