@@ -268,7 +268,8 @@ class StackExchangeSource(Source):
                 answers.append(text)
         if not answers:
             return self.dropped(key, "answers_without_text", site=site)
-        parts = ["Q:", html_to_text(question.title), html_to_text(question.body)]
+        # Titles are plain text in the dump (only bodies are HTML).
+        parts = ["Q:", " ".join(question.title.split()), html_to_text(question.body)]
         for answer in answers:
             parts += ["A:", answer]
         text = "\n\n".join(p for p in parts if p)
