@@ -75,6 +75,7 @@ NEGATIVES = [
     "card-like 4532 0151 1283 0367 (bad check digit), 9111 1111 1111 1111 (no network)",
     "x @-@ y, 1 @,@ 000, user@localhost, a@b.T, @handle, foo@bar",
     "In 1645 and 1677, between 1971 – 2000, pages 350 – 380",
+    "Let y = (1901 - 8225) / 844 and (0712 - 0979) / 099.",
 ]
 
 

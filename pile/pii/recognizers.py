@@ -20,7 +20,9 @@ What is presidio's and what is ours:
   validated against tldextract's bundled public-suffix snapshot (no fetch, no cache dir).
 - ``PHONE_NUMBER``: `PhoneNumberRecognizer`, presidio's `PhoneRecognizer`
   (python-phonenumbers, leniency VALID) for the configured regions, minus matches that
-  are ISBNs or labelled as order/invoice/reference numbers.
+  are ISBNs, IPv4 addresses, bare digit runs (``2125550147``: ids, epoch times and
+  arithmetic look the same), divisions, or labelled as order/invoice/account numbers.
+  Dates and year ranges never reach it (`pile.pii.prefilter.phone_candidates`).
 - ``IP_ADDRESS``: `ScopedIpRecognizer`, presidio's `IpRecognizer` minus private and
   reserved ranges (when configured), bare ``::`` and version strings (``version 1.2.3.4``).
 - ``US_SSN``: presidio's `UsSsnRecognizer` restricted to its delimited pattern
@@ -137,12 +139,14 @@ _NOT_PHONE_LABEL_RE = re.compile(
     re.IGNORECASE)
 
 
+_SPACED_SLASH_RE = re.compile(r"\s/|/\s")
 _DOTTED_QUAD_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 
 
 class PhoneNumberRecognizer(PhoneRecognizer):
     """presidio's phone recognizer (python-phonenumbers) without ISBNs, IPv4 addresses,
-    bare digit runs and numbers labelled as order, invoice, page or reference ids."""
+    bare digit runs, divisions (a slash with a space beside it) and numbers labelled as
+    order, invoice, page or account ids."""
 
     def __init__(self, regions: Iterable[str] = DEFAULT_PHONE_REGIONS) -> None:
         super().__init__(supported_regions=tuple(regions), name="PhoneNumberRecognizer")
@@ -157,6 +161,8 @@ class PhoneNumberRecognizer(PhoneRecognizer):
             if _NOT_PHONE_LABEL_RE.search(text, max(0, res.start - 24), res.start):
                 continue
             if _DOTTED_QUAD_RE.search(value):  # an IPv4 address, which phonenumbers also parses
+                continue
+            if _SPACED_SLASH_RE.search(value):  # a division: (1901 - 8225) / 844
                 continue
             if value.isdigit():
                 # A bare digit run (no "+", no separators): ids, epoch times and
