@@ -20,7 +20,8 @@ Definitions (the paper leaves them open; these are fixed here so counts are stab
   nor a digit is removed, when anything is left (``"(hello),"`` is the word ``hello``,
   ``"don't"`` is ``dont``, ``"--"`` is no word); word counts and the mean word length
   use words;
-- the alphabetic ratio is the share of tokens holding at least one letter;
+- the alphabetic ratio is the share of tokens holding at least one letter (a word
+  character that is not a decimal digit, so ``²`` counts as a letter);
 - the hash and ellipsis ratios are the number of ``#`` and of ``...``/``…`` divided
   by the number of words;
 - line ratios are over non-blank lines; a bullet line starts (after indentation) with

@@ -13,7 +13,7 @@ from pile.clean import (FtfyStage, LangIdFilter, LengthFilter, NormalizeStage, b
 from pile.config import CleanConfig, QualityConfig, parse_config
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.quality import GopherQualityFilter, gopher_drop_reason
+from pile.quality import GopherQualityFilter, gopher_drop_reason, word_stats
 from pile.stage import run_chain
 
 
@@ -171,6 +171,36 @@ def test_gopher_rules(text: str, changes: dict, reason: str | None) -> None:
     kept, dropped = GopherQualityFilter(cfg).process_batch([doc(text)])
     assert [d.reason for d in dropped] == ([reason] if reason else [])
     assert len(kept) == (0 if reason else 1)
+
+
+def _reference_word_stats(text: str) -> tuple[int, int, int, int]:
+    """The module docstring's definitions, written the slow and obvious way."""
+    tokens = text.split()
+    words = [w for w in ("".join(c for c in t if c.isalnum()) for t in tokens) if w]
+    lettered = sum(1 for t in tokens if any(c.isalnum() and not c.isdecimal() for c in t))
+    return len(words), sum(map(len, words)), len(tokens), lettered
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("(hello), don't -- a1 12 _x_ \x1cab", (6, 16, 7, 5)),
+    ("h\u00e9llo w\u00f6rld, 12 \u2014 \u00e7a\x1cva", (5, 16, 6, 4)),
+    ("", (0, 0, 0, 0)),
+    (" \t\n", (0, 0, 0, 0)),
+    ("# ## ...", (0, 0, 3, 0)),
+    ("x\u00b2 3\u00b2", (2, 4, 2, 2)),
+])
+def test_word_stats(text: str, expected: tuple[int, int, int, int]) -> None:
+    assert word_stats(text) == expected == _reference_word_stats(text)
+
+
+def test_word_stats_fast_counts_match_the_definitions_on_real_text(shared_data: Path) -> None:
+    texts = [(shared_data / "text" / name).read_text("utf-8")[:300_000]
+             for name in ("tinyshakespeare.txt", "wagahaiwa_nekodearu.txt", "botchan.txt")]
+    texts.append((shared_data / "samples" / "ubuntu_irc" / "2025-11-26_ubuntu.txt").read_text("utf-8"))
+    texts.append(Path(pickle.__file__).read_text("utf-8"))
+    assert any(t.isascii() for t in texts) and not all(t.isascii() for t in texts)
+    for text in texts:
+        assert word_stats(text) == _reference_word_stats(text)
 
 
 # ------------------------------------------------------------------ language id
