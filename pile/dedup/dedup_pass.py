@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 NODE_SHIFT = 40  # node = source index << 40 | row: 2**40 documents per source
 _ROW_MASK = np.uint64((1 << NODE_SHIFT) - 1)
-_CHUNK_ROWS = 65536  # store rows per partitioning step (bounds the driver's memory)
+_CHUNK_ROWS = 16384  # store rows per partitioning step: 16384 x 16 bands x 16 B = 4 MiB
 TOP_CLUSTERS = 10
 
 EXACT = "exact_duplicate"
