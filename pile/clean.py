@@ -1,4 +1,4 @@
-"""Cleaning stages: ftfy repair (with a proven fast path), normalisation, language id, length.
+"""Text repairs (ftfy with a proven fast path, normalisation) and the cleaning chain.
 
 The per-document cleaning chain of a source, built by `build_clean_stages`:
 
@@ -64,7 +64,10 @@ log = logging.getLogger(__name__)
 # A segment without hard content becomes, after ftfy's first round, translate+NFC of
 # itself; if that result is clean (checked: no hard or soft content, not bad, NFC, no
 # entity) ftfy's second round returns it unchanged, so it is ftfy's answer. Any segment
-# failing a check is handed to ftfy itself. Every check is over-approximate (it may send
+# failing a check is handed to ftfy itself. Checks run once over the whole text, not per
+# line: NFC never acts across "\n" (a starter that composes with nothing), the mojibake
+# and entity patterns have no context but "^" (searched with MULTILINE), and a match is
+# mapped back to the segments it touches. Every check is over-approximate (it may send
 # a clean segment to ftfy, never the reverse), so the output equals `ftfy.fix_text`.
 # tests/test_clean_ftfy.py checks the equality on every document we can find.
 # --------------------------------------------------------------------------------------
@@ -84,7 +87,7 @@ def _regex_parser() -> Any:
 
 def _class_chars(items: Any, parser: Any) -> set[str] | None:
     """The characters of one regex item (a literal or a plain class); None if open-ended."""
-    c = parser._constants if hasattr(parser, "_constants") else parser
+    c = parser  # the opcode constants are re-exported by the parser module
     op, av = items
     if op is c.LITERAL:
         return {chr(av)}
@@ -121,7 +124,7 @@ def _badness_triggers() -> tuple[set[str], int]:
     The union of one such set per alternative is a set every match intersects.
     """
     parser = _regex_parser()
-    c = parser._constants if hasattr(parser, "_constants") else parser
+    c = parser
     tree = parser.parse(BADNESS_RE.pattern, BADNESS_RE.flags)
     width = tree.getwidth()[1]
     items = list(tree)
