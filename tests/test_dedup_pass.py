@@ -148,24 +148,20 @@ def test_results_do_not_depend_on_batches_or_partitions(golden, paragraphs, tmp_
 
 
 class TwoWorkerContext(InMemoryPassContext):
-    """An in-memory context whose `map_batches` runs on two worker processes."""
+    """An in-memory context whose `map_batches` runs on two spawned worker processes.
+
+    The batch function is pickled to the workers as a real runner ships it (spawn, not
+    fork: the test session may already hold Ray's threads).
+    """
 
     def map_batches(self, fn, sources=None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        blob = pickle.dumps(fn)  # what a real runner ships
         jobs = []
         for source in (self.sources if sources is None else list(sources)):
             docs = self._docs[source]
             jobs += [(source, docs[i:i + self._batch_size]) for i in range(0, len(docs), self._batch_size)]
-        with ProcessPoolExecutor(2, mp_context=get_context("fork")) as pool:
-            outs = pool.map(_apply, [blob] * len(jobs), [b for _, b in jobs])
-            for (source, _), rows in zip(jobs, outs):
+        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+            for (source, _), rows in zip(jobs, pool.map(fn, [b for _, b in jobs])):
                 yield source, rows
-
-
-def _apply(blob: bytes, docs: list[Document]) -> list[dict[str, Any]]:
-    fn = pickle.loads(blob)
-    fn.setup()
-    return fn(docs)
 
 
 def test_two_workers_give_the_same_result(golden, tmp_path: Path) -> None:

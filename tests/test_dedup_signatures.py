@@ -122,6 +122,12 @@ def test_word_order_and_long_words_change_the_hash() -> None:
     long_b = "a" * 40 + "y"
     h, off = hasher.hash_batch(hasher.word_bytes(["alpha beta", "beta alpha", long_a, long_b]))
     assert len(set(h.tolist())) == 4
+    # Words of exactly 8 and 16 bytes use full-width loads (the mask must keep every byte).
+    one = ShingleHasher(Normalizer(), 1)
+    words = ["abcdefgh", "abcdefgz", "zbcdefgh", "abcdefghijklmnop", "abcdefghijklmnoz",
+             "abcdefg", "abcdefghi", "\u00e9t\u00e9\u00e9t\u00e9"]  # the last: 8 UTF-8 bytes
+    h, _ = one.hash_batch(one.word_bytes(words))
+    assert len(set(h.tolist())) == len(words)
 
 
 def test_permutations_match_datasketch() -> None:
