@@ -101,6 +101,7 @@ class Build:
         self.reused: list[str] = []
         self.details: dict[str, Any] = {}
         self.fingerprints: dict[str, dict[str, str]] = {}
+        self.nodes: Counter[str] = Counter()  # Ray node id -> units of work it did
 
     # -- markers -----------------------------------------------------------------------
 
@@ -200,8 +201,7 @@ class Build:
             self._mark("clean", name, fp, stats=stats.to_dict())
             self._record(name, "clean", stats.to_dict(), fp, reused=False)
 
-    @staticmethod
-    def _account(row: dict[str, Any], acc: dict[str, PhaseAccounting], bar: PhaseProgress) -> None:
+    def _account(self, row: dict[str, Any], acc: dict[str, PhaseAccounting], bar: PhaseProgress) -> None:
         kind = row["kind"]
         if kind == "doc":
             doc = row["doc"]
@@ -224,6 +224,8 @@ class Build:
                 a.add_counters({key: n for (_s, key, n) in row["counters"]})
             if "unit_seconds" in row:
                 bar.advance_unit()
+                if "node" in row:
+                    self.nodes[row["node"]] += 1
 
     # -- phase 2: global dedup ---------------------------------------------------------
 

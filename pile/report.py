@@ -73,6 +73,7 @@ def write_outputs(build: Build, seconds: float) -> dict[str, Any]:
               "bytes_kept": sum(s["summary"]["bytes_kept"] for s in per_source.values())}
     stats = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3),
              "workers": build.executor.workers,
+             "nodes": dict(sorted(build.nodes.items())),
              "run": build.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
              "dedup": build.details.get("dedup", {}), "rebuilt": build.rebuilt, "reused": build.reused,
              "tokens": build.details.get("tokens", {})}

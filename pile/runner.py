@@ -33,14 +33,20 @@ class _UnitActor:
     """A Ray Data actor: reads a unit and processes its chunks with a set-up processor."""
 
     def __init__(self, reader: Reader, processor: Processor) -> None:
+        import ray
+
         self.reader = reader
         self.processor = processor
         self.processor.setup()
+        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, list[bytes]]]:
         for cell in batch["unit"]:
             unit = pickle.loads(cell)
             for rows in process_unit(unit, self.reader, self.processor):
+                for row in rows:
+                    if row["kind"] == "stats" and "unit_seconds" in row:
+                        row["node"] = self.node  # which node did the unit (stats.json)
                 yield {"chunk": [pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)]}
 
 
@@ -103,7 +109,9 @@ class RayExecutor(Executor):
             # 2.60 has no named parameter for max_restarts yet; the pin keeps this valid.
             warnings.simplefilter("ignore", DeprecationWarning)
             ds = ds.map_batches(_UnitActor, fn_constructor_args=(reader, processor), batch_size=1,
-                                batch_format="numpy", compute=pool, num_cpus=1, max_restarts=0)
+                                batch_format="numpy", compute=pool, num_cpus=1, max_restarts=0,
+                                # spread the actors over the cluster's nodes
+                                scheduling_strategy="SPREAD")
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
             for cell in batch["chunk"]:
                 yield pickle.loads(cell)
