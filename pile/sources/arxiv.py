@@ -39,6 +39,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -338,7 +339,7 @@ class ArxivSource(Source):
         "max_chars": 5_000_000,  # papers longer than this after includes are dropped
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         ids = self.options["ids"]
         if not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) and i for i in ids):

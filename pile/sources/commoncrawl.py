@@ -39,6 +39,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -97,7 +98,7 @@ class CommonCrawlSource(Source):
         "max_html_bytes": 5_000_000,  # larger HTML bodies are dropped (too_large)
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         field = f"sources.{self.name}.options"
         opts = self.options

@@ -22,6 +22,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -78,7 +79,7 @@ class EuroparlSource(Source):
         "min_chars": 500,     # session files shorter than this (after cleanup) are dropped
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         langs = self.options["languages"]
         if not isinstance(langs, (list, tuple)) or any(lang not in LANGUAGES for lang in langs):

@@ -31,6 +31,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -150,7 +151,7 @@ class GutenbergSource(Source):
         "min_chars": 1000,    # books shorter than this after stripping are dropped
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         if self.options["split"] not in ("train", "validation", "test"):
             raise ConfigError(f"sources.{self.name}.options.split: expected train, validation or "

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, Iterator
 from xml.etree.ElementTree import Element
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -187,7 +188,7 @@ class PubmedCentralSource(Source):
         "include_abstract": True,  # put the abstract between the title and the body
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         groups = self.options["groups"]
         if not isinstance(groups, (list, tuple)) or not groups or any(g not in GROUPS for g in groups):

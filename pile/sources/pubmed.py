@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from xml.etree.ElementTree import Element
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError
 from pile.sources.base import RemoteFile, Source
@@ -90,7 +91,7 @@ class PubmedAbstractsSource(Source):
         "last": 1274,    # last file number (the 2025 baseline has 1274 files)
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         field = f"sources.{self.name}.options"
         for key in ("release", "first", "last"):

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -106,7 +107,7 @@ class UbuntuIrcSource(Source):
         "period": "day",          # day | week (the Pile: week)
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         field = f"sources.{self.name}.options"
         if self.options["period"] not in ("day", "week"):

@@ -35,6 +35,7 @@ from typing import IO, Any, Iterable, Iterator
 
 from lxml import etree
 
+from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
@@ -218,7 +219,7 @@ class UsptoSource(Source):
         "min_chars": 100,     # backgrounds shorter than this are dropped (too_short)
     }
 
-    def __init__(self, cfg, raw_dir) -> None:
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         years = self.options["years"]
         this_year = dt.date.today().year
