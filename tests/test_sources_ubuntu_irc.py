@@ -111,10 +111,29 @@ def test_listing_and_options(tmp_path: Path) -> None:
         "https://irclogs.ubuntu.com/2020/09/01/%23ubuntu-devel.txt"]
     assert files[0].name == "2020/08/31/ubuntu.txt"
     for options, field in [({"period": "month"}, "period"), ({"channels": ["#ubuntu"]}, "channels"),
+                           ({"channels": []}, "channels"), ({"channels": ["*", "ubuntu"]}, "channels"),
                            ({"start": "2020-13-01"}, "start"),
                            ({"start": "2021-01-01", "end": "2020-01-01"}, "start")]:
         with pytest.raises(ConfigError, match=rf"options\.{field}"):
             source(tmp_path, **options)
+
+
+def test_every_channel_two_step_listing(shared_data: Path, tmp_path: Path) -> None:
+    src = source(tmp_path, channels=["*"], start="2025-11-26", end="2025-11-26")
+    first = src.list_files()
+    assert [(f.url, f.name) for f in first] == [("https://irclogs.ubuntu.com/2025/11/26/",
+                                                 "_listing/2025-11-26.html")]
+    index = tmp_path / "ubuntu_irc" / "_listing" / "2025-11-26.html"
+    index.parent.mkdir(parents=True)
+    index.write_text('<a href="%23ubuntu.txt">#ubuntu.txt</a> <a href="%23ubuntu-devel.txt">x</a>'
+                     '<a href="ubuntu.txt">not a channel log</a> <a href="../">up</a>')
+    second = src.list_files()
+    assert [f.url for f in second[1:]] == ["https://irclogs.ubuntu.com/2025/11/26/%23ubuntu.txt",
+                                           "https://irclogs.ubuntu.com/2025/11/26/%23ubuntu-devel.txt"]
+    log = tmp_path / "ubuntu_irc" / "2025" / "11" / "26" / "ubuntu.txt"
+    log.parent.mkdir(parents=True)
+    log.write_bytes((shared_data / SAMPLE).read_bytes())
+    assert src.inputs() == [log]  # the index page is not an input
 
 
 def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:

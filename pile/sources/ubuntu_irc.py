@@ -30,6 +30,9 @@ from pile.sources.base import RemoteFile, Source
 from pile.stage import Dropped
 
 IRCLOGS = "https://irclogs.ubuntu.com/{y:04d}/{m:02d}/{d:02d}/%23{channel}.txt"
+DAY_INDEX = "https://irclogs.ubuntu.com/{y:04d}/{m:02d}/{d:02d}/"
+LISTING_DIR = "_listing"
+_INDEX_LOG_RE = re.compile(r'href="(?:%23|#)([A-Za-z0-9][A-Za-z0-9_.+-]*)\.txt"')
 _STAMP_RE = re.compile(r"^\[\d\d:\d\d(?::\d\d)?\] ?")
 _FLAT_NAME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[_-]#?(.+)\.txt$")
 _CHANNEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -101,7 +104,7 @@ class UbuntuIrcSource(Source):
     license = "Ubuntu IRC logs are published openly by Canonical (irclogs.ubuntu.com)"
     upstream = "https://irclogs.ubuntu.com/YYYY/MM/DD/%23channel.txt"
     options_schema: dict[str, Any] = {
-        "channels": ["ubuntu"],   # channels to list (without '#')
+        "channels": ["ubuntu"],   # channels to list (without '#'); ["*"]: every channel
         "start": "2004-07-05",    # first day listed (the Pile's range)
         "end": "2020-09-01",      # last day listed
         "period": "day",          # day | week (the Pile: week)
@@ -113,9 +116,11 @@ class UbuntuIrcSource(Source):
         if self.options["period"] not in ("day", "week"):
             raise ConfigError(f"{field}.period: expected day or week, got {self.options['period']!r}")
         channels = self.options["channels"]
-        if not isinstance(channels, (list, tuple)) or not all(
-                isinstance(c, str) and _CHANNEL_RE.match(c) for c in channels):
-            raise ConfigError(f"{field}.channels: expected channel names without '#', got {channels!r}")
+        if not isinstance(channels, (list, tuple)) or not channels or (
+                list(channels) != ["*"]
+                and not all(isinstance(c, str) and _CHANNEL_RE.match(c) for c in channels)):
+            raise ConfigError(f"{field}.channels: expected channel names without '#' (or [\"*\"] "
+                              f"for all), got {channels!r}")
         for key in ("start", "end"):
             try:
                 dt.date.fromisoformat(str(self.options[key]))
@@ -130,13 +135,28 @@ class UbuntuIrcSource(Source):
 
     def list_files(self) -> list[RemoteFile]:
         """One URL per channel and day from ``start`` to ``end`` (days a channel was not
-        logged answer 404 upstream; the downloader records them as missing)."""
+        logged answer 404 upstream; the downloader records them as missing).
+
+        With ``channels: ["*"]`` (every channel, as the Pile) the listing has two steps:
+        first each day's index page (stored under ``raw/<source>/_listing/``), then, once
+        a day's page is downloaded, the channel logs it links to; the downloader repeats
+        ``list_files`` until the list stops growing.
+        """
         if self.cfg.urls:
             return super().list_files()
         files = []
         day, end = self._day("start"), self._day("end")
+        every = list(self.options["channels"]) == ["*"]
         while day <= end:
-            for channel in self.options["channels"]:
+            channels = self.options["channels"]
+            if every:
+                index = RemoteFile(url=DAY_INDEX.format(y=day.year, m=day.month, d=day.day),
+                                   name=f"{LISTING_DIR}/{day.isoformat()}.html")
+                files.append(index)
+                local = self.raw_dir / index.name
+                html = local.read_text("utf-8", errors="replace") if local.is_file() else ""
+                channels = sorted(set(_INDEX_LOG_RE.findall(html)))
+            for channel in channels:
                 files.append(RemoteFile(
                     url=IRCLOGS.format(y=day.year, m=day.month, d=day.day, channel=channel),
                     name=f"{day.year:04d}/{day.month:02d}/{day.day:02d}/{channel}.txt"))
@@ -146,7 +166,7 @@ class UbuntuIrcSource(Source):
     def inputs(self) -> list[Path]:
         """The daily logs; with ``period: week`` only the first day of each week (its
         `read` gathers the rest of the week)."""
-        paths = super().inputs()
+        paths = [p for p in super().inputs() if LISTING_DIR not in p.parts]
         if self.options["period"] == "day":
             return paths
         first: dict[tuple[str, str, int, int], Path] = {}
