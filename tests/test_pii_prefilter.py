@@ -92,3 +92,13 @@ def test_stage_finds_what_the_engine_finds_on_real_documents(shared_data):
         compared += len(expected)
     assert compared > 100
     assert stage.docs_scanned < len(docs)
+
+
+def test_unicode_digits_trigger_too():
+    """presidio's patterns and phonenumbers read any Unicode digit; so does the gate."""
+    text = "電話 +81 ３-１２３４-５６７８ まで"
+    assert Prefilter(PII_ENTITIES).needs_scan(text)
+    stage = PiiScrubber(PiiConfig(entities=("PHONE_NUMBER",)))
+    engine = build_analyzer_engine(build_recognizers(["PHONE_NUMBER"]).values())
+    expected = [Span(r.entity_type, r.start, r.end) for r in engine.analyze(text, language="en")]
+    assert stage.find_spans(text) == expected

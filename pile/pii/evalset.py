@@ -443,7 +443,7 @@ def build_evalset(shared_data: Path, seed: int = 0, scale: int = 4,
         scale: cards planted per network and formatting (positives of other entities:
             4x scale each; decoys: 2x scale per kind).
         max_docs: keep this many base documents (a seeded sample; all Enron bodies
-            first); None keeps all (about 3,000).
+            first); None keeps all (about 1,700).
         plant_fraction: plant into this fraction of documents only (a realistic rate
             for benchmarks, e.g. 0.03); None spreads the plants over all documents.
         target_chars: size of the documents cut from the plain-text corpora.

@@ -29,12 +29,12 @@ _GROUP_RE = re.compile(r"[0-9]+")
 
 
 @functools.lru_cache(maxsize=1)
-def _email_re() -> "re.Pattern[str]":
+def _email_re():
+    """presidio's e-mail pattern, compiled with `regex` as presidio does, so the scan and
+    the scrubber agree on what an address is."""
     import regex
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-    # presidio's pattern (compiled with `regex`, as presidio does) so the scan and the
-    # scrubber agree on what an address is.
     return regex.compile(EmailRecognizer.PATTERNS[0].regex,
                          regex.DOTALL | regex.MULTILINE | regex.IGNORECASE)
 

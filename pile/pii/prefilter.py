@@ -1,6 +1,7 @@
 """The fast prefilter: which documents, and which windows of them, presidio must see.
 
-Every entity scrubbed here contains a character that is rare in prose: a digit (cards,
+Every entity scrubbed here contains a character that is rare in prose: a digit (any
+Unicode decimal digit, as presidio's patterns and python-phonenumbers read them; cards,
 phones, SSNs, IBANs, IPv4, public IPv6 addresses, which all start with 2 or 3, and
 Bitcoin addresses, which start with 1, 3 or ``bc1``), or an ``@`` (e-mail). One
 compiled regex over those characters decides whether a document needs the recognizers
@@ -43,7 +44,7 @@ DIGIT, AT, COLONS = "digit", "at", "colons"
 # Clusters of triggers no more than `gap` characters apart: each becomes one window
 # (matched in C, instead of one Python step per digit run).
 _CLUSTER_PATTERNS = {
-    DIGIT: r"[0-9]+(?:[^0-9]{{1,{gap}}}[0-9]+)*",
+    DIGIT: r"\d+(?:\D{{1,{gap}}}\d+)*",
     AT: r"@(?:[^@]{{0,{gap}}}@)*",
     COLONS: r"::(?:[\s\S]{{0,{gap}}}?::)*",
 }
@@ -166,7 +167,7 @@ class Prefilter:
         kinds = sorted({k for ks in self.entity_kinds.values() for k in ks})
         self.kinds = tuple(kinds)
         self._clusters = {k: re.compile(_CLUSTER_PATTERNS[k].format(gap=2 * margin)) for k in kinds}
-        alternatives = {DIGIT: "[0-9]", AT: "@", COLONS: "::"}
+        alternatives = {DIGIT: r"\d", AT: "@", COLONS: "::"}
         self._any = re.compile("|".join(alternatives[k] for k in kinds)) if kinds else None
 
     def needs_scan(self, text: str) -> bool:

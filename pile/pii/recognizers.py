@@ -96,6 +96,8 @@ class CardRecognizer(CreditCardRecognizer):
     """
 
     def __init__(self) -> None:
+        # `analyze` below finds the candidates; the pattern only describes them to
+        # presidio (PatternRecognizer requires one; `to_dict` and explanations show it).
         super().__init__(
             patterns=[Pattern("card layout (pile)", r"[0-9][0-9 .\-]{11,}[0-9]", 0.5)],
             replacement_pairs=[("-", ""), (" ", ""), (".", "")],

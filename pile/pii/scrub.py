@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from collections import Counter
 from typing import NamedTuple
 
@@ -79,9 +80,14 @@ _DROP_DIGITS = str.maketrans("", "", "0123456789")
 PHONE_CONTEXT = 32
 
 
+_UNICODE_DIGIT_RE = re.compile(r"\d")
+
+
 def _digit_count(text: str, start: int, end: int) -> int:
     chunk = text[start:end]
-    return len(chunk) - len(chunk.translate(_DROP_DIGITS))
+    if chunk.isascii():
+        return len(chunk) - len(chunk.translate(_DROP_DIGITS))
+    return len(_UNICODE_DIGIT_RE.findall(chunk))   # fullwidth, Arabic-Indic... digits
 
 
 def _pad(spans: list[tuple[int, int]], lo: int, hi: int, pad: int) -> list[tuple[int, int]]:
