@@ -87,7 +87,8 @@ class Build:
             None builds every source.
     """
 
-    def __init__(self, cfg: Config, executor: Executor, only: list[str] | None = None) -> None:
+    def __init__(self, cfg: Config, executor: Executor, only: list[str] | None = None,
+                 mirror_map: dict[str, str] | None = None) -> None:
         self.cfg = cfg
         self.executor = executor
         self.out = cfg.out_dir
@@ -102,6 +103,8 @@ class Build:
         self.details: dict[str, Any] = {}
         self.fingerprints: dict[str, dict[str, str]] = {}
         self.nodes: Counter[str] = Counter()  # Ray node id -> units of work it did
+        self.mirror_map = dict(mirror_map or {})
+        self.download_failures: dict[str, list[dict[str, str]]] = {}
 
     # -- markers -----------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Build:
         started = time.time()
         self.check()
         self.out.mkdir(parents=True, exist_ok=True)
+        self.phase_download()
         self.phase_clean()
         decisions = self.phase_dedup()
         self.phase_final(decisions)
@@ -155,6 +159,21 @@ class Build:
         self.stats.setdefault(source, {})[phase] = stats
         self.fingerprints.setdefault(source, {})[phase] = fp
         (self.reused if reused else self.rebuilt).append(f"{phase}:{source}")
+
+    # -- phase 0: downloads ------------------------------------------------------------
+
+    def phase_download(self) -> None:
+        """Fetch what the selected sources list upstream (cached files are verified, not
+        fetched again); a file that fails is named in the source's stats."""
+        remote = [self.sources[n] for n in self._selected() if not self.cfg.source(n).paths]
+        remote = [s for s in remote if type(s).list_files is not Source.list_files or s.cfg.urls]
+        if not remote:
+            return
+        for src in remote:
+            for result in download_all(src, self.mirror_map, self.cfg.run.progress):
+                if not result.ok:
+                    self.download_failures.setdefault(src.name, []).append(
+                        {"file": result.name, "reason": f"download failed: {result.error}"})
 
     # -- phase 1: read and clean -------------------------------------------------------
 
@@ -192,6 +211,8 @@ class Build:
                     if row["kind"] == "doc":
                         writers[row["doc"].source].write(row["doc"])
         for name, (fp, selected, _, _) in pending.items():
+            for failure in self.download_failures.get(name, []):
+                acc[name].file_failed(failure["file"], failure["reason"])
             writers[name].commit()
             stats = acc[name].finish()
             stats.files = len(selected)
@@ -335,6 +356,22 @@ class Build:
 
     def docs_files(self, source: str) -> list[Path]:
         return sorted((self.out / "docs" / source).glob("*.jsonl.zst"))
+
+
+def download_all(src: Source, mirror_map: dict[str, str], progress: bool, max_rounds: int = 5) -> list[Any]:
+    """Download a source's files, again while its listing grows.
+
+    Some sources list in two steps (Common Crawl's ``warc.paths.gz``, index pages): the
+    first round fetches the listing, the next the files it names.
+    """
+    from pile.sources.download import download_sources
+
+    results: list[Any] = []
+    for _ in range(max_rounds):
+        results = download_sources([src], mirror_map=mirror_map, progress=progress)
+        if len(src.list_files()) <= len(results):
+            break
+    return results
 
 
 class RunnerPassContext:

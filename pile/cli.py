@@ -60,7 +60,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from pile.runner import make_executor
 
     workers = cfg.run.workers or os.cpu_count() or 1
-    build = Build(cfg, executor=None, only=args.source)  # type: ignore[arg-type]
+    build = Build(cfg, executor=None, only=args.source,  # type: ignore[arg-type]
+                  mirror_map=_mirrors(args.mirror))
     build.check()
     executor = make_executor(cfg.run.executor, workers, cfg.run.ray_address)
     build.executor = executor
@@ -77,16 +78,30 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     cfg = _load(args)
+    from pile.build import download_all
     from pile.sources import make_source
-    from pile.sources.download import download_sources
 
     names = args.source or [s.name for s in cfg.sources]
-    sources = [make_source(cfg.source(n), cfg.raw_dir) for n in names]
-    results = download_sources(sources, mirror_map=dict(m.split("=", 1) for m in args.mirror),
-                               progress=cfg.run.progress)
+    results = []
+    for name in names:
+        src = make_source(cfg.source(name), cfg.raw_dir)
+        results.extend(download_all(src, _mirrors(args.mirror), cfg.run.progress))
     for line in results:
         print(line)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise PileError(f"{len(failed)} of {len(results)} file(s) failed to download (listed above)")
     return 0
+
+
+def _mirrors(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--mirror {item}: expected FROM=TO")
+        src, dst = item.split("=", 1)
+        out[src] = dst
+    return out
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
@@ -157,6 +172,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="join this Ray cluster instead of starting one")
     p.add_argument("--executor", choices=["ray", "local"], help="where stages run (default: ray)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--mirror", action="append", default=[], metavar="FROM=TO",
+                   help="rewrite upstream URLs starting with FROM onto TO (a mirror or a local folder)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     p.set_defaults(func=cmd_build)
 

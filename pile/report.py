@@ -83,8 +83,11 @@ def write_outputs(build: Build, seconds: float) -> dict[str, Any]:
     # happens, never the bytes; leaving them out keeps manifest.json identical across
     # worker counts, clusters and machines.
     config = {k: v for k, v in build.cfg.to_dict().items() if k not in ("run", "out", "raw")}
-    manifest = build_manifest(out, config, build.fingerprints,
-                              extra=build.details.get("manifest_extra"))
+    from pile.sources.download import download_records
+
+    raw = {name: download_records(build.cfg.raw_dir / name) for name in built}
+    extra = {"raw": {k: v for k, v in raw.items() if v}, **build.details.get("manifest_extra", {})}
+    manifest = build_manifest(out, config, build.fingerprints, extra=extra)
     write_json(out / "manifest.json", manifest)
     return {"documents": totals["documents_kept"], "bytes": totals["bytes_kept"],
             "sources": len(per_source), "out": str(out), "rebuilt": build.rebuilt, "reused": build.reused}

@@ -73,6 +73,8 @@ class RayExecutor(Executor):
                 kwargs["address"] = address
                 kwargs["runtime_env"] = {"py_modules": [str(Path(pile.__file__).parent)]}
             else:
+                # "local": always a new instance, never a cluster someone else started here
+                kwargs["address"] = "local"
                 kwargs["num_cpus"] = workers
                 # Ray 2.60 turns token auth on for a local instance and announces it on
                 # every start; keep the protection, drop the notice.
