@@ -275,3 +275,34 @@ class CountsTable:
             out[name] = path
         out["png"] = self.plot(tokens_dir / "counts.png")
         return out
+
+
+def load_counts(out: str | Path) -> CountsTable:
+    """The counts of a finished build ``OUT`` (``OUT/tokens/counts.json``).
+
+    Raises:
+        PileError: the build has no token counts (not built, or no tokenizers configured).
+    """
+    from pile.errors import PileError
+
+    path = Path(out) / "tokens" / "counts.json"
+    if not path.is_file():
+        raise PileError(f"{out}: no tokens/counts.json (build with tokenizers configured first)")
+    try:
+        return CountsTable.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError) as exc:
+        raise PileError(f"{path}: unreadable counts ({exc})") from None
+
+
+def format_counts(table: CountsTable, fmt: str) -> str:
+    """``pile tokens --format``: the table as table, csv, json or markdown text.
+
+    Raises:
+        ConfigError: an unknown format.
+    """
+    from pile.errors import ConfigError
+
+    try:
+        return table.format(fmt)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

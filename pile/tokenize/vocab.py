@@ -120,7 +120,17 @@ class Vocabulary:
         return {"name": self.name, "kind": self.kind, "file": self.file.name,
                 "vocab_size": self.vocab_size, "eod_id": self.eod_id,
                 "eod_token": self.eod_token, "engine": self.engine, "sha256": self.sha256,
-                "encoding": self.encoding, "dtype": self.dtype.name}
+                "encoding": self.encoding, "dtype": self.dtype.name,
+                "special_tokens": dict(sorted(self.special_tokens.items(), key=lambda kv: kv[1]))}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> Vocabulary:
+        """Inverse of `to_dict` for a vocabulary saved in `folder` (``tokens/<name>/``)."""
+        return cls(name=data["name"], kind=data["kind"], file=Path(folder) / data["file"],
+                   vocab_size=int(data["vocab_size"]), eod_id=int(data["eod_id"]),
+                   eod_token=data["eod_token"], engine=data["engine"], sha256=data["sha256"],
+                   encoding=data.get("encoding"),
+                   special_tokens=dict(data.get("special_tokens") or {}))
 
 
 def load_vocabulary(cfg: TokenizerConfig, dest_dir: Path,
@@ -160,6 +170,13 @@ def load_vocabulary(cfg: TokenizerConfig, dest_dir: Path,
         _atomic_write(out, tok.to_str(pretty=False).encode("utf-8"))
         return _from_tokenizer_json(cfg, out, dest_dir, "train", f"{where}.train")
     raise ConfigError(f"{where}: needs one of path, hub, tiktoken, sentencepiece, train")
+
+
+def load_trained(cfg: TokenizerConfig, dest_dir: Path) -> Vocabulary:
+    """The ``tokenizer.json`` a ``train:`` entry saved earlier in `dest_dir`, without
+    training again (the build reuses it when the corpus and the entry are unchanged)."""
+    return _from_tokenizer_json(cfg, Path(dest_dir) / "tokenizer.json", Path(dest_dir), "train",
+                                f"tokenizers.{cfg.name}.train")
 
 
 def train_bpe(texts: Iterable[str], train: TrainConfig):
