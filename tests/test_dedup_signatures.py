@@ -255,6 +255,9 @@ def test_batch_functions_pickle_and_compute() -> None:
     rows = fn(docs)
     assert [r["id"] for r in rows] == [d.id for d in docs]
     assert len(rows[0]["sig"]) == 32 * 4 and len(rows[0]["bands"]) == 4 * 8
+    # dedup.batch_size slices a large batch without changing a row.
+    sliced = SignatureFn(Normalizer(), 5, 32, 1, "fast", 4, 8, batch_size=2)
+    assert sliced(docs) == rows and pickle.loads(pickle.dumps(sliced)).batch_size == 2
     sfn = pickle.loads(pickle.dumps(ShingleSetFn(Normalizer(), 5, frozenset({"s/1", "s/3"}))))
     out = sfn(docs)
     assert [r["id"] for r in out] == ["s/1", "s/3"]

@@ -205,7 +205,7 @@ class Dedup(GlobalPass):
         if todo:
             log.info("dedup: computing signatures of %s", ", ".join(todo))
             fn = SignatureFn(self.normalizer, self.cfg.ngram, self.cfg.num_perm, self.cfg.seed,
-                             self.cfg.hash_mode, self.bands, self.rows)
+                             self.cfg.hash_mode, self.bands, self.rows, self.cfg.batch_size)
             writers: dict[str, StoreWriter] = {}
             try:
                 for source in todo:

@@ -205,12 +205,15 @@ class SignatureFn:
     """The `BatchFunction` the runner maps over the corpus: `SignatureComputer.rows_for`.
 
     Picklable and cheap to ship: the computer (tables, permutations) is built in
-    `setup()` on each worker.
+    `setup()` on each worker. Batches larger than `batch_size` (``dedup.batch_size``)
+    are computed in slices of that size, which bounds a worker's working memory
+    whatever batch the runner hands over; rows do not depend on the slicing.
     """
 
     def __init__(self, normalizer: Normalizer, ngram: int, num_perm: int, seed: int,
-                 hash_mode: str, bands: int, rows: int) -> None:
+                 hash_mode: str, bands: int, rows: int, batch_size: int = 1024) -> None:
         self.args = (normalizer, ngram, num_perm, seed, hash_mode, bands, rows)
+        self.batch_size = batch_size
         self._computer: SignatureComputer | None = None
 
     def setup(self) -> None:
@@ -220,10 +223,13 @@ class SignatureFn:
     def __call__(self, docs: list[Document]) -> list[dict[str, Any]]:
         self.setup()
         assert self._computer is not None
-        return self._computer.rows_for(docs)
+        out: list[dict[str, Any]] = []
+        for lo in range(0, len(docs), self.batch_size):
+            out.extend(self._computer.rows_for(docs[lo:lo + self.batch_size]))
+        return out
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"args": self.args, "_computer": None}
+        return {"args": self.args, "batch_size": self.batch_size, "_computer": None}
 
 
 class ShingleSetFn:
