@@ -154,7 +154,12 @@ class CountsTable:
 
     def _records(self, with_totals: bool) -> list[dict]:
         out = []
-        for row in self.rows + (self.totals() if with_totals else []):
+        ordered = self.rows
+        if with_totals:  # each tokenizer's rows, then its total
+            totals = {t.tokenizer: t for t in self.totals()}
+            ordered = [r for name in self.tokenizers
+                       for r in [x for x in self.rows if x.tokenizer == name] + [totals[name]]]
+        for row in ordered:
             rec = row.to_dict()
             rec["mixed_share"] = round(self.mixed_share(row), 6) if row.source != TOTAL else 1.0
             out.append({k: rec[k] for k in self._COLUMNS})
