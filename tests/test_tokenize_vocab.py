@@ -71,6 +71,9 @@ def test_every_kind_loads_and_round_trips(vocabs, shared_data, name, kwargs, siz
     for text, ids in zip(texts, arrays):
         # every kind here is lossless: decoding the document's ids gives its text back
         assert decode(v, ids[:-1]) == text, (name, text)
+    # a lone surrogate (not UTF-8 encodable) is encoded as U+FFFD, as tiktoken does
+    broken, fixed = enc.encode_batch(["a\ud800b", "a\ufffdb"])
+    assert broken.tolist() == fixed.tolist()
     # specials written inside a document are text, never the EOD id
     inside = enc.encode_batch(["a<|endoftext|>b</s>c"])[0]
     assert int((inside == v.eod_id).sum()) == 1

@@ -7,7 +7,9 @@
 - `write`: one source through every vocabulary (encode, shards, counts);
 - `reader`: `ShardReader`, packed seeded samples, blends, the PyTorch adapter;
 - `counts`: the token count comparison (csv, json, markdown, bar chart);
-- `validate`: shard checks for ``pile validate``.
+- `validate`: shard checks for ``pile validate``; `checks`: the same over a whole build;
+- `phase`: the build's tokenize phase (vocabularies, shards, counts, manifest entry);
+- `torch_dataset`: the optional PyTorch adapter (imports torch; loaded only on request).
 
 This package is ``pile.tokenize``; there is deliberately no top-level ``tokenize`` package,
 which would shadow the standard library module that tracebacks depend on.
