@@ -325,6 +325,55 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class MixConfig:
+    """The Pile's mix: each source repeated by its epochs, shuffled into training shards.
+
+    Written per tokenizer as ``tokens/<tokenizer>/mix/train[_NNNNN].bin/.idx``
+    (`pile.tokenize.mix`), with the GPT-NeoX data-path and weight lines for the unmixed
+    per-source shards.
+
+    Attributes:
+        enabled: write the mixed, shuffled training shards.
+        seed: seeds the fractional-epoch subsets and the shuffle (numpy PCG64); the same
+            seed gives the same mix on every run and machine.
+        token_budget: per-source target tokens (as stored in the shards, end-of-document
+            tokens included) counted with the FIRST configured tokenizer; such a source's
+            epochs become ``budget / tokens`` instead of ``sources[].epochs``, and the same
+            epochs are used for every tokenizer.
+    """
+
+    enabled: bool = True
+    seed: int = 1234
+    token_budget: dict[str, int] = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        _require(self.seed >= 0, f"{path}.seed", f"must be >= 0, got {self.seed}")
+        for name, value in self.token_budget.items():
+            _require(isinstance(name, str) and bool(_NAME_RE.match(name)),
+                     f"{path}.token_budget",
+                     f"keys must be source names matching [a-z0-9][a-z0-9_-]*, got {name!r}")
+            _require(isinstance(value, int) and not isinstance(value, bool),
+                     f"{path}.token_budget.{name}",
+                     f"expected an integer number of tokens (1_000_000_000), got {value!r}")
+            _require(value >= 1, f"{path}.token_budget.{name}", f"must be >= 1, got {value}")
+
+    def check_sources(self, sources: tuple[str, ...] | list[str], tokenizers: int,
+                      path: str = "mix") -> None:
+        """Cross-section checks (`Config.validate` calls this with the configured names).
+
+        Raises:
+            ConfigError: a budget names a source that is not configured, or budgets are set
+                without any tokenizer to count tokens with.
+        """
+        known = set(sources)
+        for name in self.token_budget:
+            _require(name in known, f"{path}.token_budget.{name}",
+                     f"no source named {name!r}; configured: {', '.join(sources)}")
+        _require(not self.token_budget or tokenizers > 0, f"{path}.token_budget",
+                 "needs at least one entry in tokenizers (budgets are counted in its tokens)")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Where and how the pipeline runs.
 
@@ -366,6 +415,7 @@ class Config:
     tokenizers: tuple[TokenizerConfig, ...] = ()
     output: OutputConfig = field(default_factory=OutputConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
 
     def validate(self, path: str = "") -> None:
         _require(len(self.sources) > 0, "sources", "at least one source is required")
