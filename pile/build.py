@@ -216,6 +216,7 @@ class Build:
             writers[name].commit()
             stats = acc[name].finish()
             stats.files = len(selected)
+            stats.raw_bytes = sum(f.stat().st_size for f in selected if f.exists())
             stats.seconds = time.time() - t0
             if stats.documents_in == 0:
                 log.warning("source %s produced no documents", name)

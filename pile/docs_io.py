@@ -33,6 +33,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write atomically unless `path` already holds exactly `data` (keeps inode and mtime,
+    so a rebuild visibly leaves untouched artifacts alone). Returns True if written."""
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    atomic_write_bytes(path, data)
+    return True
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

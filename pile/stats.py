@@ -50,6 +50,8 @@ class PhaseStats:
     documents_out: int = 0
     bytes_out: int = 0
     seconds: float = 0.0
+    raw_bytes: int = 0
+    length_hist: dict[str, int] = field(default_factory=dict)
 
     def stage(self, name: str) -> StageStats:
         if name not in self.stages:
@@ -62,13 +64,15 @@ class PhaseStats:
                 "stages": {k: v.to_dict() for k, v in self.stages.items()},
                 "counters": dict(sorted(self.counters.items())),
                 "documents_out": self.documents_out, "bytes_out": self.bytes_out,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "raw_bytes": self.raw_bytes,
+                "length_hist": dict(sorted(self.length_hist.items(), key=lambda kv: int(kv[0])))}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PhaseStats:
         return cls(d["documents_in"], d["bytes_in"], d["files"], list(d["files_failed"]),
                    {k: StageStats.from_dict(v) for k, v in d["stages"].items()},
-                   Counter(d["counters"]), d["documents_out"], d["bytes_out"], d["seconds"])
+                   Counter(d["counters"]), d["documents_out"], d["bytes_out"], d["seconds"],
+                   d.get("raw_bytes", 0), dict(d.get("length_hist", {})))
 
 
 class PhaseAccounting:
@@ -92,6 +96,9 @@ class PhaseAccounting:
     def kept(self, nbytes: int) -> None:
         self.stats.documents_out += 1
         self.stats.bytes_out += nbytes
+        # log2 bins of document size (bin b holds sizes in [2**(b-1), 2**b)) for the report
+        key = str(nbytes.bit_length())
+        self.stats.length_hist[key] = self.stats.length_hist.get(key, 0) + 1
 
     def dropped(self, stage: str, reason: str, nbytes: int) -> None:
         if stage not in self.order:
