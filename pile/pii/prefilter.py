@@ -70,8 +70,8 @@ _GATES: dict[str, re.Pattern[str]] = {
 
 # Dates (05/17/2000, 2021-04-03, with an hour after them) and year ranges
 # ((1955 - 1968)): the most common phone-shaped candidates in prose and mail, and never
-# phone numbers.
-_DATE_RE = re.compile(
+# phone numbers (`pile.pii.recognizers.PhoneNumberRecognizer` drops them too).
+DATE_RE = re.compile(
     r"(?:\d{1,2}/\d{1,2}/(?:\d{2}|\d{4})|\d{4}-\d{2}-\d{2}|[(\[]?\s*\d{4}\s*[-\u2013\u2014/]\s*\d{4})"
     r"(?:\s+\d{1,2})?$")
 
@@ -81,7 +81,9 @@ def phone_candidates(text: str, start: int, end: int, min_digits: int = 7
     """Spans python-phonenumbers would consider, with at least `min_digits` digits.
 
     Uses the matcher's own candidate pattern (`PhoneNumberMatcher` only ever parses
-    substrings it matches), so this is a superset of what the phone recognizer finds.
+    substrings of its matches), minus bare digit runs and dates, which
+    `PhoneNumberRecognizer` drops; so every number the recognizer returns lies in one
+    of these spans.
     """
     pattern = _phone_pattern()
     out = []
@@ -91,8 +93,8 @@ def phone_candidates(text: str, start: int, end: int, min_digits: int = 7
             # Every match inside a bare digit run is a bare digit run, which
             # `PhoneNumberRecognizer` drops (ids, epoch times, arithmetic).
             continue
-        if _DATE_RE.match(value):
-            continue
+        if DATE_RE.match(value):
+            continue  # any phone inside a date is the date, or too short
         if sum(1 for c in value if c.isdigit()) >= min_digits:
             out.append(m.span())
     return out
@@ -103,7 +105,10 @@ def _phone_pattern() -> re.Pattern[str]:
     if _PHONE_PATTERN is None:
         from phonenumbers import phonenumbermatcher
 
-        _PHONE_PATTERN = phonenumbermatcher._PATTERN
+        # A private name of python-phonenumbers (stable since its 2011 port); should it
+        # go, a looser pattern keeps the superset: digits and phone punctuation.
+        _PHONE_PATTERN = getattr(phonenumbermatcher, "_PATTERN", None) or re.compile(
+            r"[+(\[\uFF08\uFF0B]*\d[\d\s().\-/\[\]~\u2010-\u2015\u2212\u30FC\uFF0D-\uFF0F]*\d")
     return _PHONE_PATTERN
 
 

@@ -20,9 +20,9 @@ What is presidio's and what is ours:
   validated against tldextract's bundled public-suffix snapshot (no fetch, no cache dir).
 - ``PHONE_NUMBER``: `PhoneNumberRecognizer`, presidio's `PhoneRecognizer`
   (python-phonenumbers, leniency VALID) for the configured regions, minus matches that
-  are ISBNs, IPv4 addresses, bare digit runs (``2125550147``: ids, epoch times and
-  arithmetic look the same), divisions, or labelled as order/invoice/account numbers.
-  Dates and year ranges never reach it (`pile.pii.prefilter.phone_candidates`).
+  are ISBNs, IPv4 addresses, dates and year ranges, bare digit runs (``2125550147``:
+  ids, epoch times and arithmetic look the same), divisions, or labelled as
+  order/invoice/account numbers.
 - ``IP_ADDRESS``: `ScopedIpRecognizer`, presidio's `IpRecognizer` minus private and
   reserved ranges (when configured), bare ``::`` and version strings (``version 1.2.3.4``).
 - ``US_SSN``: presidio's `UsSsnRecognizer` restricted to its delimited pattern
@@ -54,6 +54,7 @@ from presidio_analyzer.predefined_recognizers import (
 from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from pile.pii import validators
+from pile.pii.prefilter import DATE_RE
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ class PhoneNumberRecognizer(PhoneRecognizer):
             if _DOTTED_QUAD_RE.search(value):  # an IPv4 address, which phonenumbers also parses
                 continue
             if _SPACED_SLASH_RE.search(value):  # a division: (1901 - 8225) / 844
+                continue
+            if DATE_RE.match(value):  # 05/17/2000, 2021-04-03, (1955 - 1968)
                 continue
             if value.isdigit():
                 # A bare digit run (no "+", no separators): ids, epoch times and
