@@ -187,3 +187,22 @@ def test_segments_are_fixed_with_fix_texts_html_state() -> None:
     text = "a &amp; b\n" + "plain\n" * 5 + "x < y\n" + "c &amp; d\n"
     assert clean.fix_text(text) == ftfy.fix_text(text) == (
         "a & b\n" + "plain\n" * 5 + "x < y\nc &amp; d\n")
+
+
+def test_fast_path_equals_fix_text_on_random_short_texts() -> None:
+    # Short texts from an alphabet dense in everything ftfy reacts to, so that many
+    # fixes meet in one segment and at segment boundaries.
+    alphabet = (list("ab Z.,;'\"<>&#;0") + ["\n", "\n", "\r", "\r\n", "\t", " \n", "&amp;", "&lt;",
+                "&#x41;", "\x00", "\x1b[1m", "\x7f", "\x85", "\x9c", "\ufeff", "\u2028", "\u2019",
+                "\u201c", "\ufb01", "\u3000", "\uff41", "\uff76\uff9e", "e\u0301", "\u00e9",
+                "\ud83d", "\ude00", "\u00c3", "\u00c2", "\u00a0", "\u00a9", "\u20ac", "\u2122",
+                "\u00e2\u20ac\u2122", "\u00c3\u00a9", "\u00d0\u00b2", "\u0153", "\u00d7", "\u00b2",
+                "\u221a", "\u00e0", "\u00c3 ", "\u0432\u0402", "\u201a\u00c4",
+                "x" * 13, "\n" + " " * 14])  # long plain runs separate mojibake search windows
+    rng = random.Random(176)
+    mismatches = []
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
+        if clean.fix_text(text) != ftfy.fix_text(text):
+            mismatches.append(text)
+    assert not mismatches, [repr(t) for t in mismatches[:5]]
