@@ -255,6 +255,73 @@ class PiiConfig:
 
 
 @dataclass(frozen=True)
+class SplitsConfig:
+    """Validation and test splits held out per source, chosen by a keyed hash of the id.
+
+    A document's split depends only on its id and `seed` (`pile.splits.split_of`), so it
+    never changes when other documents or sources are added. ``val`` is the hash range
+    ``[0, val_fraction)`` and ``test`` is ``[1 - test_fraction, 1)``, so changing one
+    fraction never moves a document between the other two splits' held-out sets.
+
+    Attributes:
+        val_fraction: share of each source's documents in the validation split.
+        test_fraction: share of each source's documents in the test split.
+        seed: the key of the hash; a different seed draws different splits.
+    """
+
+    val_fraction: float = 0.0
+    test_fraction: float = 0.0
+    seed: int = 1234
+
+    def validate(self, path: str) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            _require(0.0 <= value < 1.0, f"{path}.{name}", f"must be in [0, 1), got {value}")
+        _require(self.val_fraction + self.test_fraction < 1.0, f"{path}.test_fraction",
+                 f"val_fraction + test_fraction must be < 1 (something must be left to train on), "
+                 f"got {self.val_fraction} + {self.test_fraction}")
+
+
+@dataclass(frozen=True)
+class DecontamConfig:
+    """Removal of held-out text from the training split (GPT-3 appendix C; the Pile's ablation).
+
+    Attributes:
+        enabled: decontaminate the training split against the held-out splits and
+            `eval_paths`.
+        ngram: words per n-gram (13 as in GPT-3 and the Pile).
+        context_chars: characters removed on each side of a matched n-gram.
+        max_pieces: a document split into more pieces than this is dropped.
+        min_chars: a document left with fewer characters than this is dropped.
+        eval_paths: a user-given evaluation set whose text also counts as held out:
+            ``.txt`` files (one document each) and ``.jsonl`` / ``.jsonl.zst`` files
+            (one document per line, its ``"text"``); globs allowed.
+    """
+
+    enabled: bool = True
+    ngram: int = 13
+    context_chars: int = 200
+    max_pieces: int = 10
+    min_chars: int = 200
+    eval_paths: tuple[str, ...] = ()
+
+    def validate(self, path: str) -> None:
+        import glob
+
+        _require(1 <= self.ngram <= 64, f"{path}.ngram", f"must be in [1, 64], got {self.ngram}")
+        _require(self.context_chars >= 0, f"{path}.context_chars",
+                 f"must be >= 0, got {self.context_chars}")
+        _require(self.max_pieces >= 1, f"{path}.max_pieces", f"must be >= 1, got {self.max_pieces}")
+        _require(self.min_chars >= 0, f"{path}.min_chars", f"must be >= 0, got {self.min_chars}")
+        for i, pattern in enumerate(self.eval_paths):
+            where = f"{path}.eval_paths[{i}]"
+            _require(pattern.lower().endswith((".txt", ".jsonl", ".jsonl.zst")), where,
+                     f"expected a .txt, .jsonl or .jsonl.zst file or glob, got {pattern!r}")
+            _require(bool(glob.glob(str(Path(pattern).expanduser()), recursive=True)), where,
+                     f"no file matches {pattern!r}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A byte-level BPE trained on the cleaned corpus."""
 
@@ -412,6 +479,8 @@ class Config:
     clean: CleanConfig = field(default_factory=CleanConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
+    splits: SplitsConfig = field(default_factory=SplitsConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
     tokenizers: tuple[TokenizerConfig, ...] = ()
     output: OutputConfig = field(default_factory=OutputConfig)
     run: RunConfig = field(default_factory=RunConfig)
