@@ -357,6 +357,31 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _locate(readers: Sequence[ShardReader]) -> tuple[list[np.ndarray], tuple[np.ndarray,
+                                                                             np.ndarray], np.ndarray]:
+    """Where every document of `readers` lies, in the plan's global numbering.
+
+    Returns the shards' token arrays (plain views of the memory maps), and per global
+    document its shard buffer number and first token, and its length: 16 bytes per
+    document, so the write loop slices a buffer instead of searching shards per document
+    (about twice as fast as `ShardReader.document`).
+    """
+    buffers: list[np.ndarray] = []
+    shard_of, first, lengths = [], [], []
+    for reader in readers:
+        for shard in reader.shards:
+            n = len(shard)
+            shard_of.append(np.full(n, len(buffers), dtype=np.int32))
+            first.append(np.asarray(shard.pointers, dtype=np.int64) // shard.dtype.itemsize)
+            lengths.append(np.asarray(shard.sizes, dtype=np.int32))
+            buffers.append(np.asarray(shard.tokens))
+
+    def cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+    return (buffers, (cat(shard_of, np.int32), cat(first, np.int64)), cat(lengths, np.int32))
+
+
 def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
               epochs: Mapping[str, float], seed: int, shard_tokens: int) -> MixResult:
     """Write the mixed, shuffled training shards of one tokenizer.
@@ -409,13 +434,13 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
     summary = _summary_path(tokens_dir, tokenizer)
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.unlink(missing_ok=True)
-    ordered = [readers[name] for name in sources]
+    buffers, where, lengths = _locate([readers[name] for name in sources])
     writer = ShardWriter(mix_prefix(tokens_dir, tokenizer), dtype, shard_tokens)
     try:
         for start in range(0, len(plan), _CHUNK):
-            src, doc = plan.decode(start, start + _CHUNK)
-            for s, k in zip(src.tolist(), doc.tolist()):
-                writer.add(ordered[s].document(k))
+            g = plan.order[start:start + _CHUNK]
+            for b, lo, n in zip(where[0][g].tolist(), where[1][g].tolist(), lengths[g].tolist()):
+                writer.add(buffers[b][lo:lo + n])
     except BaseException:
         writer.abort()
         raise
