@@ -357,8 +357,10 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _locate(readers: Sequence[ShardReader]) -> tuple[list[np.ndarray], tuple[np.ndarray,
-                                                                             np.ndarray], np.ndarray]:
+_Located = tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _locate(readers: Sequence[ShardReader]) -> _Located:
     """Where every document of `readers` lies, in the plan's global numbering.
 
     Returns the shards' token arrays (plain views of the memory maps), and per global
@@ -389,8 +391,10 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
     Reads ``tokens/<tokenizer>/<source>`` (memory-mapped, one document at a time), and
     writes the documents in `plan_mix` order to ``tokens/<tokenizer>/mix/train``
     (`ShardWriter`: ``train.bin/.idx`` or ``train_NNNNN.bin/.idx``), then
-    ``mix/train.json`` (the `MixResult`). Memory: the plan (8 bytes per mixed document)
-    and one document; tokens are streamed.
+    ``mix/train.json`` (the `MixResult`). Memory is bounded by document counts, never by
+    tokens: about 32 bytes per mixed document while the plan is shuffled (8 after), 16
+    bytes per source document to locate it, and one chunk of ``2**20`` plan entries;
+    tokens are streamed from the memory maps one document at a time.
 
     Crash safety: the summary is removed first and written last (atomically), and
     `ShardWriter` renames finished files into place; `load_mix_result` accepts a mix only
