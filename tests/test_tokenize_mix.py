@@ -438,10 +438,75 @@ def test_run_mix_with_real_vocabularies(tmp_path, shared_data):
                                result.documents, result.tokens) == []
         neox = yaml.safe_load((tokens / name / "neox_data.yml").read_text())
         assert abs(sum(neox["train_data_weights"]) - 1) < 1e-12
-        assert all(Path(p + ".bin").is_file() for p in neox["train_data_paths"])
+        assert neox["train_data_paths"][0] == f"tokens/{name}/shakespeare_00000"
+        assert all((tmp_path / (p + ".bin")).is_file() for p in neox["train_data_paths"])
     # Same epochs for every vocabulary: the same documents in the same order.
     assert (results["gpt2"].sources["wiki"].documents
             == results["neox"].sources["wiki"].documents)
     # The budget is met in the first tokenizer's tokens up to the fractional subset.
     assert abs(results["gpt2"].sources["wiki"].tokens - 1500) < 1500 * 0.5
     assert run_mix(parse_config({**base(), "mix": {"enabled": False}}), tokens, ["a"]) == {}
+
+
+def _build_cfg(**mix):
+    return parse_config({
+        "sources": [{"name": "a", "kind": "files", "paths": ["x"], "epochs": 2},
+                    {"name": "b", "kind": "files", "paths": ["y"], "epochs": 0.5},
+                    {"name": "c", "kind": "files", "paths": ["z"]}],
+        "tokenizers": [{"name": "tok", "train": {"vocab_size": 300}},
+                       {"name": "tok2", "train": {"vocab_size": 400}}],
+        "mix": mix, "output": {"shard_tokens": 300},
+    })
+
+
+def _out_tree(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and ("mix" in p.parts or p.name == "neox_data.yml")}
+
+
+def test_run_mix_reuses_up_to_date_mix_and_is_the_same_in_another_folder(tmp_path):
+    outs = []
+    for folder in ("one", "two"):
+        tokens = tmp_path / folder / "tokens"
+        for tok in ("tok", "tok2"):
+            for i, (name, n) in enumerate((("a", 30), ("b", 20), ("c", 10))):
+                make_source(tokens, tok, name, n, i)
+        outs.append(tokens)
+    cfg = _build_cfg(seed=5)
+    fps = {"a": "fa", "b": "fb", "c": "fc"}
+    first = run_mix(cfg, outs[0], ["a", "b", "c"], fps)
+    assert not any(r.reused for r in first.values())
+    run_mix(cfg, outs[1], ["a", "b", "c"], fps)
+    # Byte-identical wherever the build lives (NeoX paths are relative to OUT).
+    assert _out_tree(outs[0].parent) == _out_tree(outs[1].parent)
+    assert first["tok"].sources["b"].documents == 10
+
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns)
+              for p in (outs[0] / "tok").rglob("*") if p.is_file()}
+    again = run_mix(cfg, outs[0], ["a", "b", "c"], fps)
+    assert all(r.reused for r in again.values())
+    assert again["tok"].to_dict() == first["tok"].to_dict()
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stamps} == stamps
+
+    changed = run_mix(cfg, outs[0], ["a", "b", "c"], {**fps, "c": "fc2"})
+    assert not any(r.reused for r in changed.values())
+    assert changed["tok"].inputs != first["tok"].inputs
+    assert not run_mix(_build_cfg(seed=6), outs[0], ["a", "b", "c"], fps)["tok"].reused
+    assert not any(r.reused for r in run_mix(cfg, outs[0], ["a", "b", "c"]).values())
+
+
+def test_run_mix_budget_uses_first_tokenizer(tmp_path):
+    tokens = tmp_path / "tokens"
+    make_source(tokens, "tok", "a", 30, 0)
+    make_source(tokens, "tok", "b", 20, 1)
+    make_source(tokens, "tok", "c", 10, 2)
+    for name, n in (("a", 30), ("b", 20), ("c", 10)):  # tok2: other token counts
+        make_source(tokens, "tok2", name, n, 10 + n)
+    have = source_tokens(tokens, "tok", ["c"])["c"]
+    results = run_mix(_build_cfg(token_budget={"c": 2 * have}), tokens, ["a", "b", "c"])
+    assert results["tok"].sources["c"].epochs == 2.0
+    assert results["tok2"].sources["c"].epochs == 2.0
+    assert results["tok"].sources["c"].tokens == 2 * have
+    # A budget for a source that was not built is ignored (logged), not an error.
+    results = run_mix(_build_cfg(token_budget={"c": 2 * have}), tokens, ["a", "b"])
+    assert set(results["tok"].sources) == {"a", "b"}

@@ -274,6 +274,9 @@ class MixResult:
         documents / tokens: totals over the mix (tokens as stored, EOD included).
         shards: the ``.bin`` paths in order.
         shard_bytes: the size of each ``.bin`` (a finished mix is recognised by them).
+        inputs: the caller's fingerprint of what the mix was made from (`run_mix` compares
+            it to reuse an up-to-date mix); None when not given.
+        reused: True when `run_mix` found this mix up to date (not saved).
     """
 
     tokenizer: str
@@ -285,6 +288,8 @@ class MixResult:
     shards: list[Path]
     shard_bytes: list[int] = field(default_factory=list)
     version: str = MIX_VERSION
+    inputs: str | None = None
+    reused: bool = False
 
     def share(self, source: str) -> float:
         """`source`'s share of the mix's tokens, in [0, 1]."""
@@ -297,7 +302,8 @@ class MixResult:
                                    "tokens": c.tokens, "text_tokens": c.text_tokens,
                                    "share": round(self.share(name), 6)}
                             for name, c in self.sources.items()},
-                "shards": [p.name for p in self.shards], "shard_bytes": list(self.shard_bytes)}
+                "shards": [p.name for p in self.shards], "shard_bytes": list(self.shard_bytes),
+                "inputs": self.inputs}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], folder: Path) -> MixResult:
@@ -306,7 +312,8 @@ class MixResult:
                             for name, c in data["sources"].items()},
                    documents=data["documents"], tokens=data["tokens"],
                    shards=[folder / name for name in data["shards"]],
-                   shard_bytes=list(data["shard_bytes"]), version=data["version"])
+                   shard_bytes=list(data["shard_bytes"]), version=data["version"],
+                   inputs=data.get("inputs"))
 
 
 def mix_prefix(tokens_dir: Path, tokenizer: str) -> Path:
@@ -385,7 +392,8 @@ def _locate(readers: Sequence[ShardReader]) -> _Located:
 
 
 def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
-              epochs: Mapping[str, float], seed: int, shard_tokens: int) -> MixResult:
+              epochs: Mapping[str, float], seed: int, shard_tokens: int,
+              inputs: str | None = None) -> MixResult:
     """Write the mixed, shuffled training shards of one tokenizer.
 
     Reads ``tokens/<tokenizer>/<source>`` (memory-mapped, one document at a time), and
@@ -409,6 +417,7 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
         epochs: epochs per source (`effective_epochs`).
         seed: ``mix.seed``.
         shard_tokens: ``output.shard_tokens``.
+        inputs: an opaque fingerprint of the inputs, saved in the summary (`run_mix`).
 
     Returns:
         The `MixResult` (exact per-source documents and tokens, shard paths).
@@ -456,7 +465,7 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
                         f"{writer.tokens} tokens, the plan has {total_docs} and {total_tokens}")
     result = MixResult(tokenizer=tokenizer, seed=seed, dtype=str(dtype), sources=counts,
                        documents=total_docs, tokens=total_tokens, shards=shards,
-                       shard_bytes=[p.stat().st_size for p in shards])
+                       shard_bytes=[p.stat().st_size for p in shards], inputs=inputs)
     _atomic_write_text(summary, json.dumps(result.to_dict(), indent=2) + "\n")
     log.info("mix %s: %d documents, %d tokens in %d shard(s)", tokenizer, total_docs,
              total_tokens, len(shards))
@@ -465,21 +474,27 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
 
 # -- GPT-NeoX data lines --------------------------------------------------------------
 
-def _shard_prefixes(prefix: Path) -> list[tuple[str, int]]:
-    """(absolute shard prefix without ``.bin``, its tokens) for every shard of `prefix`."""
+def _shown(path: Path, root: Path | None) -> str:
+    """`path` absolute, or relative to `root` when given."""
+    path = path.resolve()
+    return str(path.relative_to(root.resolve()) if root is not None else path)
+
+
+def _shard_prefixes(prefix: Path, root: Path | None = None) -> list[tuple[str, int]]:
+    """(shard prefix without ``.bin``, its tokens) for every shard of `prefix`."""
     out = []
     for idx in find_shards(prefix):
         reader = ShardReader(idx)
-        out.append((str(idx.with_suffix("").resolve()), reader.num_tokens))
+        out.append((_shown(idx.with_suffix(""), root), reader.num_tokens))
     if not out:
         raise FileNotFoundError(f"no shards at {prefix} (expected {prefix.name}.idx or "
                                 f"{prefix.name}_00000.idx)")
     return out
 
 
-def _natural(prefixes: Sequence[Path]) -> tuple[list[str], list[float]]:
+def _natural(prefixes: Sequence[Path], root: Path | None) -> tuple[list[str], list[float]]:
     """Paths and weights proportional to tokens (held-out splits are read once each)."""
-    shards = [item for p in prefixes for item in _shard_prefixes(Path(p))]
+    shards = [item for p in prefixes for item in _shard_prefixes(Path(p), root)]
     total = sum(t for _p, t in shards)
     if total <= 0:
         raise PileError(f"held-out shards {', '.join(map(str, prefixes))} hold no tokens")
@@ -489,7 +504,8 @@ def _natural(prefixes: Sequence[Path]) -> tuple[list[str], list[float]]:
 def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
                      epochs: Mapping[str, float], tokens: Mapping[str, int],
                      valid_prefixes: Sequence[Path] | None = None,
-                     test_prefixes: Sequence[Path] | None = None) -> dict[str, Any]:
+                     test_prefixes: Sequence[Path] | None = None,
+                     root: Path | None = None) -> dict[str, Any]:
     """GPT-NeoX data lines for the unmixed per-source shards of one tokenizer.
 
     A source's weight is ``tokens x epochs`` over the sum of that for every source (the
@@ -507,10 +523,12 @@ def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
         valid_prefixes / test_prefixes: shard prefixes of held-out splits; when given,
             ``valid_data_paths``/``valid_data_weights`` (and ``test_...``) are added with
             weights proportional to their tokens.
+        root: write paths relative to this directory (the build's output directory, so
+            the file is the same wherever the build lives); default: absolute paths.
 
     Returns:
-        ``{"train_data_paths": [...], "train_data_weights": [...], ...}``: absolute
-        prefixes (no ``.bin``) and weights summing to 1.
+        ``{"train_data_paths": [...], "train_data_weights": [...], ...}``: shard prefixes
+        (no ``.bin``) and weights summing to 1.
 
     Raises:
         FileNotFoundError: a source or split has no shards.
@@ -524,7 +542,7 @@ def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
     paths: list[str] = []
     weights: list[float] = []
     for name in sources:
-        shards = _shard_prefixes(tokens_dir / tokenizer / name)
+        shards = _shard_prefixes(tokens_dir / tokenizer / name, root)
         in_shards = sum(t for _p, t in shards)
         for path, t in shards:
             paths.append(path)
@@ -532,24 +550,34 @@ def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
             weights.append(mass[name] / total * share)
     cfg: dict[str, Any] = {"train_data_paths": paths, "train_data_weights": weights}
     if valid_prefixes:
-        cfg["valid_data_paths"], cfg["valid_data_weights"] = _natural(valid_prefixes)
+        cfg["valid_data_paths"], cfg["valid_data_weights"] = _natural(valid_prefixes, root)
     if test_prefixes:
-        cfg["test_data_paths"], cfg["test_data_weights"] = _natural(test_prefixes)
+        cfg["test_data_paths"], cfg["test_data_weights"] = _natural(test_prefixes, root)
     return cfg
 
 
-def write_neox_config(path: Path, cfg: Mapping[str, Any]) -> Path:
+def write_neox_config(path: Path, cfg: Mapping[str, Any], relative_to: str | None = None) -> Path:
     """Write `cfg` (`neox_data_config`) as the YAML a user pastes into a NeoX config.
 
-    NeoX config files are YAML; its keys accept underscores. Written atomically.
+    NeoX config files are YAML; its keys accept underscores. Written atomically, and not
+    rewritten when the file already holds the same text (rebuilds keep untouched files).
+
+    Args:
+        path: the ``.yml`` to write.
+        cfg: the data lines.
+        relative_to: says in the header what relative paths are relative to.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = ("# GPT-NeoX data lines for the unmixed per-source shards (written by pile).\n"
               "# Paste into a NeoX config; weights are each source's share of tokens x epochs.\n")
+    if relative_to:
+        header += f"# Paths are relative to {relative_to}.\n"
     body = yaml.safe_dump({k: list(v) for k, v in cfg.items()}, sort_keys=False,
                           default_flow_style=False, width=1000)
-    _atomic_write_text(path, header + body)
+    text = header + body
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        _atomic_write_text(path, text)
     return path
 
 
@@ -606,18 +634,36 @@ def build_epochs(cfg: Any, tokens_dir: Path, sources: Sequence[str]) -> dict[str
     return effective_epochs({name: cfg.source(name).epochs for name in sources}, tokens, budget)
 
 
-def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str]) -> dict[str, MixResult]:
+def mix_inputs(tokenizer: str, sources: Sequence[str], epochs: Mapping[str, float], seed: int,
+               shard_tokens: int, source_fingerprints: Mapping[str, str]) -> str:
+    """sha256 of everything a tokenizer's mix is made from (content-based, so it is the
+    same for byte-identical builds): the rule's version, the sources in order with their
+    epochs and the caller's fingerprint of their shards, the seed and the shard size."""
+    blob = json.dumps([MIX_VERSION, tokenizer, seed, shard_tokens,
+                       [[name, float(epochs[name]), source_fingerprints[name]]
+                        for name in sources]], sort_keys=True)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str],
+            source_fingerprints: Mapping[str, str] | None = None) -> dict[str, MixResult]:
     """Mix every tokenizer's shards and write its NeoX data lines (the build's mix step).
 
     For each configured tokenizer: `write_mix` into ``tokens/<tok>/mix/`` and
     `write_neox_config` into ``tokens/<tok>/neox_data.yml`` (unmixed per-source shards,
-    weights from the same epochs). Nothing is written when ``mix.enabled`` is false or
-    no tokenizer is configured.
+    weights from the same epochs, paths relative to the build's output directory
+    ``tokens_dir.parent``). Nothing is written when ``mix.enabled`` is false or no
+    tokenizer is configured.
 
     Args:
         cfg: the build's `pile.config.Config`.
         tokens_dir: ``OUT/tokens``, after the tokenize phase.
         sources: the built sources, in configured order.
+        source_fingerprints: per source, a content fingerprint of its shards (the tokenize
+            phase's fingerprint covers its documents and the vocabularies). When given, a
+            tokenizer whose finished mix (`load_mix_result`) was made from the same inputs
+            (`mix_inputs`) is reused untouched (``reused=True``); when None, every mix is
+            rewritten.
 
     Returns:
         `MixResult` per tokenizer name (empty when disabled).
@@ -628,9 +674,19 @@ def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str]) -> dict[str, Mix
     epochs = build_epochs(cfg, tokens_dir, sources)
     results = {}
     for tok in cfg.tokenizers:
-        results[tok.name] = write_mix(tokens_dir, tok.name, sources, epochs, cfg.mix.seed,
-                                      cfg.output.shard_tokens)
+        inputs = (mix_inputs(tok.name, sources, epochs, cfg.mix.seed, cfg.output.shard_tokens,
+                             source_fingerprints) if source_fingerprints is not None else None)
+        done = load_mix_result(tokens_dir, tok.name) if inputs is not None else None
+        if done is not None and done.inputs == inputs:
+            done.reused = True
+            log.info("mix %s: up to date, reused", tok.name)
+            results[tok.name] = done
+        else:
+            results[tok.name] = write_mix(tokens_dir, tok.name, sources, epochs, cfg.mix.seed,
+                                          cfg.output.shard_tokens, inputs=inputs)
         neox = neox_data_config(tokens_dir, tok.name, sources, epochs,
-                                source_tokens(tokens_dir, tok.name, sources))
-        write_neox_config(tokens_dir / tok.name / NEOX_FILE, neox)
+                                source_tokens(tokens_dir, tok.name, sources),
+                                root=tokens_dir.parent)
+        write_neox_config(tokens_dir / tok.name / NEOX_FILE, neox,
+                          relative_to="the build's output directory")
     return results
