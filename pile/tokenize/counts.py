@@ -92,7 +92,9 @@ class SourceCounter:
 
     def add_texts(self, texts: list[str]) -> None:
         self.documents += len(texts)
-        self.bytes += sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+        # isascii() is a flag check in CPython: ASCII texts need no encoding to be measured
+        self.bytes += sum(len(t) if t.isascii() else len(t.encode("utf-8", "surrogatepass"))
+                          for t in texts)
         self.words += sum(len(t.split()) for t in texts)
 
     def add_tokens(self, tokenizer: str, batch: list[np.ndarray]) -> None:
