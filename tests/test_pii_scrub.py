@@ -76,6 +76,11 @@ NEGATIVES = [
     "x @-@ y, 1 @,@ 000, user@localhost, a@b.T, @handle, foo@bar",
     "In 1645 and 1677, between 1971 – 2000, pages 350 – 380",
     "Let y = (1901 - 8225) / 844 and (0712 - 0979) / 099.",
+    "Decimal('0.333333333'), Decimal('+35236450.6'), e.g. \"aix-6107-1415-32\"",
+    "assertEqual(b[::2], b'ac'); a[10::-1]; std::vector<int>",
+    "tf_i(-2147483646), assertEquals(2147483647, 017777777777), HP part no 33471-90901",
+    "spec section 8.2.4.44, rfc7231#section-7.1.1.1, versions 3.1.1.6.2, 1.0.0.127.in-addr.arpa",
+    "IPv6Network('fec0::/10')",
 ]
 
 

@@ -106,6 +106,7 @@ def test_find_cards_every_network_and_formatting(network, sep):
     ("::1", False),
     ("fe80::1%eth0", False),
     ("2001:db8::1", False),                 # documentation range
+    ("::2", False),                         # IETF-reserved ::/8 (Python calls it global)
     ("::ffff:10.0.0.1", False),
     ("not an ip", False),
 ])

@@ -76,12 +76,22 @@ DATE_RE = re.compile(
     r"(?:\s+\d{1,2})?$")
 
 
+# One decimal number (0.333333333, +35236450.6): not a phone number either.
+DECIMAL_RE = re.compile(r"[+\-]?\d+[.,]\d+$")
+
+
+def is_bare_number(value: str) -> bool:
+    """A digit run with at most brackets or a minus sign around it (``(-2147483646)``):
+    ids, epoch times, literals and arithmetic, not a written phone number."""
+    return value.strip("()[]-\u2212").isdigit()
+
+
 def phone_candidates(text: str, start: int, end: int, min_digits: int = 7
                      ) -> list[tuple[int, int]]:
     """Spans python-phonenumbers would consider, with at least `min_digits` digits.
 
     Uses the matcher's own candidate pattern (`PhoneNumberMatcher` only ever parses
-    substrings of its matches), minus bare digit runs and dates, which
+    substrings of its matches), minus bare digit runs, dates and decimals, which
     `PhoneNumberRecognizer` drops; so every number the recognizer returns lies in one
     of these spans.
     """
@@ -89,12 +99,12 @@ def phone_candidates(text: str, start: int, end: int, min_digits: int = 7
     out = []
     for m in pattern.finditer(text, start, end):
         value = m.group()
-        if value.isdigit():
+        if is_bare_number(value):
             # Every match inside a bare digit run is a bare digit run, which
             # `PhoneNumberRecognizer` drops (ids, epoch times, arithmetic).
             continue
-        if DATE_RE.match(value):
-            continue  # any phone inside a date is the date, or too short
+        if DATE_RE.match(value) or DECIMAL_RE.match(value):
+            continue  # any phone inside is the whole value, or too short
         if sum(1 for c in value if c.isdigit()) >= min_digits:
             out.append(m.span())
     return out

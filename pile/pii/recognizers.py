@@ -20,11 +20,12 @@ What is presidio's and what is ours:
   validated against tldextract's bundled public-suffix snapshot (no fetch, no cache dir).
 - ``PHONE_NUMBER``: `PhoneNumberRecognizer`, presidio's `PhoneRecognizer`
   (python-phonenumbers, leniency VALID) for the configured regions, minus matches that
-  are ISBNs, IPv4 addresses, dates and year ranges, bare digit runs (``2125550147``:
-  ids, epoch times and arithmetic look the same), divisions, or labelled as
-  order/invoice/account numbers.
+  are ISBNs, IPv4 addresses, dates and year ranges, decimals, bare digit runs
+  (``2125550147``: ids, epoch times and arithmetic look the same), divisions, parts of
+  identifiers (``aix-6107-1415-32``), or labelled as order/invoice/account numbers.
 - ``IP_ADDRESS``: `ScopedIpRecognizer`, presidio's `IpRecognizer` minus private and
-  reserved ranges (when configured), bare ``::`` and version strings (``version 1.2.3.4``).
+  reserved ranges (when configured), bare ``::``, version and section numbers
+  (``version 1.2.3.4``, ``section 8.2.4.44``) and quads inside longer dotted sequences.
 - ``US_SSN``: presidio's `UsSsnRecognizer` restricted to its delimited pattern
   (``123-45-6789``); the undelimited "very weak" 9-digit patterns would take every
   9-digit number for an SSN.
@@ -54,7 +55,7 @@ from presidio_analyzer.predefined_recognizers import (
 from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from pile.pii import validators
-from pile.pii.prefilter import DATE_RE
+from pile.pii.prefilter import DATE_RE, DECIMAL_RE, is_bare_number
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,13 @@ class OfflineEmailRecognizer(EmailRecognizer):
 
 # Labels in front of a number that say it is not a phone number.
 _NOT_PHONE_LABEL_RE = re.compile(
-    r"\b(?:isbn(?:-1[03])?|order|invoice|tracking|acct|account|serial|"
+    r"\b(?:isbn(?:-1[03])?|order|invoice|tracking|acct|account|serial|part|"
     r"page|pp|id|po|case|ticket)\b\.?\s*(?:no\.?|num(?:ber)?\.?|#)?\s*[:#]?\s*$",
     re.IGNORECASE)
 
 
 _SPACED_SLASH_RE = re.compile(r"\s/|/\s")
+_JOINED_TO_WORD_RE = re.compile(r"[^\W\d][\-_]$")
 _DOTTED_QUAD_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 
 
@@ -169,7 +171,11 @@ class PhoneNumberRecognizer(PhoneRecognizer):
                 continue
             if DATE_RE.match(value):  # 05/17/2000, 2021-04-03, (1955 - 1968)
                 continue
-            if value.isdigit():
+            if DECIMAL_RE.match(value):  # Decimal('0.333333333'), +35236450.6
+                continue
+            if _JOINED_TO_WORD_RE.search(text, max(0, res.start - 2), res.start):
+                continue  # aix-6107-1415-32: part of an identifier
+            if is_bare_number(value):
                 # A bare digit run (no "+", no separators): ids, epoch times and
                 # arithmetic operands are written like this far more often than phones.
                 continue
@@ -177,7 +183,14 @@ class PhoneNumberRecognizer(PhoneRecognizer):
         return kept
 
 
-_VERSION_LABEL_RE = re.compile(r"(?:\bversion|\bver\.?|\brelease|\bv)\s*$", re.IGNORECASE)
+# Dotted quads after these labels are version or section numbers (version 1.2.3.4,
+# section 8.2.4.44, RFC fragments #section-7.1.1.1), not addresses.
+_VERSION_LABEL_RE = re.compile(
+    r"(?:\bversion|\bver\.?|\brelease|\bv|\bsections?|\bsec\.?|§|\bchapter|\bclause|"
+    r"\bstep|\bfig(?:ure)?\.?|\btable|\barticle|\bart\.?|\brule)[\s\-\"'(]*$", re.IGNORECASE)
+# A dotted quad inside a longer dotted sequence (1.0.0.127.in-addr.arpa, 3.1.1.6.2).
+_LONGER_DOTTED_BEFORE_RE = re.compile(r"\w\.$")
+_LONGER_DOTTED_AFTER_RE = re.compile(r"\.\w")
 
 
 class ScopedIpRecognizer(IpRecognizer):
@@ -202,9 +215,18 @@ class ScopedIpRecognizer(IpRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts=None,
                 regex_flags: int | None = None) -> list[RecognizerResult]:
-        """presidio's matches minus version strings (``version 1.2.3.4``)."""
-        return [r for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
-                if not _VERSION_LABEL_RE.search(text, max(0, r.start - 10), r.start)]
+        """presidio's matches minus version and section numbers (``version 1.2.3.4``,
+        ``section 8.2.4.44``) and quads inside longer dotted sequences."""
+        kept = []
+        for r in super().analyze(text, entities, nlp_artifacts, regex_flags):
+            if _VERSION_LABEL_RE.search(text, max(0, r.start - 12), r.start):
+                continue
+            if "." in text[r.start:r.end] and (
+                    _LONGER_DOTTED_BEFORE_RE.search(text, max(0, r.start - 2), r.start)
+                    or _LONGER_DOTTED_AFTER_RE.match(text, r.end)):
+                continue
+            kept.append(r)
+        return kept
 
 
 @contextlib.contextmanager

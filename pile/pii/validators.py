@@ -210,7 +210,10 @@ def is_public_ip(value: str) -> bool:
         return False
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         addr = addr.ipv4_mapped
-    return addr.is_global and not addr.is_multicast
+    # `is_global` alone lets IETF-reserved IPv6 through (::2 is "global" to Python).
+    if isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local:
+        return False  # fec0::/10, deprecated but never global
+    return addr.is_global and not (addr.is_multicast or addr.is_reserved)
 
 
 def isbn_valid(value: str) -> bool:
