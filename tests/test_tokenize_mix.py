@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -197,7 +199,7 @@ def test_plan_rejects(counts, epochs, seed, words):
         plan_mix(counts, epochs, seed)
 
 
-def test_plan_and_result_pickle():
+def test_plan_pickles():
     plan = plan_mix(COUNTS, EPOCHS, 1)
     assert pickle.loads(pickle.dumps(plan)).pairs() == plan.pairs()
 
@@ -302,6 +304,44 @@ def test_interrupted_mix_is_not_finished(corpus):
     assert load_mix_result(tokens, "tok") is None
 
 
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from pile.tokenize.mix import write_mix
+write_mix(Path(sys.argv[1]), "tok", ["big", "small"], {"big": 1.5, "small": 2.0}, 9, 200_000)
+"""
+
+
+def test_killed_mix_is_not_finished_and_a_rerun_gives_the_same_bytes(tmp_path):
+    tokens = tmp_path / "tokens"
+    rng = np.random.default_rng(0)
+    with ShardWriter(tokens / "tok" / "big", np.uint16, 10**9) as w:
+        for _ in range(60_000):
+            w.add(np.append(rng.integers(1, VOCAB, size=4), EOD).astype(np.uint16))
+    make_source(tokens, "tok", "small", 50, 1)
+    script = tmp_path / "mix.py"
+    script.write_text(KILL_SCRIPT)
+    write_mix(tokens, "tok", ["big", "small"], {"big": 1.5, "small": 2.0}, 9, 200_000)
+    good = _files(tokens / "tok" / "mix")
+    assert load_mix_result(tokens, "tok") is not None
+
+    proc = subprocess.Popen([sys.executable, str(script), str(tokens)], cwd=REPO)
+    try:
+        deadline = time.time() + 60
+        while not list((tokens / "tok" / "mix").glob("*.bin.tmp")):
+            assert proc.poll() is None, "the mix finished before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert load_mix_result(tokens, "tok") is None  # never looks finished
+    subprocess.run([sys.executable, str(script), str(tokens)], cwd=REPO, check=True)
+    assert load_mix_result(tokens, "tok") is not None
+    assert _files(tokens / "tok" / "mix") == good  # and no temporary file left behind
+
+
 def test_tampered_mix_is_not_finished(corpus):
     tokens, _docs = corpus
     result = write_mix(tokens, "tok", ["a", "b", "c"], MIX_EPOCHS, 7, 300)
@@ -389,7 +429,9 @@ def test_markdown_and_roundtrip(corpus):
 # -- the whole step with real vocabularies ----------------------------------------------
 
 def test_run_mix_with_real_vocabularies(tmp_path, shared_data):
-    from pile.tokenize.vocab import decode, load_vocabulary
+    from tokenizers import Tokenizer
+
+    from pile.tokenize.vocab import dtype_for
 
     tok_dir = shared_data / "tokenizers"
     cfg = parse_config({
@@ -408,41 +450,42 @@ def test_run_mix_with_real_vocabularies(tmp_path, shared_data):
     texts["wiki"] = [p for p in wtext.split("\n \n") if len(p.strip()) > 40][:40]
     assert len(texts["shakespeare"]) == 60 and len(texts["wiki"]) == 40
     tokens = tmp_path / "tokens"
-    vocabs = {}
+    vocabs = {}  # name -> (HF tokenizer, EOD id); ids straight from the real vocabularies
     for tc in cfg.tokenizers:
-        vocab = load_vocabulary(tc, tokens / tc.name)
-        vocabs[tc.name] = vocab
-        enc = vocab.encoder()
-        enc.setup()
+        hf = Tokenizer.from_file(tc.path)
+        eod = hf.token_to_id("<|endoftext|>")
+        vocabs[tc.name] = (hf, eod)
         for name, docs in texts.items():
-            with ShardWriter(tokens / tc.name / name, vocab.dtype, 2000) as w:
-                w.add_many(enc.encode_batch(docs))
+            with ShardWriter(tokens / tc.name / name, dtype_for(hf.get_vocab_size()), 2000) as w:
+                for enc in hf.encode_batch(docs, add_special_tokens=False):
+                    w.add(np.array(enc.ids + [eod]))
 
     results = run_mix(cfg, tokens, ["shakespeare", "wiki"])
     assert set(results) == {"gpt2", "neox"}
     wiki_gpt2 = source_tokens(tokens, "gpt2", ["wiki"])["wiki"]
+    plans = {}
     for name, result in results.items():
-        vocab = vocabs[name]
+        hf, eod = vocabs[name]
         assert result.sources["shakespeare"].epochs == 2.0
         assert result.sources["wiki"].epochs == pytest.approx(1500 / wiki_gpt2)
         assert result.sources["shakespeare"].documents == 120
         mixed = ShardReader(mix_prefix(tokens, name))
         plan = plan_mix({"shakespeare": 60, "wiki": 40},
                         {s: c.epochs for s, c in result.sources.items()}, 3).pairs()
-        for k in range(0, len(plan), 7):
-            source, index = plan[k]
+        plans[name] = plan
+        assert len(plan) == len(mixed) == result.documents
+        for k, (source, index) in enumerate(plan):
             ids = mixed.document(k)
-            assert ids[-1] == vocab.eod_id
-            assert decode(vocab, ids[:-1]) == texts[source][index]
-        assert validate_shards(mix_prefix(tokens, name), vocab.vocab_size, vocab.eod_id,
+            assert ids[-1] == eod
+            assert hf.decode(ids[:-1].tolist(), skip_special_tokens=False) == texts[source][index]
+        assert validate_shards(mix_prefix(tokens, name), hf.get_vocab_size(), eod,
                                result.documents, result.tokens) == []
         neox = yaml.safe_load((tokens / name / "neox_data.yml").read_text())
         assert abs(sum(neox["train_data_weights"]) - 1) < 1e-12
         assert neox["train_data_paths"][0] == f"tokens/{name}/shakespeare_00000"
         assert all((tmp_path / (p + ".bin")).is_file() for p in neox["train_data_paths"])
     # Same epochs for every vocabulary: the same documents in the same order.
-    assert (results["gpt2"].sources["wiki"].documents
-            == results["neox"].sources["wiki"].documents)
+    assert plans["gpt2"] == plans["neox"]
     # The budget is met in the first tokenizer's tokens up to the fractional subset.
     assert abs(results["gpt2"].sources["wiki"].tokens - 1500) < 1500 * 0.5
     assert run_mix(parse_config({**base(), "mix": {"enabled": False}}), tokens, ["a"]) == {}

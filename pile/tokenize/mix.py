@@ -447,6 +447,8 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
     summary = _summary_path(tokens_dir, tokenizer)
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.unlink(missing_ok=True)
+    for stale in summary.parent.glob(f"{TRAIN}.*.tmp"):  # left by a killed run
+        stale.unlink()
     buffers, where, lengths = _locate([readers[name] for name in sources])
     writer = ShardWriter(mix_prefix(tokens_dir, tokenizer), dtype, shard_tokens)
     try:
