@@ -291,17 +291,19 @@ def test_budget_drives_the_mix(corpus):
     assert result.sources["a"].tokens == have["a"]
 
 
-def test_interrupted_mix_is_not_finished(corpus):
+def test_damaged_source_fails_before_the_old_mix_is_touched(corpus):
     tokens, docs = corpus
     write_mix(tokens, "tok", ["a", "b", "c"], MIX_EPOCHS, 7, 300)
-    assert load_mix_result(tokens, "tok") is not None
-    # Cut the last two tokens of b's shard: its last document reads short.
+    before = _files(tokens / "tok" / "mix")
+    # Cut the last two tokens of b's shard: its index describes more than the .bin holds.
     b_bin = tokens / "tok" / "b.bin"
     with open(b_bin, "r+b") as f:
         f.truncate(b_bin.stat().st_size - 2 * 2)
-    with pytest.raises(PileError, match="mix of tok: wrote .* the plan has"):
+    want = sum(len(d) for d in docs["b"])
+    with pytest.raises(PileError, match=f"b.bin: holds {want - 2} tokens, its index says {want}"):
         write_mix(tokens, "tok", ["a", "b", "c"], {"a": 1.0, "b": 1.0, "c": 1.0}, 7, 300)
-    assert load_mix_result(tokens, "tok") is None
+    assert _files(tokens / "tok" / "mix") == before
+    assert load_mix_result(tokens, "tok") is not None
 
 
 KILL_SCRIPT = """

@@ -373,13 +373,20 @@ def _locate(readers: Sequence[ShardReader]) -> _Located:
     Returns the shards' token arrays (plain views of the memory maps), and per global
     document its shard buffer number and first token, and its length: 16 bytes per
     document, so the write loop slices a buffer instead of searching shards per document
-    (about twice as fast as `ShardReader.document`).
+    (about three times as fast as `ShardReader.document`).
+
+    Raises:
+        PileError: a ``.bin`` does not hold the tokens its ``.idx`` describes.
     """
     buffers: list[np.ndarray] = []
     shard_of, first, lengths = [], [], []
     for reader in readers:
         for shard in reader.shards:
             n = len(shard)
+            want = int(np.asarray(shard.sizes, dtype=np.int64).sum())
+            if len(shard.tokens) != want:
+                raise PileError(f"{shard.bin_path}: holds {len(shard.tokens)} tokens, its index "
+                                f"says {want}; rebuild the source's shards")
             shard_of.append(np.full(n, len(buffers), dtype=np.int32))
             first.append(np.asarray(shard.pointers, dtype=np.int64) // shard.dtype.itemsize)
             lengths.append(np.asarray(shard.sizes, dtype=np.int32))
@@ -424,8 +431,9 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
 
     Raises:
         FileNotFoundError: a source has no shards for `tokenizer`.
-        PileError: the sources' shards disagree on the dtype, or the written totals differ
-            from the plan's (a damaged source shard).
+        PileError: the sources' shards disagree on the dtype, a source ``.bin`` does not
+            match its index (checked before the old mix is touched), or the written totals
+            differ from the plan's.
     """
     tokens_dir = Path(tokens_dir)
     sources = list(sources)
@@ -444,12 +452,13 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
         tokens = plan.full[s] * int(sizes.sum()) + int(sizes[plan.subsets[s]].sum())
         counts[name] = MixSourceCount(float(epochs[name]), plan.documents(name), tokens)
 
+    # Checked before the old mix is touched: a damaged source leaves it as it was.
+    buffers, where, lengths = _locate([readers[name] for name in sources])
     summary = _summary_path(tokens_dir, tokenizer)
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.unlink(missing_ok=True)
     for stale in summary.parent.glob(f"{TRAIN}.*.tmp"):  # left by a killed run
         stale.unlink()
-    buffers, where, lengths = _locate([readers[name] for name in sources])
     writer = ShardWriter(mix_prefix(tokens_dir, tokenizer), dtype, shard_tokens)
     try:
         for start in range(0, len(plan), _CHUNK):
