@@ -207,6 +207,12 @@ def sentencepiece_to_hf(model_path: str | Path):
     whitespace collapsing. User-defined pieces become non-special added tokens; control
     pieces and ``<unk>`` become special tokens.
 
+    This is the "legacy" layout HF's fast LLaMA tokenizer uses; like it, it is *not*
+    id-identical to SentencePiece: SentencePiece splits whitespace runs from the following
+    word (``"  a"`` -> ``▁`` ``▁a``) where this BPE merges ``▁▁`` first. So the build encodes
+    ``.model`` vocabularies with sentencepiece itself; this conversion serves as the HF
+    baseline of the benchmark.
+
     Raises:
         ValueError: a model outside that family (unigram, NFKC normalization...).
     """
@@ -217,7 +223,8 @@ def sentencepiece_to_hf(model_path: str | Path):
     proto.ParseFromString(Path(model_path).read_bytes())
     spec, norm = proto.trainer_spec, proto.normalizer_spec
     if spec.model_type != 2:  # BPE
-        raise ValueError(f"{model_path}: only SentencePiece BPE models convert (model_type={spec.model_type})")
+        raise ValueError(f"{model_path}: only SentencePiece BPE models convert "
+                         f"(model_type={spec.model_type})")
     if norm.precompiled_charsmap or norm.remove_extra_whitespaces:
         raise ValueError(f"{model_path}: normalizer {norm.name!r} is not supported by the converter")
     vocab = {p.piece: i for i, p in enumerate(proto.pieces)}
