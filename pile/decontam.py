@@ -159,42 +159,82 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     return h
 
 
+class _CharCache(dict):
+    """code point -> normalised character, filled on first sight (`str.translate` asks
+    the mapping with ``[]``, so `__missing__` classifies each new character once)."""
+
+    def __init__(self, rule) -> None:
+        super().__init__()
+        self.rule = rule
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = self.rule(chr(code))
+        return value
+
+
 class _CharMap:
     """The per-character normalisation as lookup tables: word characters to their
     lowercase, everything else to a space.
 
-    ASCII uses a 256-byte `bytes.translate` table. Other characters use a code point
-    table (4.4 MB, allocated on the first non-ASCII text) filled lazily: only characters
-    not seen before are classified with the reference rule, so after warm-up a text
-    costs a few numpy gathers.
+    Three paths, one result (the normalised text's UTF-8 bytes, one character for one):
+
+    - ASCII text: one `bytes.translate` with a 256-byte table;
+    - mostly-ASCII text: the runs of non-ASCII bytes (found with numpy) are decoded and
+      rewritten with a cached per-character mapping, then the bytes are translated with
+      the same table (bytes >= 0x80 unchanged: they belong to word characters);
+    - other text: a code point table (4.4 MB, allocated on first use) applied with numpy.
+
+    Characters not seen before are classified with the reference rule, once each.
     """
 
     def __init__(self) -> None:
         table = bytearray(range(256))
-        for code in range(256):
-            table[code] = ord(_lower_char(chr(code))) if code < 128 and _ASCII_WORD[code] else 0x20
-        self.ascii_table = bytes(table)
+        for code in range(128):
+            table[code] = ord(_lower_char(chr(code))) if _ASCII_WORD[code] else 0x20
+        self.byte_table = bytes(table)
+        self.chars = _CharCache(self._map_char)
         self.known: np.ndarray | None = None
         self.mapped: np.ndarray | None = None
 
-    def normalise_ascii(self, text: str) -> bytes:
-        return text.encode("ascii").translate(self.ascii_table)
+    def _map_char(self, ch: str) -> str:
+        return _lower_char(ch) if _WORD_CHAR_RE.match(ch) is not None else " "
 
-    def normalise(self, text: str) -> str:
-        """`text` with words lowercased and every other character a space (same length)."""
+    def _map_run(self, run: str) -> str:
+        return run.translate(self.chars)
+
+    def normalise(self, text: str) -> tuple[bytes, bool]:
+        """The normalised UTF-8 bytes of `text`, and whether `text` is ASCII."""
+        if text.isascii():
+            return text.encode("ascii").translate(self.byte_table), True
+        data = text.encode("utf-8", "surrogatepass")
+        high = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80)
+        breaks = np.flatnonzero(np.diff(high) > 1)
+        if len(breaks) * 64 > len(text):
+            return self._normalise_table(text).encode("utf-8").translate(self.byte_table), False
+        # Few runs of non-ASCII bytes: rewrite each run, keep the ASCII between as is.
+        run_starts = np.concatenate([high[:1], high[breaks + 1]]).tolist()
+        run_ends = (np.concatenate([high[breaks], high[-1:]]) + 1).tolist()
+        parts: list[bytes] = []
+        pos = 0
+        for lo, hi in zip(run_starts, run_ends):
+            parts.append(data[pos:lo])
+            parts.append(self._map_run(data[lo:hi].decode("utf-8", "surrogatepass")).encode("utf-8"))
+            pos = hi
+        parts.append(data[pos:])
+        return b"".join(parts).translate(self.byte_table), False
+
+    def _normalise_table(self, text: str) -> str:
         if self.known is None:
             self.known = np.zeros(0x110000, dtype=bool)
             self.mapped = np.full(0x110000, 0x20, dtype=np.uint32)
             self.known[:128] = True
-            self.mapped[:128] = np.frombuffer(self.ascii_table[:128], dtype=np.uint8)
+            self.mapped[:128] = np.arange(128, dtype=np.uint32)  # ASCII: the byte table's job
         assert self.mapped is not None
         codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
         unseen = codes[~self.known[codes]]
         if unseen.size:
             for code in np.unique(unseen).tolist():
-                ch = chr(code)
-                if _WORD_CHAR_RE.match(ch) is not None:
-                    self.mapped[code] = ord(_lower_char(ch))
+                self.mapped[code] = ord(self._map_char(chr(code)))
                 self.known[code] = True
         return self.mapped[codes].astype("<u4").tobytes().decode("utf-32-le")
 
@@ -204,7 +244,7 @@ _CHARS = _CharMap()
 
 @dataclass
 class _Analysis:
-    """The words and n-grams of a chunk of texts joined by ``"\\n"``.
+    """The words and n-grams of a chunk of texts, as if joined by ``"\\n"``.
 
     Attributes:
         starts / ends: character offsets of each word in the joined text.
@@ -256,17 +296,15 @@ def _word_hashes(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarra
 
 def _analyse(texts: Sequence[str], ngram: int) -> _Analysis:
     """Words and n-gram hashes of a batch of texts, with no Python loop per word."""
-    # "\n" is not a word character, so no word spans two texts.
-    joined = "\n".join(texts)
+    # Texts are normalised one by one (most are ASCII: one translate each) and joined
+    # with a space, the image of the "\n" the offsets count, so no word spans two texts.
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts), dtype=np.int64)
     if len(texts) > 1:
         np.cumsum(lengths[:-1] + 1, out=offsets[1:])
-    ascii_only = joined.isascii()
-    if ascii_only:
-        norm = _CHARS.normalise_ascii(joined)
-    else:
-        norm = _CHARS.normalise(joined).encode("utf-8")
+    normalised = [_CHARS.normalise(t) for t in texts]
+    ascii_only = all(flag for _, flag in normalised)
+    norm = b" ".join(part for part, _ in normalised)
     data = b" " + norm + _PAD
     buf = np.frombuffer(data, dtype=np.uint8)
     is_word = buf != 0x20
@@ -279,15 +317,20 @@ def _analyse(texts: Sequence[str], ngram: int) -> _Analysis:
     if nwords < ngram:
         return _Analysis(starts - 1, ends - 1, np.empty(0, np.uint64), empty, empty, offsets)
     word_hash = _word_hashes(data, starts, ends)
-    # Byte offsets in `data` to character offsets in `joined`.
-    if ascii_only:
-        starts -= 1
-        ends -= 1
-    else:
-        # Character index of each byte: count the bytes that start a UTF-8 sequence.
-        char_of = np.cumsum((buf & 0xC0) != 0x80) - 2
-        ends = char_of[ends - 1] + 1
-        starts = char_of[starts]
+    # Byte offsets in `data` to character offsets in `joined`: minus the leading space
+    # and the UTF-8 continuation bytes before them (few, in mostly-ASCII text).
+    starts -= 1
+    ends -= 1
+    if not ascii_only:
+        is_continuation = (buf & 0xC0) == 0x80
+        continuation = np.flatnonzero(is_continuation)
+        if continuation.size * 8 < len(buf):
+            starts -= np.searchsorted(continuation, starts + 1)
+            ends -= np.searchsorted(continuation, ends + 1)
+        else:  # dense (CJK text): a running count is cheaper than binary searches
+            before = np.cumsum(is_continuation, dtype=np.int64)
+            starts -= before[starts]
+            ends -= before[ends]
     count = nwords - ngram + 1
     acc = word_hash[:count] * _POS_MULT_NP[0]
     term = np.empty_like(acc)
@@ -296,7 +339,10 @@ def _analyse(texts: Sequence[str], ngram: int) -> _Analysis:
         acc += term
     acc ^= _U64((ngram * _K_NGRAM) & _MASK64)
     hashes = _fmix64(acc)
-    word_text = np.searchsorted(offsets, starts, side="right") - 1
+    # Words are in text order: each text's words are a contiguous run.
+    first_of_text = np.searchsorted(starts, offsets)
+    word_text = np.repeat(np.arange(len(texts), dtype=np.int64),
+                          np.diff(first_of_text, append=nwords))
     valid = word_text[:count] == word_text[ngram - 1:]
     first_word = np.flatnonzero(valid)
     return _Analysis(starts, ends, hashes[first_word], first_word, word_text[first_word], offsets)
@@ -471,13 +517,56 @@ def member(index: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     return np.asarray(index[pos]) == hashes
 
 
-def find_matches(text: str, index: np.ndarray, ngram: int = 13) -> list[tuple[int, int]]:
+class NgramIndex:
+    """A loaded index with a direct-address prefilter in front of the binary search.
+
+    Most training n-grams are not held out, and a binary search over a large array costs
+    a cache miss per level. The prefilter is a byte per slot, addressed by the top bits
+    of the hash, with about 8 slots per indexed n-gram (at most 64 MB): one gather
+    rejects ~90% of the misses and only the rest are searched. Exact: the search
+    decides every candidate.
+
+    Args:
+        hashes: the sorted unique index (`load_index`).
+    """
+
+    MAX_SLOTS_LOG2 = 26
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self.hashes = hashes
+        bits = max(10, min(self.MAX_SLOTS_LOG2, int(np.ceil(np.log2(max(1, hashes.size) * 8)))))
+        self.shift = _U64(64 - bits)
+        self.slots = np.zeros(1 << bits, dtype=bool)
+        self.slots[np.asarray(hashes) >> self.shift] = True
+
+    @property
+    def size(self) -> int:
+        return int(self.hashes.size)
+
+    def contains(self, hashes: np.ndarray) -> np.ndarray:
+        """Which of `hashes` are in the index (a boolean array of the same length)."""
+        out = np.zeros(hashes.shape, dtype=bool)
+        if self.hashes.size == 0 or hashes.size == 0:
+            return out
+        candidates = np.flatnonzero(self.slots[hashes >> self.shift])
+        if candidates.size:
+            out[candidates] = member(self.hashes, hashes[candidates])
+        return out
+
+
+def find_matches(text: str, index: np.ndarray | NgramIndex, ngram: int = 13) -> list[tuple[int, int]]:
     """Character spans ``(start, end)`` of the indexed n-grams in `text`, in text order.
 
     A span runs from its first word's first character to its last word's last character.
+
+    Args:
+        text: any text.
+        index: a sorted index array (`load_index`) or an `NgramIndex`.
+        ngram: the index's n-gram size.
     """
     a = _analyse([text], ngram)
-    hit = a.first_word[member(index, a.hashes)]
+    found = index.contains(a.hashes) if isinstance(index, NgramIndex) else member(index, a.hashes)
+    hit = a.first_word[found]
     return list(zip(a.starts[hit].tolist(), a.ends[hit + ngram - 1].tolist()))
 
 
@@ -597,10 +686,10 @@ class Decontaminate(Stage):
         self.cfg = cfg
         self.splits = splits
         self.index_path = str(index_path)
-        self._index: np.ndarray | None = None
+        self._index: NgramIndex | None = None
 
     def setup(self) -> None:
-        self._index = load_index(self.index_path, ngram=self.cfg.ngram)
+        self._index = NgramIndex(load_index(self.index_path, ngram=self.cfg.ngram))
 
     def process_batch(self, docs: list[Document]) -> tuple[list[Document], list[Dropped]]:
         self.ensure_setup()
@@ -611,7 +700,7 @@ class Decontaminate(Stage):
         outcome: dict[int, Document | Dropped] = {}
         for chunk in _chunks_of_indices(docs, train):
             a = _analyse([docs[i].text for i in chunk], self.cfg.ngram)
-            hit = member(index, a.hashes)
+            hit = index.contains(a.hashes)
             if not hit.any():
                 continue
             first = a.first_word[hit]

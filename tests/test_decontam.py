@@ -178,10 +178,15 @@ def test_fast_hashes_equal_the_definition_on_real_text(shared_data, name, n):
     assert a.ends.tolist() == [w[1] for w in words]
 
 
-def test_fast_hashes_equal_the_definition_on_tricky_characters():
-    text = TRICKY * 3
+@pytest.mark.parametrize("mostly_ascii", [True, False])
+def test_fast_hashes_equal_the_definition_on_tricky_characters(shakespeare, mostly_ascii):
+    # A few non-ASCII characters in English take the per-run path; many, the table path.
+    text = shakespeare[:20_000] + TRICKY + shakespeare[20_000:30_000] if mostly_ascii else TRICKY * 3
     for n in (1, 3, 13):
-        assert _analyse([text], n).hashes.tolist() == reference_ngram_hashes(text, n)
+        a = _analyse([text], n)
+        assert a.hashes.tolist() == reference_ngram_hashes(text, n)
+        assert a.starts.tolist() == [w[0] for w in reference_words(text)]
+        assert a.ends.tolist() == [w[1] for w in reference_words(text)]
     words = [w for _, _, w in reference_words(TRICKY)]
     assert words[:8] == ["İstanbul", "σασ", "x", "y", "3", "5", "ａｂ", "café"]
     assert "dont" not in words and ["don", "t", "end", "start"] == words[words.index("don"):words.index("start") + 1]
