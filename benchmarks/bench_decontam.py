@@ -74,7 +74,8 @@ def corpus(target_mb: float) -> list[Document]:
     return docs
 
 
-def split_corpus(docs: list[Document], heldout_mb: float, total_mb: float) -> tuple[list[Document], list[Document]]:
+def split_corpus(docs: list[Document], heldout_mb: float, total_mb: float
+                 ) -> tuple[list[Document], list[Document]]:
     """Held-out documents by `split_of` until `heldout_mb`; the rest is training."""
     cfg = SplitsConfig(val_fraction=min(0.5, 1.5 * heldout_mb / total_mb), seed=1)
     heldout, train, size = [], [], 0.0

@@ -32,13 +32,18 @@ Hashing (stable across runs, machines and Python processes; never Python's salte
 ``w_0..w_{n-1}`` hashes to ``fmix64(sum_j w_j * P[j] xor n * K_NGRAM)``; all arithmetic
 is modulo 2**64, ``P`` are odd 64-bit constants derived from BLAKE2b of fixed labels and
 ``fmix64`` is MurmurHash3's finaliser. `reference_ngram_hashes` computes the same in
-plain Python; the fast path computes it with numpy over a batch of texts at once
-(ASCII text through one ``bytes.translate``; other text through a code point table).
+plain Python; the fast path computes it with numpy over a batch of texts at once, with
+no Python loop per word (see `_CharMap` for the three normalisation paths).
 
 The index is a sorted, unique ``uint64`` array saved as ``.npy`` (8 bytes per distinct
 n-gram; the same texts in any order give the same bytes), with a small JSON sidecar
 (``<index>.npy.json``) naming the n-gram size and hash version. Membership of all of a
-batch's n-grams is one `numpy.searchsorted`.
+batch's n-grams is one gather in a direct-address prefilter and one `numpy.searchsorted`
+of the survivors (`NgramIndex`).
+
+Not done, as in the Pile's own run: GPT-3 also ignored 13-grams frequent in the
+training data (common phrases), and NeMo Curator matches held-out texts shorter than 13
+words as a whole; here every held-out 13-gram counts, and shorter held-out texts none.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -60,7 +65,7 @@ from pile.docs_io import atomic_write_bytes, open_zstd
 from pile.document import Document
 from pile.errors import PileError, SourceError
 from pile.splits import TRAIN, split_of
-from pile.stage import Dropped, Stage
+from pile.stage import Dropped, PassContext, Stage
 
 log = logging.getLogger(__name__)
 
@@ -451,6 +456,7 @@ class NgramIndexBuilder:
         atomic_write_bytes(path, buf)
         meta = {"version": HASH_VERSION, "ngram": self.ngram, "ngrams": int(index.size)}
         atomic_write_bytes(_sidecar(path), (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8"))
+        log.info("decontam index: %d distinct %d-grams -> %s", index.size, self.ngram, path)
         return int(index.size)
 
 
@@ -470,6 +476,59 @@ def build_index(texts: Iterable[str], path: str | os.PathLike[str], ngram: int =
     """Hash every n-gram of `texts` and save the index at `path`; return its size."""
     builder = NgramIndexBuilder(ngram)
     builder.add_many(texts)
+    return builder.save(path)
+
+
+class HeldOutNgrams:
+    """A `BatchFunction` for `PassContext.map_batches`: the n-gram hashes of a batch's
+    held-out documents, computed on the workers.
+
+    Returns one row ``{"hashes": bytes}`` (sorted unique little-endian uint64) per batch
+    that holds a held-out document; `build_heldout_index` merges them on the driver.
+
+    Args:
+        splits: which documents are held out.
+        ngram: words per n-gram.
+    """
+
+    def __init__(self, splits: SplitsConfig, ngram: int = 13) -> None:
+        _check_ngram(ngram)
+        self.splits = splits
+        self.ngram = ngram
+
+    def setup(self) -> None:
+        """Nothing to load: hashing needs only numpy."""
+
+    def __call__(self, docs: list[Document]) -> list[dict[str, Any]]:
+        texts = [d.text for d in docs if split_of(d.id, self.splits) != TRAIN]
+        if not texts:
+            return []
+        return [{"hashes": ngram_hashes(texts, self.ngram).astype("<u8").tobytes()}]
+
+
+def build_heldout_index(ctx: PassContext, splits: SplitsConfig, cfg: DecontamConfig,
+                        path: str | os.PathLike[str]) -> int:
+    """Build the decontamination index of a build: held-out splits plus the eval set.
+
+    Args:
+        ctx: the build's pass context (every source's documents after dedup).
+        splits: the split settings (`Config.splits`).
+        cfg: the decontamination settings (`Config.decontam`; `ngram`, `eval_paths`).
+        path: where to save the index (``.npy``; its sidecar goes next to it).
+
+    Returns:
+        The number of distinct n-grams in the index (0: nothing is held out, and
+        `Decontaminate` passes every document unchanged).
+
+    Raises:
+        SourceError: an evaluation file cannot be read (see `iter_eval_texts`).
+    """
+    builder = NgramIndexBuilder(cfg.ngram)
+    if splits.val_fraction > 0 or splits.test_fraction > 0:
+        for _source, rows in ctx.map_batches(HeldOutNgrams(splits, cfg.ngram)):
+            for row in rows:
+                builder.add_hashes(np.frombuffer(row["hashes"], dtype="<u8"))
+    builder.add_many(iter_eval_texts(cfg.eval_paths))
     return builder.save(path)
 
 
