@@ -56,7 +56,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -489,32 +489,37 @@ class HeldOutNgrams:
     Args:
         splits: which documents are held out.
         ngram: words per n-gram.
+        exclude: ids to leave out (documents dedup removed: their text is in no split).
     """
 
-    def __init__(self, splits: SplitsConfig, ngram: int = 13) -> None:
+    def __init__(self, splits: SplitsConfig, ngram: int = 13, exclude: Collection[str] = ()) -> None:
         _check_ngram(ngram)
         self.splits = splits
         self.ngram = ngram
+        self.exclude = exclude
 
     def setup(self) -> None:
         """Nothing to load: hashing needs only numpy."""
 
     def __call__(self, docs: list[Document]) -> list[dict[str, Any]]:
-        texts = [d.text for d in docs if split_of(d.id, self.splits) != TRAIN]
+        texts = [d.text for d in docs
+                 if d.id not in self.exclude and split_of(d.id, self.splits) != TRAIN]
         if not texts:
             return []
         return [{"hashes": ngram_hashes(texts, self.ngram).astype("<u8").tobytes()}]
 
 
 def build_heldout_index(ctx: PassContext, splits: SplitsConfig, cfg: DecontamConfig,
-                        path: str | os.PathLike[str]) -> int:
+                        path: str | os.PathLike[str], exclude: Collection[str] = ()) -> int:
     """Build the decontamination index of a build: held-out splits plus the eval set.
 
     Args:
-        ctx: the build's pass context (every source's documents after dedup).
+        ctx: the build's pass context (every built source's documents).
         splits: the split settings (`Config.splits`).
         cfg: the decontamination settings (`Config.decontam`; `ngram`, `eval_paths`).
         path: where to save the index (``.npy``; its sidecar goes next to it).
+        exclude: ids of documents the build drops before the final phase (dedup's
+            decisions), so only text that reaches a held-out split is indexed.
 
     Returns:
         The number of distinct n-grams in the index (0: nothing is held out, and
@@ -525,7 +530,7 @@ def build_heldout_index(ctx: PassContext, splits: SplitsConfig, cfg: DecontamCon
     """
     builder = NgramIndexBuilder(cfg.ngram)
     if splits.val_fraction > 0 or splits.test_fraction > 0:
-        for _source, rows in ctx.map_batches(HeldOutNgrams(splits, cfg.ngram)):
+        for _source, rows in ctx.map_batches(HeldOutNgrams(splits, cfg.ngram, exclude)):
             for row in rows:
                 builder.add_hashes(np.frombuffer(row["hashes"], dtype="<u8"))
     builder.add_many(iter_eval_texts(cfg.eval_paths))

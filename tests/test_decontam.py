@@ -432,6 +432,11 @@ def test_build_heldout_index_covers_the_splits_and_the_eval_set(tmp_path, wiki_p
     build_index([d.text for d in heldout] + [wiki_paragraphs[30]], tmp_path / "direct.npy")
     assert (tmp_path / "built.npy").read_bytes() == (tmp_path / "direct.npy").read_bytes()
     assert count == load_index(tmp_path / "built.npy").size > 0
+    # Held-out documents dedup removed are left out of the index.
+    gone = {heldout[0].id: "near_duplicate", heldout[1].id: "exact_duplicate"}
+    build_heldout_index(ctx, splits, cfg, tmp_path / "less.npy", exclude=gone)
+    build_index([d.text for d in heldout[2:]] + [wiki_paragraphs[30]], tmp_path / "direct_less.npy")
+    assert (tmp_path / "less.npy").read_bytes() == (tmp_path / "direct_less.npy").read_bytes()
     # A training document that quotes a held-out one and the eval set is rewritten;
     # the held-out documents themselves pass.
     stage = Decontaminate(cfg, splits, str(tmp_path / "built.npy"))
