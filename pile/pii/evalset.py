@@ -8,8 +8,9 @@ Into them the generator plants, with a seeded `random.Random`:
 - positives: card numbers generated for every network (valid Luhn, a prefix drawn from
   the network's issuer ranges, random digits; not the famous test numbers) in every
   formatting (none, spaces, dashes, dots) in prose and in table rows; e-mail addresses;
-  phone numbers valid for their region (python-phonenumbers) in national, international
-  and E.164 formats; public IPv4/IPv6 addresses; SSNs; IBANs with valid check digits;
+  phone numbers valid for their region (python-phonenumbers) in international and E.164
+  formats, and in national formats for the regions the default config reads nationally
+  (US, CA, GB, FR); public IPv4/IPv6 addresses; SSNs; IBANs with valid check digits;
   Base58Check Bitcoin addresses;
 - decoys, which must stay unchanged: ISBN-10/13, order and tracking numbers (Amazon,
   UPS, USPS, FedEx), UUIDs, timestamps (ISO and epoch), version strings, decimals,
