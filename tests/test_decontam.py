@@ -157,6 +157,15 @@ def test_raising_one_fraction_only_takes_from_train():
             assert b == "val"
 
 
+def test_split_thresholds_follow_the_definition_exactly():
+    cfg = SplitsConfig(val_fraction=0.25, test_fraction=0.125, seed=99)
+    for i in range(3000):
+        doc_id = f"src/{i}"
+        u = split_value(doc_id, cfg.seed)
+        want = "val" if u < 0.25 else "test" if u >= 0.875 else "train"
+        assert split_of(doc_id, cfg) == want
+
+
 def test_zero_fractions_put_everything_in_train():
     assert {split_of(f"x/{i}", SplitsConfig()) for i in range(500)} == {"train"}
 
@@ -348,7 +357,9 @@ def test_too_many_pieces_drops_the_document(tmp_path, wiki_paragraphs, shakespea
     kept, dropped = stage.process_batch([doc])
     assert kept == [] and [(d.doc, d.reason) for d in dropped] == [(doc, TOO_MANY_PIECES)]
     assert stage.drain_counters() == {("w", "decontam.spans_removed"): 11}
-    # Allowed 12 pieces, the same document is kept in 12 pieces.
+    # The limit is inclusive: 11 allowed still drops 12 pieces; 12 allowed keeps them.
+    assert [d.reason for d in stage_for(tmp_path, heldout, max_pieces=11).process_batch([doc])[1]] \
+        == [TOO_MANY_PIECES]
     roomy = stage_for(tmp_path, heldout, max_pieces=12)
     (out,), _ = roomy.process_batch([doc])
     assert out.text == expected_text(text, spans, 200)
