@@ -81,6 +81,7 @@ NEGATIVES = [
     "tf_i(-2147483646), assertEquals(2147483647, 017777777777), HP part no 33471-90901",
     "spec section 8.2.4.44, rfc7231#section-7.1.1.1, versions 3.1.1.6.2, 1.0.0.127.in-addr.arpa",
     "IPv6Network('fec0::/10')",
+    "Net   189.80 (20.00) -0.62\n       10178.09 (226.65) -2.18\n",
 ]
 
 

@@ -77,8 +77,11 @@ DATE_RE = re.compile(
     r"(?:\s+\d{1,2})?$")
 
 
-# One decimal number (0.333333333, +35236450.6): not a phone number either.
-DECIMAL_RE = re.compile(r"[+\-]?\d+[.,]\d+$")
+# Decimal numbers only, one or a row of them (0.333333333, +35236450.6, a table row
+# "189.80 (20.00) -0.62"): not phone numbers either. Each has one separator, so dotted
+# phone formats (512.327.5078, 01.42.68.53.00) do not match.
+_ONE_DECIMAL = r"[(\[]?[+\-\u2212]?\d+[.,]\d+[)\]]?"
+DECIMAL_RE = re.compile(rf"{_ONE_DECIMAL}(?:\s+{_ONE_DECIMAL})*$")
 
 
 def is_bare_number(value: str) -> bool:

@@ -171,7 +171,7 @@ class PhoneNumberRecognizer(PhoneRecognizer):
                 continue
             if DATE_RE.match(value):  # 05/17/2000, 2021-04-03, (1955 - 1968)
                 continue
-            if DECIMAL_RE.match(value):  # Decimal('0.333333333'), +35236450.6
+            if DECIMAL_RE.match(value):  # 0.333333333, 189.80 (20.00) -0.62
                 continue
             if _JOINED_TO_WORD_RE.search(text, max(0, res.start - 2), res.start):
                 continue  # aix-6107-1415-32: part of an identifier
