@@ -351,9 +351,20 @@ class Build:
     def phase_tokenize(self) -> None:
         if not self.cfg.tokenizers:
             return
+        from pile.tokenize.mix import mix_markdown, run_mix
         from pile.tokenize.phase import run_tokenize_phase
 
         run_tokenize_phase(self)
+        # The Pile's mix: epochs applied after dedup, one seeded shuffled training set per
+        # tokenizer, and the GPT-NeoX data-path lines for the unmixed per-source shards.
+        built = self.built_sources()
+        results = run_mix(self.cfg, self.out / "tokens", built,
+                          {s: self.fingerprints.get(s, {}).get("tokenize", "") for s in built})
+        if results:
+            self.details["mix"] = {n: r.to_dict() for n, r in results.items()}
+            self.details["mix_markdown"] = mix_markdown(list(results.values()))
+            self.details.setdefault("manifest_extra", {})["mix"] = {
+                n: {"documents": r.documents, "tokens": r.tokens} for n, r in results.items()}
 
     def docs_files(self, source: str) -> list[Path]:
         return sorted((self.out / "docs" / source).glob("*.jsonl.zst"))

@@ -499,6 +499,7 @@ class Config:
             names.add(tok.name)
         for i, name in enumerate(self.dedup.priority):
             _require(name in seen, f"dedup.priority[{i}]", f"no source named {name!r}")
+        self.mix.check_sources(tuple(s.name for s in self.sources), len(self.tokenizers))
         for i, src in enumerate(self.sources):
             if src.clean:
                 # Validate the per-source override by building the merged section.

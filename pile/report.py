@@ -77,7 +77,7 @@ def write_outputs(build: Build, seconds: float) -> dict[str, Any]:
              "nodes": dict(sorted(build.nodes.items())),
              "run": build.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
              "dedup": build.details.get("dedup", {}), "rebuilt": build.rebuilt, "reused": build.reused,
-             "tokens": build.details.get("tokens", {})}
+             "tokens": build.details.get("tokens", {}), "mix": build.details.get("mix", {})}
     write_json(out / "stats.json", stats)
     plots = [plot_lengths(out, per_source)]
     counts_png = out / "tokens" / "counts.png"
@@ -155,9 +155,10 @@ def render_report(build: Build, per_source: dict[str, Any], totals: dict[str, in
     if clusters:
         lines += ["", "## Deduplication", "", "```json", json.dumps(clusters, indent=1, sort_keys=True)[:3000],
                   "```"]
-    section = build.details.get("tokens_markdown")
-    if section:
-        lines += ["", section]
+    for key in ("tokens_markdown", "mix_markdown"):
+        section = build.details.get(key)
+        if section:
+            lines += ["", section]
     plots = build.details.get("plots", [])
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]

@@ -21,6 +21,26 @@ from pile.docs_io import iter_jsonl_zst
 from pile.manifest import load_manifest, verify
 
 
+def validate_mix(out: Path, manifest: dict) -> tuple[list[str], int]:
+    """The mixed training shards of each tokenizer: well formed and with the recorded counts."""
+    from pile.tokenize.shards import find_shards
+    from pile.tokenize.validate import validate_shards
+
+    problems: list[str] = []
+    checked = 0
+    for name, rec in sorted((manifest.get("mix") or {}).items()):
+        vocab = (manifest.get("tokenizers") or {}).get(name)
+        if vocab is None:
+            problems.append(f"tokens/{name}/mix: no tokenizer {name!r} in the manifest")
+            continue
+        prefix = out / "tokens" / name / "mix" / "train"
+        found = validate_shards(prefix, vocab["vocab_size"], vocab["eod_id"],
+                                expected_docs=rec["documents"], expected_tokens=rec["tokens"])
+        problems += [f"tokens/{name}/mix/{p}" for p in found]
+        checked += len(find_shards(prefix))
+    return problems, checked
+
+
 def validate_build(out: Path) -> tuple[list[str], str]:
     """Return (problems, a one-line summary of what was checked)."""
     manifest = load_manifest(out)
@@ -59,6 +79,9 @@ def validate_build(out: Path) -> tuple[list[str], str]:
 
         shard_problems, shards = validate_build_shards(out, manifest, scan)
         problems.extend(shard_problems)
+        mix_problems, mixed = validate_mix(out, manifest)
+        problems.extend(mix_problems)
+        shards += mixed
     summary = (f"{len(manifest.get('artifacts', {}))} artifacts match the manifest; {docs:,} documents "
                f"read back{'; no card number or e-mail found' if scan else ''}; {shards} token shards checked")
     return problems, summary

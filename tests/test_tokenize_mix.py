@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def base(**extra):
     data = {"sources": [{"name": "a", "kind": "files", "paths": ["x"]},
-                        {"name": "b", "kind": "files", "paths": ["y"]}]}
+                        {"name": "b", "kind": "files", "paths": ["y"]}],
+            "tokenizers": [{"name": "t", "train": {}}]}
     data.update(extra)
     return data
 
@@ -46,6 +47,7 @@ def test_mix_config_defaults_and_values():
     assert cfg.mix.seed == 7 and cfg.mix.token_budget == {"b": 1_000_000}
     assert parse_config(base(mix=False)).mix.enabled is False
     assert parse_config(yaml.safe_load("sources: [{name: a, kind: files, paths: [x]}]\n"
+                                       "tokenizers: [{name: t, train: {}}]\n"
                                        "mix: {token_budget: {a: 1_000_000_000}}\n")
                         ).mix.token_budget == {"a": 10**9}
 
@@ -74,9 +76,9 @@ def test_mix_config_validations_fire(mix, field, words):
     ({"a": 5}, 0, "mix.token_budget", "needs at least one entry in tokenizers"),
 ])
 def test_mix_check_sources_fires(budget, tokenizers, field, words):
-    mix = parse_config(base(mix={"token_budget": budget})).mix
-    with pytest.raises(ConfigError) as err:
-        mix.check_sources(("a", "b"), tokenizers)
+    toks = [{"name": f"t{i}", "train": {}} for i in range(tokenizers)]
+    with pytest.raises(ConfigError) as err:  # Config.validate runs check_sources
+        parse_config(base(mix={"token_budget": budget}, tokenizers=toks))
     assert str(err.value).startswith(field + ":") and words in str(err.value)
 
 
