@@ -10,7 +10,9 @@ this one process; times are CPU seconds of this process (`time.process_time`), s
 figures are MB/s per core even on a shared machine. The script prints both, the ratio,
 and the recall per entity of both (the speed-up counts only at equal recall).
 
-Run: ``.venv/bin/python benchmarks/bench_pii.py [--plant-fraction 0.03] [--seed 0]``
+Run: ``.venv/bin/python benchmarks/bench_pii.py [--plant-fraction 0.03] [--seed 0]
+[--eval-scale 25]`` (the last also prints the full evaluation: recall and precision per
+entity on every document, and the decoys flagged per kind).
 """
 
 from __future__ import annotations
@@ -42,7 +44,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale", type=int, default=2, help="plants per card network and format")
     parser.add_argument("--repeat", type=int, default=3, help="timing runs of each side (best is kept)")
+    parser.add_argument("--eval-scale", type=int, default=0,
+                        help="also print the full evaluation (all documents, this many cards "
+                             "per network and formatting, e.g. 25)")
     args = parser.parse_args()
+
+    if args.eval_scale:
+        full = build_evalset(_shared_data(), seed=args.seed, scale=args.eval_scale)
+        scorer = PiiScrubber(PiiConfig(entities=PII_ENTITIES))
+        report = evaluate(scorer.find_spans, full)
+        print(f"evaluation set: {len(full)} documents, seed {args.seed}, scale {args.eval_scale}")
+        print(report.table())
+        for doc_id, entity, context in report.false_positive_examples:
+            print(f"  false positive {entity} in {doc_id}: {context!r}")
 
     docs = build_evalset(_shared_data(), seed=args.seed, scale=args.scale,
                          plant_fraction=args.plant_fraction)
