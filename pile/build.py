@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -145,7 +146,8 @@ class Build:
         self.phase_download()
         self.phase_clean()
         decisions = self.phase_dedup()
-        self.phase_final(decisions)
+        index_sha = self.phase_heldout(decisions)
+        self.phase_final(decisions, index_sha)
         self.phase_tokenize()
         from pile.report import write_outputs
 
@@ -292,26 +294,69 @@ class Build:
                                          "counters": dict(counters.get(name, {}))}, fp, reused)
         return decisions
 
+    # -- phase 2b: held-out splits and the decontamination index -----------------------
+
+    def splits_active(self) -> bool:
+        sp = self.cfg.splits
+        return sp.val_fraction > 0 or sp.test_fraction > 0
+
+    def phase_heldout(self, decisions: dict[str, dict[str, str]]) -> str | None:
+        """Index the 13-grams of every held-out document (and the user's evaluation set),
+        so the final phase can cut them out of the training split. Returns the index's
+        sha256 (part of every source's final fingerprint), or None when not used."""
+        dc = self.cfg.decontam
+        if not dc.enabled or not (self.splits_active() or dc.eval_paths):
+            return None
+        from pile.decontam import build_heldout_index, eval_files
+        from pile.manifest import sha256_file
+
+        built = self.built_sources()
+        upstream = {n: json.loads(self._marker("clean", n).read_text())["fingerprint"] for n in built}
+        drops = sorted(i for d in decisions.values() for i in d)
+        fp = fingerprint("heldout", pile.__version__, upstream, fingerprint(drops), to_dict(self.cfg.splits),
+                         to_dict(dc), file_fingerprint(eval_files(dc.eval_paths)))
+        path = self.work / "decontam" / "index.npy"
+        done = self._done("decontam", "_all", fp)
+        if done is not None and path.is_file() and sha256_file(path) == done.get("sha256"):
+            self.details["decontam"] = {"ngrams": done.get("ngrams", 0), "reused": True}
+            return done["sha256"]
+        t0 = time.time()
+        ctx = RunnerPassContext(self, built, self.work / "decontam")
+        ngrams = build_heldout_index(ctx, self.cfg.splits, dc, path, exclude=set(drops))
+        sha = sha256_file(path)
+        self._mark("decontam", "_all", fp, sha256=sha, ngrams=ngrams, seconds=time.time() - t0)
+        self.details["decontam"] = {"ngrams": ngrams, "reused": False}
+        return sha
+
     # -- phase 3: PII scrubbing and the written documents --------------------------------
 
-    def final_stages(self, decisions: dict[str, str]) -> list[Stage]:
+    def final_stages(self, decisions: dict[str, str], index_sha: str | None = None) -> list[Stage]:
         stages: list[Stage] = []
         drop = DropIds(decisions, "dedup")
         drop.name = "dedup_v1"  # the stats key of what the global pass removed
         stages.append(drop)
+        if index_sha is not None:
+            # before PII: the audit spans must refer to the final text
+            from pile.decontam import Decontaminate
+
+            stages.append(Decontaminate(self.cfg.decontam, self.cfg.splits,
+                                        str(self.work / "decontam" / "index.npy")))
         if self.cfg.pii.enabled:
             from pile.pii.scrub import PiiScrubber
 
             stages.append(PiiScrubber(self.cfg.pii))
         return stages
 
-    def phase_final(self, decisions: dict[str, dict[str, str]]) -> None:
+    def phase_final(self, decisions: dict[str, dict[str, str]], index_sha: str | None = None) -> None:
         pending = {}
+        splits = self.splits_active()
         for name in self.built_sources():
             clean_fp = json.loads(self._marker("clean", name).read_text())["fingerprint"]
-            chain = self.final_stages(decisions.get(name, {}))
+            chain = self.final_stages(decisions.get(name, {}), index_sha)
             fp = fingerprint("final", pile.__version__, clean_fp, sorted(decisions.get(name, {}).items()),
-                             to_dict(self.cfg.pii), to_dict(self.cfg.output), [s.name for s in chain])
+                             to_dict(self.cfg.pii), to_dict(self.cfg.output), [s.name for s in chain],
+                             to_dict(self.cfg.splits) if splits else None,
+                             [to_dict(self.cfg.decontam), index_sha] if index_sha else None)
             done = self._done("final", name, fp)
             if done and (self.out / "docs" / name).is_dir():
                 self._record(name, "final", done["stats"], fp, reused=True)
@@ -321,8 +366,12 @@ class Build:
             return
         units = [u for name in pending for u in checkpoint_units(name, checkpoint_parts(self.work / "clean" / name))]
         acc = {name: PhaseAccounting(["read"] + [s.name for s in chain]) for name, (_, chain) in pending.items()}
-        writers = {name: JsonlZstWriter(self.out / "docs" / name, self.cfg.output.docs_per_file,
-                                        self.cfg.output.zstd_level) for name in pending}
+        from pile.splits import split_of
+
+        parts = ("train", "val", "test") if splits else ("train",)
+        writers = {(name, part): JsonlZstWriter(self.split_root(part) / "docs" / name,
+                                                self.cfg.output.docs_per_file, self.cfg.output.zstd_level)
+                   for name in pending for part in parts}
         audits: dict[str, list[str]] = {name: [] for name in pending}
         t0 = time.time()
         with PhaseProgress("dedup+pii+write", len(units), self.cfg.run.progress) as bar:
@@ -335,9 +384,16 @@ class Build:
                         for entity, start, end in doc.meta.get("_pii_spans", ()):
                             audits[doc.source].append(json.dumps(
                                 {"id": doc.id, "entity": entity, "start": start, "end": end}))
-                        writers[doc.source].write(doc)
+                        part = split_of(doc.id, self.cfg.splits) if splits else "train"
+                        if splits:
+                            acc[doc.source].add_counters({f"split.{part}": 1})
+                        writers[(doc.source, part)].write(doc)
         for name, (fp, _) in pending.items():
-            writers[name].commit()
+            for part in parts:
+                writers[(name, part)].commit()
+            if not splits:
+                for part in ("val", "test"):  # a build that had splits before
+                    shutil.rmtree(self.split_root(part) / "docs" / name, ignore_errors=True)
             audit_path = self.work / "pii" / f"{name}.audit.jsonl"
             audit_path.parent.mkdir(parents=True, exist_ok=True)
             audit_path.write_text("".join(line + "\n" for line in audits[name]))
@@ -355,6 +411,8 @@ class Build:
         from pile.tokenize.phase import run_tokenize_phase
 
         run_tokenize_phase(self)
+        if self.splits_active():
+            self.tokenize_heldout()
         # The Pile's mix: epochs applied after dedup, one seeded shuffled training set per
         # tokenizer, and the GPT-NeoX data-path lines for the unmixed per-source shards.
         built = self.built_sources()
@@ -365,6 +423,49 @@ class Build:
             self.details["mix_markdown"] = mix_markdown(list(results.values()))
             self.details.setdefault("manifest_extra", {})["mix"] = {
                 n: {"documents": r.documents, "tokens": r.tokens} for n, r in results.items()}
+
+    def tokenize_heldout(self) -> None:
+        """Shards for the validation and test splits: OUT/<split>/tokens/<tok>/<source>.bin."""
+        from pile.docs_io import read_pile_documents
+        from pile.tokenize.phase import load_vocabularies
+        from pile.tokenize.write import tokenize_source
+
+        built = self.built_sources()
+        vocabs = load_vocabularies(self, built)
+        record: dict[str, Any] = {}
+        for part in ("val", "test"):
+            for name in built:
+                files = sorted((self.split_root(part) / "docs" / name).glob("*.jsonl.zst"))
+                fp = fingerprint("heldout_tokens", content_fingerprint(files), [v.to_dict() for v in vocabs],
+                                 self.cfg.output.shard_tokens)
+                done = self._done("heldout_tokens", f"{part}.{name}", fp)
+                if done is None:
+                    def batches(files: list[Path] = files, name: str = name) -> Iterator[list[str]]:
+                        batch: list[str] = []
+                        for f in files:
+                            for doc in read_pile_documents(f, name):
+                                batch.append(doc.text)
+                                if len(batch) >= self.cfg.run.batch_size:
+                                    yield batch
+                                    batch = []
+                        if batch:
+                            yield batch
+
+                    counter = tokenize_source(name, batches(), vocabs, self.split_root(part) / "tokens",
+                                              self.cfg.output.shard_tokens, self.cfg.source(name).epochs)
+                    counts = {v.name: counter.tokens.get(v.name, 0) + counter.documents for v in vocabs}
+                    self._mark("heldout_tokens", f"{part}.{name}", fp, documents=counter.documents,
+                               tokens=counts)
+                    done = self._done("heldout_tokens", f"{part}.{name}", fp)
+                assert done is not None
+                for v in vocabs:
+                    record.setdefault(part, {}).setdefault(v.name, {})[name] = {
+                        "documents": done["documents"], "tokens": done["tokens"][v.name]}
+        self.details.setdefault("manifest_extra", {})["heldout_tokens"] = record
+
+    def split_root(self, part: str) -> Path:
+        """Where a split's documents and shards go: OUT for train, OUT/val, OUT/test."""
+        return self.out if part == "train" else self.out / part
 
     def docs_files(self, source: str) -> list[Path]:
         return sorted((self.out / "docs" / source).glob("*.jsonl.zst"))

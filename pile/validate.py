@@ -41,6 +41,25 @@ def validate_mix(out: Path, manifest: dict) -> tuple[list[str], int]:
     return problems, checked
 
 
+def validate_heldout(out: Path, manifest: dict) -> tuple[list[str], int]:
+    """The validation and test splits' shards, against the counts the manifest records."""
+    from pile.tokenize.shards import find_shards
+    from pile.tokenize.validate import validate_shards
+
+    problems: list[str] = []
+    checked = 0
+    vocabs = manifest.get("tokenizers") or {}
+    for part, per_tok in sorted((manifest.get("heldout_tokens") or {}).items()):
+        for tok, per_source in sorted(per_tok.items()):
+            for source, rec in sorted(per_source.items()):
+                prefix = out / part / "tokens" / tok / source
+                found = validate_shards(prefix, vocabs[tok]["vocab_size"], vocabs[tok]["eod_id"],
+                                        expected_docs=rec["documents"], expected_tokens=rec["tokens"])
+                problems += [f"{part}/tokens/{tok}/{p}" for p in found]
+                checked += len(find_shards(prefix))
+    return problems, checked
+
+
 def validate_build(out: Path) -> tuple[list[str], str]:
     """Return (problems, a one-line summary of what was checked)."""
     manifest = load_manifest(out)
@@ -52,7 +71,9 @@ def validate_build(out: Path) -> tuple[list[str], str]:
         scan = scan_for_leaks
     docs = 0
     seen: set[str] = set()
-    for path in sorted((out / "docs").glob("*/*.jsonl.zst")):
+    doc_files = [p for root in (out, out / "val", out / "test")
+                 for p in sorted((root / "docs").glob("*/*.jsonl.zst"))]
+    for path in doc_files:
         rel = path.relative_to(out).as_posix()
         try:
             for lineno, rec in iter_jsonl_zst(path):
@@ -82,6 +103,9 @@ def validate_build(out: Path) -> tuple[list[str], str]:
         mix_problems, mixed = validate_mix(out, manifest)
         problems.extend(mix_problems)
         shards += mixed
+        held_problems, held = validate_heldout(out, manifest)
+        problems.extend(held_problems)
+        shards += held
     summary = (f"{len(manifest.get('artifacts', {}))} artifacts match the manifest; {docs:,} documents "
                f"read back{'; no card number or e-mail found' if scan else ''}; {shards} token shards checked")
     return problems, summary
