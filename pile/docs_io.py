@@ -51,6 +51,19 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def swap_in(staging: Path, folder: Path) -> None:
+    """Replace `folder` by the finished `staging` folder (two renames; a crash in between
+    leaves ``.<name>.old``, which the next build removes, and never a half-written set)."""
+    old = folder.with_name(f".{folder.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    if old.exists():
+        shutil.rmtree(old)
+
+
 class JsonlZstWriter:
     """Writes ``docs/<source>/NNNNN.jsonl.zst`` files, `docs_per_file` documents each.
 
@@ -98,14 +111,7 @@ class JsonlZstWriter:
     def commit(self) -> list[Path]:
         """Finish the last file and move the set into `folder`; return the final paths."""
         self._close_current()
-        old = self.folder.with_name(f".{self.folder.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if self.folder.exists():
-            os.replace(self.folder, old)
-        os.replace(self.staging, self.folder)
-        if old.exists():
-            shutil.rmtree(old)
+        swap_in(self.staging, self.folder)
         return sorted(self.folder.glob("*.jsonl.zst"))
 
     def abort(self) -> None:
@@ -217,14 +223,7 @@ class CheckpointWriter:
 
     def commit(self) -> list[Path]:
         self._flush()
-        old = self.folder.with_name(f".{self.folder.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if self.folder.exists():
-            os.replace(self.folder, old)
-        os.replace(self.staging, self.folder)
-        if old.exists():
-            shutil.rmtree(old)
+        swap_in(self.staging, self.folder)
         return checkpoint_parts(self.folder)
 
 

@@ -53,6 +53,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from pile.manifest import sha256_file
 from pile.errors import ConfigError, RetryableError, SourceError
 from pile.sources.base import RemoteFile, Source
 
@@ -158,15 +159,6 @@ def download_records(source_dir: Path) -> list[dict[str, Any]]:
     state = load_state(source_dir)
     return [{"name": name, **{k: v for k, v in rec.items() if k != "mtime_ns"}}
             for name, rec in sorted(state.items())]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- URL rewriting ---------------------------------------------------------------------

@@ -27,7 +27,6 @@ ids identical on the test corpora.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,6 +38,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from pile.manifest import sha256_file
 from pile.config import TokenizerConfig, TrainConfig
 from pile.errors import ConfigError
 from pile.tokenize import convert
@@ -58,14 +58,6 @@ TRAINED_BPE_NAME = "bpe_bytelevel_v1"  # a versioned name: the training recipe's
 def dtype_for(vocab_size: int) -> np.dtype:
     """uint16 when every id fits below 65,500, else int32 (Megatron / GPT-NeoX rule)."""
     return np.dtype(np.uint16) if vocab_size < UINT16_LIMIT else np.dtype(np.int32)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
