@@ -358,7 +358,7 @@ class Build:
                              to_dict(self.cfg.splits) if splits else None,
                              [to_dict(self.cfg.decontam), index_sha] if index_sha else None)
             done = self._done("final", name, fp)
-            if done and (self.out / "docs" / name).is_dir():
+            if done and not self._forced(name) and (self.out / "docs" / name).is_dir():
                 self._record(name, "final", done["stats"], fp, reused=True)
                 continue
             pending[name] = (fp, chain)
