@@ -514,10 +514,15 @@ class RunnerPassContext:
         if not units:
             return
         reader = CheckpointReader(self.build.cfg.run.batch_size)
-        for rows in self.build.executor.run(units, reader, FunctionProcessor(fn)):
-            for row in rows:
-                if row["kind"] == "result":
-                    yield row["source"], row["rows"]
+        label = f"{self.workdir.name}: {type(fn).__name__}"
+        with PhaseProgress(label, len(units), self.build.cfg.run.progress) as bar:
+            for rows in self.build.executor.run(units, reader, FunctionProcessor(fn)):
+                for row in rows:
+                    if row["kind"] == "result":
+                        bar.advance_docs(len(row["rows"]), 0)
+                        yield row["source"], row["rows"]
+                    elif row["kind"] == "stats" and "unit_seconds" in row:
+                        bar.advance_unit()
 
 
 def summary_line(result: dict[str, Any]) -> str:
