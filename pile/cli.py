@@ -85,7 +85,10 @@ def cmd_download(args: argparse.Namespace) -> int:
     results = []
     for name in names:
         src = make_source(cfg.source(name), cfg.raw_dir)
-        results.extend(download_all(src, _mirrors(args.mirror), cfg.run.progress))
+        got = download_all(src, _mirrors(args.mirror), cfg.run.progress)
+        if not got:
+            print(f"{name}: nothing to download (local {src.kind} source)")
+        results.extend(got)
     for line in results:
         print(line)
     failed = [r for r in results if not r.ok]
@@ -227,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     except PileError as exc:
         print(f"pile: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `pile sources | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("pile: interrupted (finished phases are kept; run again to resume)", file=sys.stderr)
         return 130
