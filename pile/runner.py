@@ -29,6 +29,9 @@ from pile.executor import Executor, LocalExecutor, Processor, Reader, Row, proce
 log = logging.getLogger(__name__)
 
 
+ACTOR_START_TIMEOUT_S = 600
+
+
 class _UnitActor:
     """A Ray Data actor: reads a unit and processes its chunks with a set-up processor."""
 
@@ -91,6 +94,9 @@ class RayExecutor(Executor):
                                              else logging.ERROR)
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
+        # Start every actor of a pool before feeding it: otherwise the first actor up can
+        # take all the units of a short phase while the others are still starting.
+        ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         ctx.verbose_stats_logs = False
@@ -114,9 +120,14 @@ class RayExecutor(Executor):
                                 batch_format="numpy", compute=pool, num_cpus=1, max_restarts=0,
                                 # spread the actors over the cluster's nodes
                                 scheduling_strategy="SPREAD")
-        for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-            for cell in batch["chunk"]:
-                yield pickle.loads(cell)
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
+                for cell in batch["chunk"]:
+                    yield pickle.loads(cell)
+        except ray.exceptions.GetTimeoutError:
+            raise PileError(f"Ray could not start {pool.min_size} workers within "
+                            f"{ACTOR_START_TIMEOUT_S} s: the cluster has too few free CPUs "
+                            "(lower --workers)") from None
 
     def close(self) -> None:
         import ray
