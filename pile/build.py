@@ -28,15 +28,14 @@ from pile.config import Config, SourceConfig, to_dict
 from pile.docs_io import (CheckpointWriter, JsonlZstWriter, checkpoint_parts, read_checkpoint,
                           write_json)
 from pile.document import Document
-from pile.errors import ConfigError, PileError
 from pile.executor import Executor
 from pile.phases import (ChainProcessor, CheckpointReader, FunctionProcessor, SourceReader,
                          checkpoint_units, plan_units)
 from pile.progress import PhaseProgress
 from pile.sources import make_source
 from pile.sources.base import Source
-from pile.stage import BatchFunction, DropIds, GlobalPass, PassResult, Stage
-from pile.stats import PhaseAccounting, PhaseStats
+from pile.stage import BatchFunction, DropIds, PassResult, Stage
+from pile.stats import PhaseAccounting
 
 log = logging.getLogger(__name__)
 
@@ -530,9 +529,4 @@ def summary_line(result: dict[str, Any]) -> str:
             f"from {result['sources']} sources into {result['out']}")
 
 
-def require_phase_outputs(out: Path) -> None:
-    if not (out / "manifest.json").is_file():
-        raise PileError(f"{out}: no manifest.json (not a finished build)")
-
-
-__all__ = ["Build", "RunnerPassContext", "fingerprint", "ConfigError", "PhaseStats"]
+__all__ = ["Build", "RunnerPassContext", "download_all", "fingerprint", "summary_line"]
