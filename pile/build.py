@@ -28,7 +28,7 @@ from pile.config import Config, SourceConfig, to_dict
 from pile.docs_io import (CheckpointWriter, JsonlZstWriter, checkpoint_parts, read_checkpoint,
                           write_json)
 from pile.document import Document
-from pile.executor import Executor
+from pile.executor import Executor, LocalExecutor
 from pile.phases import (ChainProcessor, CheckpointReader, FunctionProcessor, SourceReader,
                          checkpoint_units, plan_units)
 from pile.progress import PhaseProgress
@@ -373,9 +373,14 @@ class Build:
                    for name in pending for part in parts}
         audits: dict[str, list[str]] = {name: [] for name in pending}
         t0 = time.time()
+        # With nothing to compute (no duplicates to drop, no PII or decontamination
+        # stage), shipping every document to the workers and back only costs time: the
+        # driver copies the checkpoint into the Pile's format itself, to the same bytes.
+        idle = all(isinstance(st, DropIds) and not st.decisions for _, c in pending.values() for st in c)
+        executor = LocalExecutor() if idle else self.executor
         with PhaseProgress("dedup+pii+write", len(units), self.cfg.run.progress) as bar:
-            for rows in self.executor.run(units, CheckpointReader(self.cfg.run.batch_size),
-                                          ChainProcessor({n: c for n, (_, c) in pending.items()})):
+            for rows in executor.run(units, CheckpointReader(self.cfg.run.batch_size),
+                                     ChainProcessor({n: c for n, (_, c) in pending.items()})):
                 for row in rows:
                     self._account(row, acc, bar)
                     if row["kind"] == "doc":
