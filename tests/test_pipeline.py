@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import yaml
 
 from pile.build import Build
 from pile.docs_io import iter_jsonl_zst
@@ -87,6 +88,10 @@ def test_full_chain_in_pile_build(tmp_path, shared_data, build_config, ray_execu
         assert all(int(reader[k][-1]) == vocab.eod_id for k in range(len(reader)))
         mix = ShardReader(out / "tokens" / name / "mix" / "train")
         assert len(mix) > 0
+        neox = yaml.safe_load((out / "tokens" / name / "neox_data.yml").read_text())
+        assert abs(sum(neox["train_data_weights"]) - 1) < 1e-9
+        held_paths = neox.get("valid_data_paths", []) + neox.get("test_data_paths", [])
+        assert held_paths and all((out / f"{p}.bin").is_file() for p in held_paths)
     problems, summary = validate_build(out)
     assert problems == [], problems
     assert "no card number or e-mail found" in summary

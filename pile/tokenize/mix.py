@@ -512,6 +512,17 @@ def _natural(prefixes: Sequence[Path], root: Path | None) -> tuple[list[str], li
     return [p for p, _t in shards], [t / total for _p, t in shards]
 
 
+def heldout_prefixes(out: Path, split: str, tokenizer: str, sources: Sequence[str]) -> list[Path]:
+    """The non-empty shards of a held-out split (``OUT/<split>/tokens/<tok>/<source>``)."""
+    prefixes = []
+    for name in sources:
+        for idx in find_shards(out / split / "tokens" / tokenizer / name):
+            prefix = idx.with_suffix("")
+            if len(ShardReader(prefix)) > 0:
+                prefixes.append(prefix)
+    return prefixes
+
+
 def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
                      epochs: Mapping[str, float], tokens: Mapping[str, int],
                      valid_prefixes: Sequence[Path] | None = None,
@@ -697,6 +708,8 @@ def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str],
                                           cfg.output.shard_tokens, inputs=inputs)
         neox = neox_data_config(tokens_dir, tok.name, sources, epochs,
                                 source_tokens(tokens_dir, tok.name, sources),
+                                valid_prefixes=heldout_prefixes(tokens_dir.parent, "val", tok.name, sources),
+                                test_prefixes=heldout_prefixes(tokens_dir.parent, "test", tok.name, sources),
                                 root=tokens_dir.parent)
         write_neox_config(tokens_dir / tok.name / NEOX_FILE, neox,
                           relative_to="the build's output directory")
