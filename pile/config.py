@@ -61,6 +61,9 @@ class SourceConfig:
     def validate(self, path: str) -> None:
         _require(bool(_NAME_RE.match(self.name)), f"{path}.name",
                  f"must match [a-z0-9][a-z0-9_-]*, got {self.name!r}")
+        # `<source>_NNNNN` names a source's numbered token shards
+        _require(not re.search(r"_\d{5}$", self.name), f"{path}.name",
+                 f"must not end in _ and five digits (shard numbering), got {self.name!r}")
         _require(self.epochs > 0, f"{path}.epochs", f"must be > 0, got {self.epochs}")
         _require(self.max_bytes is None or self.max_bytes > 0, f"{path}.max_bytes",
                  f"must be > 0, got {self.max_bytes}")

@@ -39,6 +39,7 @@ def test_default_config_is_valid_and_offline():
     (base(clean={"min_char": 5}), "clean.min_char"),
     ({"sources": [{"name": "Bad Name", "kind": "files"}]}, "sources[0].name"),
     ({"sources": [{"kind": "files"}]}, "sources[0].name"),
+    ({"sources": [{"name": "wiki_00001", "kind": "files"}]}, "sources[0].name"),
     ({"sources": [{"name": "a", "kind": "files", "epochs": 0}]}, "sources[0].epochs"),
     ({"sources": [{"name": "a", "kind": "files", "max_bytes": -1}]}, "sources[0].max_bytes"),
     ({"sources": [{"name": "a", "kind": "files"}, {"name": "a", "kind": "files"}]}, "sources[1].name"),
