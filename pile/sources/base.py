@@ -16,7 +16,9 @@ the runner records it and goes on with the other files.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
@@ -172,6 +174,12 @@ def expand_paths(patterns: tuple[str, ...] | list[str], field: str) -> list[Path
     return [out[k] for k in sorted(out)]
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns) or r"(?!)")
+
+
 def matches_any(name: str, patterns: tuple[str, ...] | list[str]) -> bool:
-    """True when `name` matches one of the shell patterns."""
-    return any(fnmatch.fnmatch(name, p) for p in patterns)
+    """True when `name` matches one of the shell patterns (one compiled regex per set:
+    listing /usr/share/doc calls this for every path part of 75,000 files)."""
+    return _pattern_regex(tuple(patterns)).match(name) is not None
