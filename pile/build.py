@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from pile.config import Config, SourceConfig, to_dict
 from pile.docs_io import (CheckpointWriter, JsonlZstWriter, checkpoint_parts, read_checkpoint,
                           write_json)
 from pile.document import Document
+from pile.errors import PileError
 from pile.executor import Executor, LocalExecutor
 from pile.phases import (ChainProcessor, CheckpointReader, FunctionProcessor, SourceReader,
                          checkpoint_units, plan_units)
@@ -142,6 +144,10 @@ class Build:
         started = time.time()
         self.check()
         self.out.mkdir(parents=True, exist_ok=True)
+        with BuildLock(self.work / "lock"):
+            return self._run(started)
+
+    def _run(self, started: float) -> dict[str, Any]:
         self.phase_download()
         self.phase_clean()
         decisions = self.phase_dedup()
@@ -473,6 +479,46 @@ class Build:
 
     def docs_files(self, source: str) -> list[Path]:
         return sorted((self.out / "docs" / source).glob("*.jsonl.zst"))
+
+
+class BuildLock:
+    """One build per output folder at a time. A lock left by a killed build (its process is
+    gone) is taken over, so a restart after SIGKILL or power loss needs no clean-up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> BuildLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise PileError(f"{self.path.parent.parent}: another pile build (pid {pid}) is "
+                                    "writing this folder") from None
+                self.path.unlink(missing_ok=True)  # stale: its build is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def download_all(src: Source, mirror_map: dict[str, str], progress: bool, max_rounds: int = 5) -> list[Any]:

@@ -98,3 +98,25 @@ def test_killed_build_resumes_to_the_same_bytes(tmp_path, config, point):
         assert "clean:plays" in stats["reused"]
     if point == "before_report":
         assert stats["rebuilt"] == []
+
+
+def test_a_second_build_on_the_same_folder_is_refused_and_a_stale_lock_is_taken_over(tmp_path, config):
+    import subprocess as sp
+
+    from pile.build import BuildLock
+    from pile.errors import PileError
+
+    lock = tmp_path / "out" / ".work" / "lock"
+    holder = sp.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lock.parent.mkdir(parents=True)
+        lock.write_text(str(holder.pid))  # a live build holds the folder
+        with pytest.raises(PileError, match="another pile build"):
+            with BuildLock(lock):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with BuildLock(lock):  # its process is gone: the lock is stale and taken over
+        assert lock.read_text() == str(os.getpid())
+    assert not lock.exists()
