@@ -420,9 +420,9 @@ class Build:
         from pile.tokenize.mix import mix_markdown, run_mix
         from pile.tokenize.phase import run_tokenize_phase
 
-        run_tokenize_phase(self)
+        vocabs = run_tokenize_phase(self)
         if self.splits_active():
-            self.tokenize_heldout()
+            self.tokenize_heldout(vocabs)
         # The Pile's mix: epochs applied after dedup, one seeded shuffled training set per
         # tokenizer, and the GPT-NeoX data-path lines for the unmixed per-source shards.
         built = self.built_sources()
@@ -434,14 +434,13 @@ class Build:
             self.details.setdefault("manifest_extra", {})["mix"] = {
                 n: {"documents": r.documents, "tokens": r.tokens} for n, r in results.items()}
 
-    def tokenize_heldout(self) -> None:
-        """Shards for the validation and test splits: OUT/<split>/tokens/<tok>/<source>.bin."""
+    def tokenize_heldout(self, vocabs: list[Any]) -> None:
+        """Shards for the validation and test splits: OUT/<split>/tokens/<tok>/<source>.bin,
+        with the vocabularies the tokenize phase already loaded."""
         from pile.docs_io import read_pile_documents
-        from pile.tokenize.phase import load_vocabularies
         from pile.tokenize.write import tokenize_source
 
         built = self.built_sources()
-        vocabs = load_vocabularies(self, built)
         record: dict[str, Any] = {}
         for part in ("val", "test"):
             for name in built:

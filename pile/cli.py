@@ -35,6 +35,13 @@ def _config_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. dedup.threshold=0.7 or sources.wiki.max_bytes=1e6")
 
 
+def _fetch_args(p: argparse.ArgumentParser) -> None:
+    """What `build` and `download` share about fetching upstream files."""
+    p.add_argument("--mirror", action="append", default=[], metavar="FROM=TO",
+                   help="rewrite upstream URLs starting with FROM onto TO (a mirror or a local folder)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def _load(args: argparse.Namespace) -> Any:
     from pile.config import load_config
 
@@ -174,9 +181,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="parallel workers (default: CPU count)")
     p.add_argument("--ray-address", help="join this Ray cluster instead of starting one")
     p.add_argument("--executor", choices=["ray", "local"], help="where stages run (default: ray)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--mirror", action="append", default=[], metavar="FROM=TO",
-                   help="rewrite upstream URLs starting with FROM onto TO (a mirror or a local folder)")
+    _fetch_args(p)
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     p.set_defaults(func=cmd_build)
 
@@ -184,9 +189,7 @@ def make_parser() -> argparse.ArgumentParser:
                        description="Download the configured sources' upstream files into raw/.")
     _config_args(p)
     p.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
-    p.add_argument("--mirror", action="append", default=[], metavar="FROM=TO",
-                   help="rewrite upstream URLs starting with FROM onto TO (a mirror or a local folder)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _fetch_args(p)
     p.set_defaults(func=cmd_download)
 
     p = sub.add_parser("sources", help="what is configured: name, upstream, license, status",

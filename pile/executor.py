@@ -14,6 +14,7 @@ only module that imports Ray.
 
 from __future__ import annotations
 
+import abc
 import time
 from typing import Any, Iterator, Protocol
 
@@ -30,14 +31,15 @@ class Processor(Protocol):
     def __call__(self, rows: list[Row]) -> list[Row]: ...
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs phases; subclasses decide where the work happens."""
 
     workers: int = 1
 
+    @abc.abstractmethod
     def run(self, units: list[dict[str, Any]], reader: Reader, processor: Processor
             ) -> Iterator[list[Row]]:
-        raise NotImplementedError
+        """Yield the processed chunks of every unit, in unit order."""
 
     def close(self) -> None:
         """Release the executor's resources (a local Ray instance it started)."""

@@ -18,6 +18,7 @@ return the ids to drop with a reason each.
 
 from __future__ import annotations
 
+import abc
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,13 +182,14 @@ class PassResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class GlobalPass:
+class GlobalPass(abc.ABC):
     """A whole-corpus algorithm run between per-document stages."""
 
     name: ClassVar[str] = "pass_v1"
 
+    @abc.abstractmethod
     def run(self, ctx: PassContext) -> PassResult:
-        raise NotImplementedError
+        """Decide over every document of `ctx`; keep intermediates under `ctx.workdir`."""
 
 
 def run_chain(stages: list[Stage], docs: list[Document]) -> tuple[list[Document], list[tuple[str, Dropped]]]:

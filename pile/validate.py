@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import zstandard
 
@@ -21,42 +22,34 @@ from pile.docs_io import iter_jsonl_zst
 from pile.manifest import load_manifest, verify
 
 
-def validate_mix(out: Path, manifest: dict) -> tuple[list[str], int]:
-    """The mixed training shards of each tokenizer: well formed and with the recorded counts."""
-    from pile.tokenize.shards import find_shards
-    from pile.tokenize.validate import validate_shards
-
-    problems: list[str] = []
-    checked = 0
-    for name, rec in sorted((manifest.get("mix") or {}).items()):
-        vocab = (manifest.get("tokenizers") or {}).get(name)
-        if vocab is None:
-            problems.append(f"tokens/{name}/mix: no tokenizer {name!r} in the manifest")
-            continue
-        prefix = out / "tokens" / name / "mix" / "train"
-        found = validate_shards(prefix, vocab["vocab_size"], vocab["eod_id"],
-                                expected_docs=rec["documents"], expected_tokens=rec["tokens"])
-        problems += [f"tokens/{name}/mix/{p}" for p in found]
-        checked += len(find_shards(prefix))
-    return problems, checked
+def _recorded_shards(out: Path, manifest: dict) -> Iterator[tuple[str, Path, str, dict]]:
+    """(label, prefix, tokenizer, {documents, tokens}) of every shard set the manifest
+    records besides the per-source training shards: each mix and each held-out split."""
+    for tok, rec in sorted((manifest.get("mix") or {}).items()):
+        yield f"tokens/{tok}/mix", out / "tokens" / tok / "mix" / "train", tok, rec
+    for part, per_tok in sorted((manifest.get("heldout_tokens") or {}).items()):
+        for tok, per_source in sorted(per_tok.items()):
+            for source, rec in sorted(per_source.items()):
+                yield f"{part}/tokens/{tok}", out / part / "tokens" / tok / source, tok, rec
 
 
-def validate_heldout(out: Path, manifest: dict) -> tuple[list[str], int]:
-    """The validation and test splits' shards, against the counts the manifest records."""
+def validate_recorded_shards(out: Path, manifest: dict) -> tuple[list[str], int]:
+    """The mixed and held-out shards: well formed and with the counts the manifest records."""
     from pile.tokenize.shards import find_shards
     from pile.tokenize.validate import validate_shards
 
     problems: list[str] = []
     checked = 0
     vocabs = manifest.get("tokenizers") or {}
-    for part, per_tok in sorted((manifest.get("heldout_tokens") or {}).items()):
-        for tok, per_source in sorted(per_tok.items()):
-            for source, rec in sorted(per_source.items()):
-                prefix = out / part / "tokens" / tok / source
-                found = validate_shards(prefix, vocabs[tok]["vocab_size"], vocabs[tok]["eod_id"],
-                                        expected_docs=rec["documents"], expected_tokens=rec["tokens"])
-                problems += [f"{part}/tokens/{tok}/{p}" for p in found]
-                checked += len(find_shards(prefix))
+    for label, prefix, tok, rec in _recorded_shards(out, manifest):
+        vocab = vocabs.get(tok)
+        if vocab is None:
+            problems.append(f"{label}: no tokenizer {tok!r} in the manifest")
+            continue
+        found = validate_shards(prefix, vocab["vocab_size"], vocab["eod_id"],
+                                expected_docs=rec["documents"], expected_tokens=rec["tokens"])
+        problems += [f"{label}/{p}" for p in found]
+        checked += len(find_shards(prefix))
     return problems, checked
 
 
@@ -104,12 +97,9 @@ def validate_build(out: Path) -> tuple[list[str], str]:
 
         shard_problems, shards = validate_build_shards(out, manifest, scan)
         problems.extend(shard_problems)
-        mix_problems, mixed = validate_mix(out, manifest)
-        problems.extend(mix_problems)
-        shards += mixed
-        held_problems, held = validate_heldout(out, manifest)
-        problems.extend(held_problems)
-        shards += held
+        more_problems, more = validate_recorded_shards(out, manifest)
+        problems.extend(more_problems)
+        shards += more
     summary = (f"{len(manifest.get('artifacts', {}))} artifacts match the manifest; {docs:,} documents "
                f"read back{'; no card number or e-mail found' if scan else ''}; {shards} token shards checked")
     return problems, summary

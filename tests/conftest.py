@@ -33,6 +33,28 @@ def shared_data() -> Path:
     return path
 
 
+def _artifact_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every finished artifact of a build (hidden staging files and the PNG plots
+    left out) and of its manifest: what byte-identical builds must share."""
+    import hashlib
+
+    out = {}
+    for folder in ("docs", "dedup", "pii", "tokens", "val", "test"):
+        base = root / folder
+        for p in sorted(base.rglob("*")) if base.is_dir() else []:
+            rel = p.relative_to(root)
+            if p.is_file() and not any(part.startswith(".") for part in rel.parts) and p.suffix != ".png":
+                out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    out["manifest.json"] = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="session")
+def artifact_hashes():
+    """The build-output hashing helper (tests/ is not a package, so it comes as a fixture)."""
+    return _artifact_hashes
+
+
 @pytest.fixture(scope="session")
 def ray_executor():
     """The one local Ray instance of the test session (2 CPUs), as a pile executor."""

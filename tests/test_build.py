@@ -9,9 +9,7 @@ byte-identical results across reruns and worker counts.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
-from pathlib import Path
 
 import lm_dataformat
 import pytest
@@ -23,16 +21,6 @@ from pile.runner import RayExecutor
 from pile.validate import validate_build
 
 OFF = {"clean": {"enabled": False}, "dedup": {"enabled": False}, "pii": {"enabled": False}}
-
-
-def tree_hashes(root: Path, folders=("docs", "dedup", "pii", "tokens")) -> dict[str, str]:
-    out = {}
-    for folder in folders:
-        for p in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
-            if p.is_file():
-                out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    out["manifest.json"] = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
-    return out
 
 
 @pytest.fixture
@@ -90,22 +78,23 @@ def test_build_on_ray_accounts_for_every_document(inputs, build_config, ray_exec
     assert problems == []
 
 
-def test_same_bytes_with_one_and_two_workers_and_in_process(inputs, build_config, ray_executor, tmp_path):
+def test_same_bytes_with_one_and_two_workers_and_in_process(inputs, build_config, ray_executor, tmp_path,
+                                                                artifact_hashes):
     root, _ = inputs
     hashes = []
     for i, executor in enumerate([RayExecutor(workers=1), ray_executor, LocalExecutor()]):
         cfg = make_cfg(build_config, root, out=str(tmp_path / f"out{i}"), output={"docs_per_file": 50})
         Build(cfg, executor).run()
-        hashes.append(tree_hashes(cfg.out_dir))
+        hashes.append(artifact_hashes(cfg.out_dir))
     assert len(hashes[0]) > 3
     assert hashes[0] == hashes[1] == hashes[2]
 
 
-def test_rerun_reuses_finished_phases_and_resumes_after_a_lost_phase(inputs, build_config):
+def test_rerun_reuses_finished_phases_and_resumes_after_a_lost_phase(inputs, build_config, artifact_hashes):
     root, _ = inputs
     cfg = make_cfg(build_config, root)
     first = Build(cfg, LocalExecutor()).run()
-    before = tree_hashes(cfg.out_dir)
+    before = artifact_hashes(cfg.out_dir)
     assert first["rebuilt"] == ["clean:plays", "final:plays"]
     again = Build(cfg, LocalExecutor()).run()
     assert again["rebuilt"] == [] and again["reused"] == ["clean:plays", "final:plays"]
@@ -113,7 +102,7 @@ def test_rerun_reuses_finished_phases_and_resumes_after_a_lost_phase(inputs, bui
     (cfg.out_dir / ".work" / "final" / "plays.done.json").unlink()
     resumed = Build(cfg, LocalExecutor()).run()
     assert resumed["rebuilt"] == ["final:plays"]
-    assert tree_hashes(cfg.out_dir) == before
+    assert artifact_hashes(cfg.out_dir) == before
 
 
 def test_validate_names_a_tampered_artifact(inputs, build_config):

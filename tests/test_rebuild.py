@@ -3,7 +3,6 @@ left alone (same inode and mtime). Splits stay put when another source is added.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -11,18 +10,6 @@ import pytest
 
 from pile.build import Build
 from pile.executor import LocalExecutor
-
-
-def artifacts(root: Path) -> dict[str, str]:
-    out = {}
-    for folder in ("docs", "dedup", "pii", "tokens", "val", "test"):
-        base = root / folder
-        for p in sorted(base.rglob("*")) if base.is_dir() else []:
-            rel = p.relative_to(root)
-            if p.is_file() and not any(part.startswith(".") for part in rel.parts) and p.suffix != ".png":
-                out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    out["manifest.json"] = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
-    return out
 
 
 def stamp(root: Path, rels: list[str]) -> dict[str, tuple[int, int]]:
@@ -50,10 +37,10 @@ def make(build_config, root: Path, out: Path, shared_data: Path, names=("plays",
 
 
 def test_rebuild_one_source_equals_a_full_build_and_leaves_the_rest_alone(
-        corpus, build_config, shared_data, tmp_path):
+        corpus, build_config, shared_data, tmp_path, artifact_hashes):
     out = tmp_path / "incremental"
     Build(make(build_config, corpus, out, shared_data), LocalExecutor()).run()
-    untouched = [r for r in artifacts(out) if "/plays" in r and "mix" not in r]
+    untouched = [r for r in artifact_hashes(out) if "/plays" in r and "mix" not in r]
     assert any(r.startswith("docs/plays/") for r in untouched)
     assert any(r.startswith("tokens/gpt2/plays") for r in untouched)
     before = stamp(out, untouched)
@@ -71,7 +58,7 @@ def test_rebuild_one_source_equals_a_full_build_and_leaves_the_rest_alone(
 
     full = tmp_path / "full"
     Build(make(build_config, corpus, full, shared_data), LocalExecutor()).run()
-    assert artifacts(out) == artifacts(full)
+    assert artifact_hashes(out) == artifact_hashes(full)
     assert stamp(out, untouched) == before  # same inode and mtime: not rewritten
 
 

@@ -3,7 +3,6 @@ same bytes as an uninterrupted build, and never leaves a half-written file under
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -13,16 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-
-def hashes(root: Path) -> dict[str, str]:
-    out = {}
-    for folder in ("docs", "dedup", "pii", "tokens"):
-        for p in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts):
-                out[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    out["manifest.json"] = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
-    return out
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def kill_when(proc: subprocess.Popen, condition, timeout: float = 60) -> bool:
 
 
 @pytest.mark.parametrize("point", ["during_clean", "after_clean", "during_write", "before_report"])
-def test_killed_build_resumes_to_the_same_bytes(tmp_path, config, point):
+def test_killed_build_resumes_to_the_same_bytes(tmp_path, config, point, artifact_hashes):
     reference = tmp_path / "reference"
     done = subprocess.run([sys.executable, "-m", "pile", "build", "--config", str(config(reference)),
                            "--executor", "local", "--no-progress"], capture_output=True, text=True)
@@ -92,7 +81,7 @@ def test_killed_build_resumes_to_the_same_bytes(tmp_path, config, point):
     again = subprocess.run([sys.executable, "-m", "pile", "build", "--config", str(cfg), "--executor",
                             "local", "--no-progress"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert hashes(out) == hashes(reference)
+    assert artifact_hashes(out) == artifact_hashes(reference)
     stats = json.loads((out / "stats.json").read_text())
     if point in ("after_clean", "during_write", "before_report"):
         assert "clean:plays" in stats["reused"]

@@ -15,6 +15,7 @@ the runner records it and goes on with the other files.
 
 from __future__ import annotations
 
+import abc
 import fnmatch
 import functools
 import glob
@@ -46,7 +47,7 @@ class RemoteFile:
     size: int | None = None
 
 
-class Source:
+class Source(abc.ABC):
     """Base of all sources. Subclasses set the class attributes and implement `read`.
 
     Attributes:
@@ -103,9 +104,9 @@ class Source:
 
     # -- extraction --------------------------------------------------------------------
 
+    @abc.abstractmethod
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Parse one local file into documents (pure: no network, no global state)."""
-        raise NotImplementedError
 
     def document(self, key: str | int, text: str, **meta: Any) -> Document:
         """Build a Document with a stable id and ``pile_set_name`` first in ``meta``."""

@@ -14,6 +14,7 @@ of its alphabetical beginning.
 
 from __future__ import annotations
 
+import abc
 import gzip
 import hashlib
 import re
@@ -53,8 +54,9 @@ class _TreeSource(Source):
             return [Path(p).expanduser() for p in self.cfg.paths]
         return [r for r in self.default_roots() if r.is_dir()]
 
+    @abc.abstractmethod
     def default_roots(self) -> list[Path]:
-        raise NotImplementedError
+        """The folders read when the config gives no `paths`."""
 
     def wanted(self, rel: str) -> bool:
         return matches_any(rel.rsplit("/", 1)[-1], self.options["include"]) and not any(

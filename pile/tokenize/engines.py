@@ -22,6 +22,7 @@ by ``RAYON_NUM_THREADS`` (set it to 1 in multi-process runs to avoid oversubscri
 
 from __future__ import annotations
 
+import abc
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def _sanitize(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-class Encoder:
+class Encoder(abc.ABC):
     """Base class: ``encode_batch(texts) -> [ids + [eod]]`` as numpy arrays.
 
     Attributes:
@@ -57,11 +58,13 @@ class Encoder:
         if self._impl is None:
             self._impl = self._load()
 
+    @abc.abstractmethod
     def _load(self) -> Any:
-        raise NotImplementedError
+        """The engine's tokenizer object."""
 
+    @abc.abstractmethod
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        raise NotImplementedError
+        """Ids of each text, without the end-of-document token."""
 
     def encode_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, without the end-of-document id."""

@@ -112,8 +112,12 @@ def load_vocabularies(build: Build, sources: list[str]) -> list[Vocabulary]:
     return vocabs
 
 
-def run_tokenize_phase(build: Build) -> None:
-    """Tokenize every built source with every configured vocabulary (see module doc)."""
+def run_tokenize_phase(build: Build) -> list[Vocabulary]:
+    """Tokenize every built source with every configured vocabulary (see module doc).
+
+    Returns:
+        The vocabularies used, for the held-out splits' shards (loaded once per build).
+    """
     from pile.build import content_fingerprint, fingerprint
     from pile.phases import CheckpointReader
     from pile.progress import PhaseProgress
@@ -154,6 +158,7 @@ def run_tokenize_phase(build: Build) -> None:
                "shards": [p.with_suffix("").name for p in find_shards(tokens_dir / v.name / name)]}
         for name in sources}} for v in vocabs}
     build.details.setdefault("manifest_extra", {})["tokenizers"] = manifest
+    return vocabs
 
 
 def _tokenize(build: Build, pending: list[str], vocabs: list[Vocabulary], tokens_dir: Path,
