@@ -19,24 +19,18 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-import sysconfig
 import time
 from pathlib import Path
 
 import ftfy
 
+from corpus import stdlib_files
 from pile.clean import FtfyStage, build_clean_stages
 from pile.config import CleanConfig
 from pile.document import Document
 from pile.stage import run_chain
 
 DOC_SUFFIXES = (".txt", ".md")
-
-
-def _stdlib_files() -> list[Path]:
-    root = Path(sysconfig.get_paths()["stdlib"])
-    return [p for p in sorted(root.rglob("*.py"))
-            if "site-packages" not in p.parts and "dist-packages" not in p.parts]
 
 
 def _doc_files() -> list[Path]:
@@ -66,7 +60,7 @@ def build_corpus(total_mb: float) -> list[Document]:
     budget = int(total_mb * 1_000_000)
     docs: list[Document] = []
     size = 0
-    for source, files, share in (("docs", _doc_files(), budget // 2), ("python", _stdlib_files(), budget)):
+    for source, files, share in (("docs", _doc_files(), budget // 2), ("python", stdlib_files(), budget)):
         for path in files:
             if size >= share:
                 break

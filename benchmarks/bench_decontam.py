@@ -25,7 +25,6 @@ import argparse
 import os
 import re
 import sys
-import sysconfig
 import tempfile
 import time
 import tracemalloc
@@ -34,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from corpus import stdlib_texts  # noqa: E402
 from pile.config import DecontamConfig, SplitsConfig  # noqa: E402
 from pile.decontam import Decontaminate, NgramIndexBuilder, decontaminate_text  # noqa: E402
 from pile.document import Document  # noqa: E402
@@ -59,17 +59,10 @@ def corpus(target_mb: float) -> list[Document]:
             docs.append(Document(f"{rel}/{pos}", "text", text[pos:end]))
             size += len(docs[-1].text.encode("utf-8"))
             pos = end
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for path in sorted(stdlib.rglob("*.py")):
+    for rel, text in stdlib_texts():
         if size >= target_mb * 1e6:
             break
-        if "site-packages" in path.parts:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        docs.append(Document(f"stdlib/{path.relative_to(stdlib)}", "stdlib", text))
+        docs.append(Document(f"stdlib/{rel}", "stdlib", text))
         size += len(text.encode("utf-8"))
     return docs
 

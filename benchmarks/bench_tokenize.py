@@ -34,7 +34,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import shutil  # noqa: E402
 import sys  # noqa: E402
-import sysconfig  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -45,6 +44,7 @@ from tokenizers import Tokenizer  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from corpus import stdlib_texts  # noqa: E402
 from pile.config import TokenizerConfig  # noqa: E402
 from pile.tokenize import load_vocabulary, tokenize_source  # noqa: E402
 from pile.tokenize.convert import (TIKTOKEN_ENCODINGS, sentencepiece_to_hf,  # noqa: E402
@@ -70,16 +70,9 @@ def corpus(limit_mb: float) -> list[str]:
         for i in range(0, len(text), 10_000):
             docs.append(text[i:i + 10_000])
     total = sum(len(d.encode()) for d in docs)
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for path in sorted(stdlib.rglob("*.py")):
+    for _rel, text in stdlib_texts():
         if total >= limit_mb * 1e6:
             break
-        if "site-packages" in path.parts:
-            continue
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
         docs.append(text)
         total += len(text.encode())
     return docs
