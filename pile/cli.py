@@ -85,7 +85,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    from pile.build import download_all
+    from pile.phases.download import download_all
     from pile.sources import make_source
 
     names = args.source or [s.name for s in cfg.sources]

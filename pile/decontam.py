@@ -492,6 +492,8 @@ class HeldOutNgrams:
         exclude: ids to leave out (documents dedup removed: their text is in no split).
     """
 
+    label = "held-out n-grams"  # what its progress bar says
+
     def __init__(self, splits: SplitsConfig, ngram: int = 13, exclude: Collection[str] = ()) -> None:
         _check_ngram(ngram)
         self.splits = splits

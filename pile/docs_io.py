@@ -7,6 +7,7 @@ is single-threaded with a fixed level, so the same documents give the same bytes
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -119,6 +120,86 @@ class JsonlZstWriter:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
+class _HashingFile:
+    """A binary file that hashes and counts what is written through it."""
+
+    def __init__(self, path: Path) -> None:
+        self._fh = open(path, "wb")
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self._fh.write(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+
+class DocsPartWriter:
+    """One unit's documents in the Pile's format: ``<prefix>-NNN.jsonl.zst`` files of at
+    most `docs_per_file` documents in `folder`, each written under a temporary name and
+    renamed when complete. `close` returns (name, size, sha256, documents) per file, so
+    the driver can commit and list them without reading them back."""
+
+    def __init__(self, folder: Path, prefix: str, docs_per_file: int, level: int = 3) -> None:
+        self.folder = Path(folder)
+        self.prefix = prefix
+        self.docs_per_file = docs_per_file
+        self.level = level
+        self.files: list[tuple[str, int, str, int]] = []
+        self._raw: _HashingFile | None = None
+        self._fh: Any = None
+        self._tmp: Path | None = None
+        self._name = ""
+        self._count = 0
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._name = f"{self.prefix}-{len(self.files):03d}.jsonl.zst"
+        self._tmp = self.folder / f".{self._name}.{os.getpid()}.tmp"
+        self._raw = _HashingFile(self._tmp)
+        cctx = zstandard.ZstdCompressor(level=self.level, threads=0, write_checksum=True)
+        self._fh = cctx.stream_writer(self._raw, closefd=False)
+        self._count = 0
+
+    def _finish(self) -> None:
+        if self._fh is None:
+            return
+        assert self._raw is not None and self._tmp is not None
+        self._fh.flush(zstandard.FLUSH_FRAME)
+        self._fh.close()
+        self._raw.close()
+        os.replace(self._tmp, self.folder / self._name)
+        self.files.append((self._name, self._raw.size, self._raw.sha.hexdigest(), self._count))
+        self._fh = self._raw = self._tmp = None
+
+    def write(self, doc: Document) -> None:
+        if self._fh is None or self._count >= self.docs_per_file:
+            self._finish()
+            self._open()
+        self._fh.write(doc.to_pile_json().encode("utf-8") + b"\n")
+        self._count += 1
+
+    def close(self) -> list[tuple[str, int, str, int]]:
+        self._finish()
+        return list(self.files)
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            assert self._raw is not None and self._tmp is not None
+            self._raw.close()
+            self._tmp.unlink(missing_ok=True)
+            self._fh = self._raw = self._tmp = None
+
+
 class ZstdFrames(io.RawIOBase):
     """Decompresses concatenated zstd frames and raises EOFError on a truncated one.
 
@@ -229,6 +310,19 @@ class CheckpointWriter:
         self._flush()
         swap_in(self.staging, self.folder)
         return checkpoint_parts(self.folder)
+
+
+def write_checkpoint_part(path: Path, docs: list[Document]) -> None:
+    """One unit's documents as a parquet checkpoint part (lz4: read back once, soon)."""
+    columns: dict[str, list[str]] = {f.name: [] for f in CHECKPOINT_SCHEMA}
+    # column lists, not row dicts: Arrow builds string columns several times faster
+    for doc in docs:
+        for key, value in doc.to_row().items():
+            columns[key].append(value)
+    table = pa.table({f.name: pa.array(columns[f.name], f.type) for f in CHECKPOINT_SCHEMA},
+                     schema=CHECKPOINT_SCHEMA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="lz4")
 
 
 def checkpoint_parts(folder: Path) -> list[Path]:

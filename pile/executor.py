@@ -1,34 +1,81 @@
-"""Executors: run (read a unit of work -> process its documents) and stream results back in order.
+"""Executors: run one task over a phase's units of work, on workers, results in unit order.
 
-The build is a sequence of phases; each phase is a list of *units* (a group of input
-files, or one checkpoint part), a picklable *reader* that turns a unit into chunks of
-rows, and a picklable *processor* (set up once per worker) that maps a chunk of rows
-to a chunk of rows. Executors return the processed chunks to the driver **in unit
-order**, whatever the number of workers, which is what makes outputs byte-identical
-across worker counts.
+A phase hands an executor a list of `Unit`s and one picklable `UnitTask`. The task is set
+up once per worker (heavy state: models, recognizers, vocabularies), then called on units;
+a unit's call reads that unit's inputs, **writes that unit's outputs itself** (into the
+build's staging area, under a name fixed by phase, source and unit index) and returns only
+small metadata (counts, drops by reason, sizes, the paths it wrote). The driver then
+commits the parts in unit order. So the bytes never travel through the driver, and the
+output does not depend on which worker ran which unit.
 
-`LocalExecutor` runs everything in this process (tests, debugging, the plain-loop
-baseline of the Ray-overhead benchmark). The Ray executor lives in `pile.runner`, the
-only module that imports Ray.
+`LocalExecutor` runs everything in this process (tests, debugging, the baseline of the
+overhead benchmarks). The Ray executor lives in `pile.runner`, the only module that
+imports Ray.
 """
 
 from __future__ import annotations
 
 import abc
 import time
-from typing import Any, Iterator, Protocol
-
-Row = dict[str, Any]
-
-
-class Reader(Protocol):
-    def __call__(self, unit: dict[str, Any]) -> Iterator[list[Row]]: ...
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 
-class Processor(Protocol):
-    def setup(self) -> None: ...
+@dataclass(frozen=True)
+class Unit:
+    """One unit of work of a phase.
 
-    def __call__(self, rows: list[Row]) -> list[Row]: ...
+    Attributes:
+        source: the source (or ``_all`` for a global pass) the unit belongs to.
+        index: its position in the source's plan for this phase; names its output parts.
+        files: input paths, read in order.
+        span: for a unit that is part of one large file, the byte range
+            ``[start, end)`` of the file it owns (records that *start* inside it).
+        cap: read at most this many bytes of documents (a size-capped single file).
+        extra: phase-specific plain data (the split a docs file belongs to, ...).
+    """
+
+    source: str
+    index: int
+    files: tuple[str, ...]
+    span: tuple[int, int] | None = None
+    cap: int | None = None
+    extra: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.extra).get(key, default)
+
+
+class UnitTask(abc.ABC):
+    """What a phase runs on every unit (picklable; `setup` builds the heavy state)."""
+
+    def setup(self) -> None:
+        """Build heavy state; called once per worker before its first unit."""
+
+    @abc.abstractmethod
+    def run(self, unit: Unit) -> Any:
+        """Do the unit's work, write its outputs, return small picklable metadata."""
+
+
+@dataclass
+class Done:
+    """A finished unit as the driver sees it."""
+
+    unit: Unit
+    result: Any
+    node: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ExecutorStats:
+    """What the executor did over a build (stats.json: nodes, tasks shipped)."""
+
+    nodes: dict[str, int] = field(default_factory=dict)  # node id -> units it ran
+
+    def count(self, node: str) -> None:
+        if node:
+            self.nodes[node] = self.nodes.get(node, 0) + 1
 
 
 class Executor(abc.ABC):
@@ -36,10 +83,15 @@ class Executor(abc.ABC):
 
     workers: int = 1
 
+    def __init__(self) -> None:
+        self.stats = ExecutorStats()
+
     @abc.abstractmethod
-    def run(self, units: list[dict[str, Any]], reader: Reader, processor: Processor
-            ) -> Iterator[list[Row]]:
-        """Yield the processed chunks of every unit, in unit order."""
+    def map(self, task: UnitTask, units: list[Unit]) -> Iterator[Done]:
+        """Run `task` on every unit; yield the results in unit order."""
+
+    def release(self) -> None:
+        """Give back the workers held for a build (the executor can start them again)."""
 
     def close(self) -> None:
         """Release the executor's resources (a local Ray instance it started)."""
@@ -49,28 +101,17 @@ class LocalExecutor(Executor):
     """Everything in the calling process, one unit after another."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.workers = 1
 
-    def run(self, units: list[dict[str, Any]], reader: Reader, processor: Processor
-            ) -> Iterator[list[Row]]:
-        processor.setup()
+    def map(self, task: UnitTask, units: list[Unit]) -> Iterator[Done]:
+        if not units:
+            return
+        task.setup()
         for unit in units:
-            yield from process_unit(unit, reader, processor)
+            t0 = time.perf_counter()
+            result = task.run(unit)
+            yield Done(unit, result, "local", time.perf_counter() - t0)
 
 
-def process_unit(unit: dict[str, Any], reader: Reader, processor: Processor) -> Iterator[list[Row]]:
-    """Read one unit and process its chunks; adds a ``stats`` row with the read time."""
-    started = time.perf_counter()
-    read_seconds = 0.0
-    it = reader(unit)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            rows = next(it)
-        except StopIteration:
-            break
-        read_seconds += time.perf_counter() - t0
-        yield processor(rows)
-    yield [{"kind": "stats", "source": unit.get("source", ""),
-            "seconds": {"read": read_seconds}, "counters": [],
-            "unit_seconds": time.perf_counter() - started}]
+__all__ = ["Done", "Executor", "ExecutorStats", "LocalExecutor", "Unit", "UnitTask"]

@@ -56,11 +56,23 @@ def package_versions() -> dict[str, str]:
 
 
 def build_manifest(out: Path, config: dict[str, Any], fingerprints: dict[str, dict[str, str]],
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   extra: dict[str, Any] | None = None,
+                   known: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The manifest of the build in `out`.
+
+    Args:
+        known: relative path -> [size, sha256] of artifacts the workers hashed as they
+            wrote them; those are not read again here (the driver stays off the data path).
+            Any other artifact is hashed now.
+    """
+    known = known or {}
     artifacts = {}
     for rel in list_artifacts(out):
         path = out / rel
-        artifacts[rel.as_posix()] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        size = path.stat().st_size
+        rec = known.get(rel.as_posix())
+        sha = rec[1] if rec is not None and rec[0] == size and rec[1] else sha256_file(path)
+        artifacts[rel.as_posix()] = {"sha256": sha, "bytes": size}
     manifest = {"format": "pile-manifest-v1", "config": config, "versions": package_versions(),
                 "fingerprints": fingerprints, "artifacts": artifacts}
     if extra:

@@ -46,7 +46,10 @@ class PhaseProgress:
         if self.enabled and self.docs % 256 == 0:
             self._refresh()
 
-    def advance_unit(self) -> None:
+    def advance_unit(self, docs: int = 0, nbytes: int = 0) -> None:
+        """One unit finished, with the documents and bytes it did."""
+        self.docs += docs
+        self.bytes += nbytes
         self._progress.advance(self._task)
         self._refresh()
 

@@ -13,14 +13,13 @@ from pile.manifest import build_manifest
 from pile.stats import PhaseStats
 
 if TYPE_CHECKING:
-    from pile.build import Build
+    from pile.phases.context import BuildContext
 
 
-def _marker_stats(build: Build, phase: str, source: str) -> tuple[dict[str, Any] | None, str | None]:
-    path = build.work / phase / f"{source}.done.json"
-    if not path.is_file():
+def _marker_stats(ctx: BuildContext, phase: str, source: str) -> tuple[dict[str, Any] | None, str | None]:
+    data = ctx.markers.read(phase, source)
+    if data is None:
         return None, None
-    data = json.loads(path.read_text())
     return data.get("stats"), data.get("fingerprint")
 
 
@@ -45,87 +44,117 @@ def source_summary(name: str, phases: dict[str, Any]) -> dict[str, Any]:
             "dropped": dict(sorted(dropped.items())), "counters": dict(sorted(counters.items()))}
 
 
-def write_outputs(build: Build, seconds: float) -> dict[str, Any]:
-    out = build.out
-    built = build.built_sources()
+def previous_result(ctx: BuildContext) -> dict[str, Any] | None:
+    """The summary of the build already in `ctx.out` (a rebuild with nothing to do), or
+    None when its outputs are not all there."""
+    out = ctx.out
+    if not all((out / name).is_file() for name in ("stats.json", "report.md", "manifest.json")):
+        return None
+    try:
+        stats = json.loads((out / "stats.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    totals = stats.get("totals", {})
+    return {"documents": totals.get("documents_kept", 0), "bytes": totals.get("bytes_kept", 0),
+            "sources": len(stats.get("sources", {})), "out": str(out), "rebuilt": ctx.record.rebuilt,
+            "reused": ctx.record.reused}
+
+
+def write_outputs(ctx: BuildContext, seconds: float) -> dict[str, Any]:
+    out = ctx.out
+    record = ctx.record
+    built = ctx.built_sources()
     per_source: dict[str, Any] = {}
     for name in built:
-        phases = dict(build.stats.get(name, {}))
+        phases = dict(record.stats.get(name, {}))
         for phase in ("clean", "final"):
-            if phase not in phases:
-                stats, fp = _marker_stats(build, phase, name)
+            if phase not in phases:  # a source this run did not select (--source)
+                stats, fp = _marker_stats(ctx, phase, name)
                 if stats is not None:
                     phases[phase] = stats
-                    build.fingerprints.setdefault(name, {})[phase] = fp or ""
+                    record.fingerprints.setdefault(name, {})[phase] = fp or ""
         per_source[name] = {"summary": source_summary(name, phases), "phases": phases}
 
     # The audit, in configured source order (one file per build).
-    audit_lines = []
-    for name in built:
-        path = build.work / "pii" / f"{name}.audit.jsonl"
-        if path.is_file():
-            audit_lines.append(path.read_text())
-    if build.cfg.pii.enabled and build.cfg.pii.audit:
+    if ctx.cfg.pii.enabled and ctx.cfg.pii.audit:
+        audit_lines = []
+        for name in built:
+            path = ctx.work / "pii" / f"{name}.audit.jsonl"
+            if path.is_file():
+                audit_lines.append(path.read_text())
         write_if_changed(out / "pii" / "audit.jsonl", "".join(audit_lines).encode())
 
     totals = {"documents_read": sum(s["summary"]["documents_read"] for s in per_source.values()),
               "bytes_read": sum(s["summary"]["bytes_read"] for s in per_source.values()),
               "documents_kept": sum(s["summary"]["documents_kept"] for s in per_source.values()),
               "bytes_kept": sum(s["summary"]["bytes_kept"] for s in per_source.values())}
+    dedup = record.dedup.details if record.dedup is not None else {}
+    decontam = ({"ngrams": record.decontam.ngrams, "sha256": record.decontam.sha256}
+                if record.decontam is not None else {})
+    tokens = ({"tokenizers": record.tokens.tokenizers, "counts": record.tokens.counts}
+              if record.tokens is not None else {})
     stats = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3),
-             "workers": build.executor.workers,
-             "nodes": dict(sorted(build.nodes.items())),
-             "run": build.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
-             "dedup": build.details.get("dedup", {}), "rebuilt": build.rebuilt, "reused": build.reused,
-             "tokens": build.details.get("tokens", {}), "mix": build.details.get("mix", {})}
+             "workers": ctx.executor.workers,
+             "nodes": dict(sorted(ctx.executor.stats.nodes.items())),
+             "phase_seconds": {k: round(v, 3) for k, v in record.seconds.items()},
+             "run": ctx.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
+             "dedup": dedup, "decontam": decontam, "rebuilt": record.rebuilt, "reused": record.reused,
+             "tokens": tokens, "mix": record.mix.results if record.mix is not None else {}}
     write_json(out / "stats.json", stats)
     plots = [plot_lengths(out, per_source)]
     counts_png = out / "tokens" / "counts.png"
     if counts_png.is_file():
         plots.append(counts_png)
-    build.details["plots"] = [p.relative_to(out).as_posix() for p in plots if p is not None]
-    atomic_write_text(out / "report.md", render_report(build, per_source, totals, seconds))
+    record.plots = [p.relative_to(out).as_posix() for p in plots if p is not None]
+    atomic_write_text(out / "report.md", render_report(ctx, per_source, totals, seconds))
     # `run` (workers, executor, address) and the output folders change where the work
     # happens, never the bytes; leaving them out keeps manifest.json identical across
     # worker counts, clusters and machines.
-    config = {k: v for k, v in build.cfg.to_dict().items() if k not in ("run", "out", "raw")}
+    config = {k: v for k, v in ctx.cfg.to_dict().items() if k not in ("run", "out", "raw")}
     from pile.sources.download import download_records
 
-    raw = {name: download_records(build.cfg.raw_dir / name) for name in built}
-    extra = {"raw": {k: v for k, v in raw.items() if v}, **build.details.get("manifest_extra", {})}
-    manifest = build_manifest(out, config, build.fingerprints, extra=extra)
+    raw = {name: download_records(ctx.cfg.raw_dir / name) for name in built}
+    extra: dict[str, Any] = {"raw": {k: v for k, v in raw.items() if v}}
+    if record.tokens is not None:
+        extra["tokenizers"] = record.tokens.manifest
+        if record.tokens.heldout:
+            extra["heldout_tokens"] = record.tokens.heldout
+    if record.mix is not None and record.mix.manifest:
+        extra["mix"] = record.mix.manifest
+    fingerprints = {k: v for k, v in sorted(record.fingerprints.items())}
+    manifest = build_manifest(out, config, fingerprints, extra=extra, known=record.artifacts)
     write_json(out / "manifest.json", manifest)
     return {"documents": totals["documents_kept"], "bytes": totals["bytes_kept"],
-            "sources": len(per_source), "out": str(out), "rebuilt": build.rebuilt, "reused": build.reused}
+            "sources": len(per_source), "out": str(out), "rebuilt": record.rebuilt, "reused": record.reused}
 
 
 def _mb(n: float) -> str:
     return f"{n / 1e6:,.2f}"
 
 
-def _tokens_by_source(build: Build) -> dict[str, dict[str, int]]:
+def _tokens_by_source(ctx: BuildContext) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    for row in build.details.get("tokens", {}).get("counts", []):
+    for row in (ctx.record.tokens.counts if ctx.record.tokens is not None else []):
         out.setdefault(row["source"], {})[row["tokenizer"]] = row["tokens"]
     return out
 
 
-def render_report(build: Build, per_source: dict[str, Any], totals: dict[str, int], seconds: float) -> str:
+def render_report(ctx: BuildContext, per_source: dict[str, Any], totals: dict[str, int], seconds: float) -> str:
     """The corpus's Table 1, from the build's real counts."""
-    tokens = _tokens_by_source(build)
-    tokenizers = [t.name for t in build.cfg.tokenizers]
+    tokens = _tokens_by_source(ctx)
+    tokenizers = [t.name for t in ctx.cfg.tokenizers]
     head = ("| source | pile_set_name | raw MB | docs read | docs kept | MB kept | mean KB/doc | epochs | "
             "effective MB | dropped (top reasons) | duplicates removed | PII found |"
             + "".join(f" tokens {t} |" for t in tokenizers))
     lines = ["# Corpus report", "",
-             f"Built into `{build.out}` in {seconds:,.1f} s with {build.executor.workers} worker(s). "
+             f"Built into `{ctx.out}` in {seconds:,.1f} s with {ctx.executor.workers} worker(s). "
              "Sizes are UTF-8 text after each step; raw MB is the input files as read from disk; "
              "effective MB is kept MB x epochs (what training sees).", "",
              "## Sources", "", head, "|" + "---|" * (12 + len(tokenizers))]
     eff_total = 0.0
     for name, data in per_source.items():
         s = data["summary"]
-        scfg = build.cfg.source(name)
+        scfg = ctx.cfg.source(name)
         top = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:4]
         dropped = ", ".join(f"{k} {v:,}" for k, v in top) or "-"
         exact = sum(v for k, v in s["dropped"].items() if k.startswith("dedup") and "exact" in k)
@@ -136,7 +165,7 @@ def render_report(build: Build, per_source: dict[str, Any], totals: dict[str, in
         effective = s["bytes_kept"] * scfg.epochs
         eff_total += effective
         tok_cells = "".join(f" {tokens.get(name, {}).get(t, 0):,} |" for t in tokenizers)
-        lines.append(f"| {name} | {build.sources[name].set_name} | {_mb(s['raw_bytes'])} | "
+        lines.append(f"| {name} | {ctx.sources[name].set_name} | {_mb(s['raw_bytes'])} | "
                      f"{s['documents_read']:,} | {s['documents_kept']:,} | {_mb(s['bytes_kept'])} | "
                      f"{mean_kb:,.1f} | {scfg.epochs:g} | {_mb(effective)} | {dropped} | "
                      f"{exact:,} exact, {near:,} near | {pii} |{tok_cells}")
@@ -151,15 +180,14 @@ def render_report(build: Build, per_source: dict[str, Any], totals: dict[str, in
     empty = [n for n, d in per_source.items() if d["summary"]["documents_read"] == 0]
     if empty:
         lines += ["", "## Empty sources", "", *[f"- `{n}`: no documents were read" for n in empty]]
-    clusters = build.details.get("dedup", {})
+    clusters = ctx.record.dedup.details if ctx.record.dedup is not None else {}
     if clusters:
         lines += ["", "## Deduplication", "", "```json", json.dumps(clusters, indent=1, sort_keys=True)[:3000],
                   "```"]
-    for key in ("tokens_markdown", "mix_markdown"):
-        section = build.details.get(key)
-        if section:
-            lines += ["", section]
-    plots = build.details.get("plots", [])
+    sections = [ctx.record.tokens.markdown if ctx.record.tokens is not None else "",
+                ctx.record.mix.markdown if ctx.record.mix is not None else ""]
+    lines += [line for section in sections if section for line in ("", section)]
+    plots = ctx.record.plots
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"

@@ -1,11 +1,15 @@
 """The Ray executor: the one module that imports Ray.
 
-Each phase becomes one Ray Data pipeline: a dataset with one row per unit of work,
-``map_batches`` onto a pool of actors (so a processor's heavy state is set up once per
-worker), streamed back with ``preserve_order`` so the driver sees results in unit
-order whatever the number of workers or nodes. Chunks travel as one pickled binary
-cell each: documents of any shape cross the object store without Arrow schema
-inference, and the driver unpickles exactly what the worker produced.
+One pool of Ray actors serves the whole build. It is started once, on the first phase
+that has work, and every later phase reuses it: a phase ships its `UnitTask` once (one
+object in Ray's store), each actor sets it up once, and the units stream through the
+actors with two in flight per actor, so an actor never waits for the driver between
+units. A unit's actor writes the unit's outputs itself and returns small metadata; the
+driver yields the results in unit order, whatever the number of workers or nodes.
+
+Plain actors, not Ray Data's `map_batches`: a Ray Data pipeline starts a new actor pool
+for every dataset (about 2 s per phase here) and would carry the documents through the
+object store, where the design wants only metadata to travel.
 
 By default a local Ray instance is started with ``--workers`` CPUs and stopped at the
 end; ``--ray-address`` joins an existing cluster instead (the ``pile`` package is
@@ -16,132 +20,189 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import warnings
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-
 from pile.errors import PileError
-from pile.executor import Executor, LocalExecutor, Processor, Reader, Row, process_unit
+from pile.executor import Done, Executor, LocalExecutor, Unit, UnitTask
 
 log = logging.getLogger(__name__)
 
-
 ACTOR_START_TIMEOUT_S = 600
+IN_FLIGHT_PER_ACTOR = 2
 
 
-class _UnitActor:
-    """A Ray Data actor: reads a unit and processes its chunks with a set-up processor."""
+class _Worker:
+    """A Ray actor: keeps the current phase's task set up, runs units of it."""
 
-    def __init__(self, reader: Reader, processor: Processor) -> None:
+    def __init__(self) -> None:
         import ray
 
-        self.reader = reader
-        self.processor = processor
-        self.processor.setup()
         self.node = ray.get_runtime_context().get_node_id()
+        self.key: int | None = None
+        self.task: UnitTask | None = None
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, list[bytes]]]:
-        for cell in batch["unit"]:
-            unit = pickle.loads(cell)
-            for rows in process_unit(unit, self.reader, self.processor):
-                for row in rows:
-                    if row["kind"] == "stats" and "unit_seconds" in row:
-                        row["node"] = self.node  # which node did the unit (stats.json)
-                yield {"chunk": [pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)]}
+    def ready(self) -> str:
+        return self.node
+
+    def run(self, key: int, boxed: list[Any], unit: Unit) -> tuple[Any, str, float]:
+        import ray
+
+        if key != self.key:
+            # `boxed` holds the ObjectRef inside a list, so Ray does not fetch and
+            # unpickle the task for every unit; only a new phase's first unit does.
+            self.task = None
+            task = ray.get(boxed[0])
+            # One core per worker: without this, HF's rayon pool in every worker would
+            # use every core of the machine.
+            os.environ.setdefault("RAYON_NUM_THREADS", "1")
+            task.setup()
+            self.task, self.key = task, key
+        assert self.task is not None
+        t0 = time.perf_counter()
+        result = self.task.run(unit)
+        return result, self.node, time.perf_counter() - t0
 
 
 class RayExecutor(Executor):
-    """Runs phases on Ray Data (a local instance, or a cluster at `address`).
+    """Runs phases on a pool of Ray actors (a local instance, or a cluster at `address`).
 
     Args:
-        workers: actors per phase (and CPUs of a local instance).
+        workers: actors in the pool (and CPUs of a local instance).
         address: a Ray cluster to join (``ray://`` or ``host:port``); None starts one.
     """
 
     def __init__(self, workers: int, address: str | None = None) -> None:
-        # Ray Data logs every dataset's start and end at INFO; the build has its own bars.
-        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "INFO" if log.isEnabledFor(logging.INFO) else "ERROR")
+        super().__init__()
+        self.workers = workers
+        self.address = address
+        self._started = False
+        self._actors: list[Any] = []
+        self._tasks = 0
+
+    def _init(self) -> None:
+        """Start or join Ray on first use: a build with nothing to do never pays for it."""
         import ray
 
-        self.workers = workers
-        self._started = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "logging_level": logging.WARNING, "configure_logging": False}
-            if address:
-                import pile
-                kwargs["address"] = address
-                kwargs["runtime_env"] = {"py_modules": [str(Path(pile.__file__).parent)]}
-            else:
-                # "local": always a new instance, never a cluster someone else started here
-                kwargs["address"] = "local"
-                kwargs["num_cpus"] = workers
-                # Ray 2.60 turns token auth on for a local instance and announces it on
-                # every start; keep the protection, drop the notice.
-                logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
-            os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-            try:
-                ray.init(**kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise PileError(f"cannot start or join Ray{f' at {address}' if address else ''}: "
-                                f"{str(exc).splitlines()[0]}") from None
-            self._started = True
-        for name in ("ray.data", "ray._private", "ray.util"):
+        if ray.is_initialized():
+            return
+        address = self.address
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "logging_level": logging.WARNING, "configure_logging": False}
+        if address:
+            import pile
+            kwargs["address"] = address
+            kwargs["runtime_env"] = {"py_modules": [str(Path(pile.__file__).parent)]}
+        else:
+            # "local": always a new instance, never a cluster someone else started here
+            kwargs["address"] = "local"
+            kwargs["num_cpus"] = self.workers
+            # Ray 2.60 turns token auth on for a local instance and announces it on
+            # every start; keep the protection, drop the notice.
+            logging.getLogger("ray._private.authentication").setLevel(logging.ERROR)
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise PileError(f"cannot start or join Ray{f' at {address}' if address else ''}: "
+                            f"{str(exc).splitlines()[0]}") from None
+        self._started = True
+        for name in ("ray._private", "ray.util"):
             logging.getLogger(name).setLevel(logging.WARNING if log.isEnabledFor(logging.INFO)
                                              else logging.ERROR)
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        # Start every actor of a pool before feeding it: otherwise the first actor up can
-        # take all the units of a short phase while the others are still starting.
-        ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
-        ctx.enable_progress_bars = False
-        ctx.print_on_execution_start = False
-        ctx.verbose_stats_logs = False
 
-    def run(self, units: list[dict[str, Any]], reader: Reader, processor: Processor
-            ) -> Iterator[list[Row]]:
+    def _pool(self) -> list[Any]:
+        """Start the actors on first use (a build with nothing to do never pays for them)."""
+        if self._actors:
+            return self._actors
+        import ray
+
+        self._init()
+        cls = ray.remote(num_cpus=1, max_restarts=0, scheduling_strategy="SPREAD")(_Worker)
+        actors = [cls.remote() for _ in range(self.workers)]
+        try:
+            # Every actor is up before the first unit: otherwise the first one up takes
+            # the units of a short phase while the others are still starting.
+            ray.get([a.ready.remote() for a in actors], timeout=ACTOR_START_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            for a in actors:
+                ray.kill(a)
+            raise PileError(f"Ray could not start {self.workers} workers within "
+                            f"{ACTOR_START_TIMEOUT_S} s: the cluster has too few free CPUs "
+                            "(lower --workers)") from None
+        self._actors = actors
+        return actors
+
+    def map(self, task: UnitTask, units: list[Unit]) -> Iterator[Done]:
         import ray
 
         if not units:
             return
-        cells = [{"unit": pickle.dumps(u, protocol=pickle.HIGHEST_PROTOCOL)} for u in units]
-        ds = ray.data.from_items(cells, override_num_blocks=len(cells))
-        pool = ray.data.ActorPoolStrategy(size=min(self.workers, len(units)))
-        # max_restarts=0: a lost actor fails the phase, and the next run resumes from the
-        # last checkpoint; restarting it in place would need its constructor arguments,
-        # which Ray cannot promise to keep.
-        with warnings.catch_warnings():
-            # 2.60 has no named parameter for max_restarts yet; the pin keeps this valid.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ds = ds.map_batches(_UnitActor, fn_constructor_args=(reader, processor), batch_size=1,
-                                batch_format="numpy", compute=pool, num_cpus=1, max_restarts=0,
-                                # spread the actors over the cluster's nodes
-                                scheduling_strategy="SPREAD")
+        actors = self._pool()
+        self._tasks += 1
+        key = self._tasks
+        boxed = [ray.put(task)]
+        pending: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (unit position, actor)
+        load = [0] * len(actors)
+        finished: dict[int, Done] = {}
+        nxt = 0  # next unit to submit
+        out = 0  # next unit to yield
         try:
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=2):
-                for cell in batch["chunk"]:
-                    yield pickle.loads(cell)
-        except ray.exceptions.GetTimeoutError:
-            raise PileError(f"Ray could not start {pool.min_size} workers within "
-                            f"{ACTOR_START_TIMEOUT_S} s: the cluster has too few free CPUs "
-                            "(lower --workers)") from None
+            while out < len(units):
+                # Keep every actor fed: fill up to the in-flight limit, least loaded first.
+                while nxt < len(units) and min(load) < IN_FLIGHT_PER_ACTOR:
+                    a = load.index(min(load))
+                    ref = actors[a].run.remote(key, boxed, units[nxt])
+                    pending[ref] = (nxt, a)
+                    load[a] += 1
+                    nxt += 1
+                if out not in finished:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in ready:
+                        pos, a = pending.pop(ref)
+                        load[a] -= 1
+                        result, node, seconds = ray.get(ref)
+                        finished[pos] = Done(units[pos], result, node, seconds)
+                while out in finished:
+                    done = finished.pop(out)
+                    self.stats.count(done.node)
+                    yield done
+                    out += 1
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else None
+            for ref in pending:
+                ray.cancel(ref)
+            if isinstance(cause, PileError):
+                raise cause from None
+            raise PileError(f"a unit of work failed: {type(cause).__name__ if cause else 'error'}: "
+                            f"{str(cause or exc).splitlines()[0] if str(cause or exc) else ''}") from None
+        except ray.exceptions.RayActorError:
+            raise PileError("a Ray worker died (killed, or out of memory); the next build resumes "
+                            "from the last finished phase") from None
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Stop the pool's actors: their CPUs go back to the cluster between builds."""
+        if not self._actors:
+            return
         import ray
 
+        for a in self._actors:
+            try:
+                ray.kill(a)
+            except Exception:  # already gone with its node
+                pass
+        self._actors = []
+
+    def close(self) -> None:
+        if not self._started and not self._actors:
+            return
+        import ray
+
+        self.release()
         if self._started and ray.is_initialized():
             ray.shutdown()
             self._started = False
-
-
-def nodes_used() -> list[str]:
-    """Node ids of the Ray cluster that have run work (for the cluster test and report)."""
-    import ray
-
-    return sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
 
 
 def make_executor(kind: str, workers: int, address: str | None = None) -> Executor:

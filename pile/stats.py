@@ -75,8 +75,50 @@ class PhaseStats:
                    d.get("raw_bytes", 0), dict(d.get("length_hist", {})))
 
 
+@dataclass
+class UnitStats:
+    """What one unit of work did to its documents: the typed record a worker returns.
+
+    Small whatever the documents' size: counts, bytes, drops by (stage, reason), seconds
+    per stage, counters and the files that failed. The driver merges them per source in
+    unit order (`PhaseAccounting.add`).
+    """
+
+    source: str
+    documents_in: int = 0
+    bytes_in: int = 0
+    documents_out: int = 0
+    bytes_out: int = 0
+    drops: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # -> [docs, bytes]
+    seconds: dict[str, float] = field(default_factory=dict)
+    counters: Counter[str] = field(default_factory=Counter)
+    length_hist: Counter[str] = field(default_factory=Counter)
+    files_failed: list[dict[str, str]] = field(default_factory=list)
+
+    def read(self, nbytes: int) -> None:
+        self.documents_in += 1
+        self.bytes_in += nbytes
+
+    def kept(self, nbytes: int) -> None:
+        self.documents_out += 1
+        self.bytes_out += nbytes
+        # log2 bins of document size (bin b holds sizes in [2**(b-1), 2**b)) for the report
+        self.length_hist[str(nbytes.bit_length())] += 1
+
+    def dropped(self, stage: str, reason: str, nbytes: int) -> None:
+        cell = self.drops.setdefault((stage, reason), [0, 0])
+        cell[0] += 1
+        cell[1] += nbytes
+
+    def add_seconds(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def file_failed(self, file: str, reason: str) -> None:
+        self.files_failed.append({"file": file, "reason": reason})
+
+
 class PhaseAccounting:
-    """Builds a `PhaseStats` from the ordered stream of decisions the workers send.
+    """Builds a source's `PhaseStats` from its units' `UnitStats`.
 
     Args:
         stage_names: the phase's stages in order; a drop by stage k means the
@@ -89,34 +131,33 @@ class PhaseAccounting:
         self._drops: list[Counter[str]] = [Counter() for _ in self.order]
         self._drop_bytes: list[Counter[str]] = [Counter() for _ in self.order]
 
-    def read(self, nbytes: int) -> None:
-        self.stats.documents_in += 1
-        self.stats.bytes_in += nbytes
+    def add(self, unit: UnitStats) -> None:
+        """Merge one unit's record (the driver's whole per-unit accounting)."""
+        s = self.stats
+        s.documents_in += unit.documents_in
+        s.bytes_in += unit.bytes_in
+        s.documents_out += unit.documents_out
+        s.bytes_out += unit.bytes_out
+        for key, n in unit.length_hist.items():
+            s.length_hist[key] = s.length_hist.get(key, 0) + n
+        for (stage, reason), (docs, nbytes) in unit.drops.items():
+            i = self._slot(stage)
+            self._drops[i][reason] += docs
+            self._drop_bytes[i][reason] += nbytes
+        for stage, sec in unit.seconds.items():
+            s.stage(stage).seconds += sec
+        s.counters.update(unit.counters)
+        s.files_failed.extend(unit.files_failed)
 
-    def kept(self, nbytes: int) -> None:
-        self.stats.documents_out += 1
-        self.stats.bytes_out += nbytes
-        # log2 bins of document size (bin b holds sizes in [2**(b-1), 2**b)) for the report
-        key = str(nbytes.bit_length())
-        self.stats.length_hist[key] = self.stats.length_hist.get(key, 0) + 1
-
-    def dropped(self, stage: str, reason: str, nbytes: int) -> None:
+    def _slot(self, stage: str) -> int:
         if stage not in self.order:
             self.order.append(stage)
             self._drops.append(Counter())
             self._drop_bytes.append(Counter())
-        i = self.order.index(stage)
-        self._drops[i][reason] += 1
-        self._drop_bytes[i][reason] += nbytes
+        return self.order.index(stage)
 
     def file_failed(self, file: str, reason: str) -> None:
         self.stats.files_failed.append({"file": file, "reason": reason})
-
-    def add_seconds(self, stage: str, seconds: float) -> None:
-        self.stats.stage(stage).seconds += seconds
-
-    def add_counters(self, counters: dict[str, int]) -> None:
-        self.stats.counters.update(counters)
 
     def finish(self) -> PhaseStats:
         docs, nbytes = self.stats.documents_in, self.stats.bytes_in
@@ -130,13 +171,3 @@ class PhaseAccounting:
             st.documents_out, st.bytes_out = docs, max(nbytes, 0)
         self.stats.files_failed.sort(key=lambda f: f["file"])
         return self.stats
-
-
-def drops_by_reason(phases: dict[str, PhaseStats]) -> Counter[str]:
-    """All drops of one source across phases, keyed ``stage:reason``."""
-    out: Counter[str] = Counter()
-    for phase in phases.values():
-        for name, st in phase.stages.items():
-            for reason, n in st.dropped.items():
-                out[f"{name}:{reason}"] += n
-    return out

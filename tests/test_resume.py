@@ -63,9 +63,10 @@ def test_killed_build_resumes_to_the_same_bytes(tmp_path, config, point, artifac
     assert done.returncode == 0, done.stderr
     out = tmp_path / "killed"
     conditions = {
-        "during_clean": lambda: any((out / ".work" / "clean").glob(".plays.staging/part-*")),
+        # a worker has written a checkpoint part, and the phase is not committed yet
+        "during_clean": lambda: any((out / ".work" / "stage" / "clean" / "plays").glob("*.parquet")),
         "after_clean": lambda: (out / ".work" / "clean" / "plays.done.json").exists(),
-        "during_write": lambda: any((out / "docs").glob(".plays.staging/*.zst")),
+        "during_write": lambda: any((out / ".work" / "stage" / "final" / "plays").rglob("*.zst")),
         "before_report": lambda: (out / ".work" / "final" / "plays.done.json").exists(),
     }
     cfg = config(out)

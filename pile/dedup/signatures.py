@@ -210,6 +210,8 @@ class SignatureFn:
     whatever batch the runner hands over; rows do not depend on the slicing.
     """
 
+    label = "signatures"  # what its progress bar says
+
     def __init__(self, normalizer: Normalizer, ngram: int, num_perm: int, seed: int,
                  hash_mode: str, bands: int, rows: int, batch_size: int = 1024) -> None:
         self.args = (normalizer, ngram, num_perm, seed, hash_mode, bands, rows)
@@ -239,6 +241,8 @@ class ShingleSetFn:
         normalizer, ngram: as for signatures.
         wanted: ids of the documents in candidate pairs.
     """
+
+    label = "verification"  # what its progress bar says
 
     def __init__(self, normalizer: Normalizer, ngram: int, wanted: frozenset[str]) -> None:
         self.normalizer = normalizer

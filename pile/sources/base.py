@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Iterator
 
 from pile.config import SourceConfig
 from pile.document import Document, make_id
-from pile.errors import ConfigError
+from pile.errors import ConfigError, SourceError
 from pile.stage import Dropped
 
 
@@ -107,6 +107,16 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Parse one local file into documents (pure: no network, no global state)."""
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Byte ranges of `path` that can be read as separate units (`read_span`), or None
+        when the file is read whole. Only formats whose records can be found from any
+        offset split (JSON Lines); the ranges depend only on the file and `target`."""
+        return None
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        """The records of `path` that start inside `span` (see `spans`)."""
+        raise SourceError(f"{path}: {self.kind} files are not read in parts")
 
     def document(self, key: str | int, text: str, **meta: Any) -> Document:
         """Build a Document with a stable id and ``pile_set_name`` first in ``meta``."""

@@ -8,7 +8,7 @@
 - `reader`: `ShardReader`, packed seeded samples, blends, the PyTorch adapter;
 - `counts`: the token count comparison (csv, json, markdown, bar chart);
 - `validate`: shard checks for ``pile validate``; `checks`: the same over a whole build;
-- `phase`: the build's tokenize phase (vocabularies, shards, counts, manifest entry);
+- the build's tokenize phase lives in `pile.phases.tokenize` (vocabularies, shards, counts);
 - `torch_dataset`: the optional PyTorch adapter (imports torch; loaded only on request).
 
 This package is ``pile.tokenize``; there is deliberately no top-level ``tokenize`` package,

@@ -1,7 +1,7 @@
 """``pile validate`` for the ``tokens/`` folder of a build, against its manifest.
 
 For every vocabulary in the manifest's ``tokenizers`` entry (written by
-`pile.tokenize.phase`): the saved vocabulary file still has its recorded sha256, and every
+`pile.phases.tokenize`): the saved vocabulary file still has its recorded sha256, and every
 source's shards pass `validate_shards` (format, dtype, EOD, id range) with the recorded
 document and token counts. With a PII ``scan`` function, every document is decoded back to
 text and scanned, so a card number or e-mail address that reached the shards is reported.

@@ -110,6 +110,23 @@ def read_header(data: bytes | memoryview) -> IndexHeader:
     return IndexHeader(version, code, n, d)
 
 
+def remove_stale_shards(prefix: Path, keep: int, single: bool) -> None:
+    """Delete shards of an earlier build of this prefix that a new set does not replace
+    (a rebuild that now needs fewer, or differently named, shards): numbered shards from
+    `keep` on, and the unnumbered pair unless the new set is `single`."""
+    prefix = Path(prefix)
+    if not prefix.parent.is_dir():
+        return
+    for idx in prefix.parent.glob(f"{prefix.name}_*.idx"):
+        tail = idx.stem[len(prefix.name) + 1:]
+        if tail.isdigit() and len(tail) == 5 and int(tail) >= keep:
+            idx.unlink(missing_ok=True)
+            idx.with_suffix(".bin").unlink(missing_ok=True)
+    if not single:
+        for path in shard_paths(prefix, None):
+            path.unlink(missing_ok=True)
+
+
 class ShardWriter:
     """Writes one source's documents into ``MMapIndexedDataset`` shards.
 
@@ -191,7 +208,7 @@ class ShardWriter:
             self._finish_shard()
         self._closed = True
         single = len(self._done) == 1
-        self._remove_stale(single)
+        remove_stale_shards(self.prefix, 0 if single else len(self._done), single)
         out = []
         for i, (tmp_bin, sizes) in enumerate(self._done):
             bin_path, idx_path = shard_paths(self.prefix, None if single else i)
@@ -201,19 +218,6 @@ class ShardWriter:
             os.replace(tmp_idx, idx_path)
             out.append(bin_path)
         return out
-
-    def _remove_stale(self, single: bool) -> None:
-        """Delete shards of an earlier build of this source that this one does not replace
-        (a rebuild that now needs fewer, or differently named, shards)."""
-        keep = 0 if single else len(self._done)
-        for idx in self.prefix.parent.glob(f"{self.prefix.name}_*.idx"):
-            tail = idx.stem[len(self.prefix.name) + 1:]
-            if tail.isdigit() and len(tail) == 5 and int(tail) >= keep:
-                idx.unlink(missing_ok=True)
-                idx.with_suffix(".bin").unlink(missing_ok=True)
-        if not single:
-            for path in shard_paths(self.prefix, None):
-                path.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Discard everything written (temporary files only; nothing was renamed yet)."""

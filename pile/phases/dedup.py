@@ -1,0 +1,88 @@
+"""Dedup: the global exact + MinHash pass over every built source (`pile.dedup.Dedup`).
+
+Its decisions go to ``.work/dedup/<source>.drops.json`` (id -> reason), which the final
+phase's workers read for the source they are working on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import pile
+from pile.config import to_dict
+from pile.docs_io import write_json
+from pile.phases.context import BuildContext
+from pile.phases.engine import GLOBAL, Phase, fingerprint
+from pile.phases.passes import RunnerPassContext
+from pile.phases.record import DedupSummary
+
+
+def drops_path(ctx: BuildContext, source: str):
+    return ctx.work / "dedup" / f"{source}.drops.json"
+
+
+class DedupPhase(Phase):
+    name = "dedup"
+    label = "dedup"
+
+    def keys(self, ctx: BuildContext) -> list[str]:
+        return [GLOBAL] if ctx.cfg.dedup.enabled and ctx.built_sources() else []
+
+    def fingerprint(self, ctx: BuildContext, key: str) -> str:
+        upstream = {name: ctx.clean_fingerprint(name) for name in ctx.built_sources()}
+        return fingerprint("dedup", pile.__version__, to_dict(ctx.cfg.dedup), upstream)
+
+    def forced(self, ctx: BuildContext, key: str) -> bool:
+        return False  # its fingerprint covers every source's cleaned input
+
+    def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
+        return all(drops_path(ctx, s).is_file() for s in payload.get("drops", {}))
+
+    def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
+        from pile.dedup import Dedup
+
+        built = ctx.built_sources()
+        pctx = RunnerPassContext(ctx, built, ctx.out / "dedup", "dedup")
+        pctx.changed_sources = [n for n in built if ctx.forced(n) or f"clean:{n}" in ctx.record.rebuilt]
+        t0 = time.perf_counter()
+        result = Dedup(ctx.cfg.dedup).run(pctx)
+        by_source: dict[str, dict[str, str]] = {name: {} for name in built}
+        for doc_id, reason in sorted(result.drops.items()):
+            by_source.setdefault(doc_id.split("/", 1)[0], {})[doc_id] = reason
+        drops = {}
+        for name, decided in by_source.items():
+            write_json(drops_path(ctx, name), decided)
+            drops[name] = {"removed": len(decided),
+                           "sha256": hashlib.sha256(drops_path(ctx, name).read_bytes()).hexdigest()}
+        counters = {f"{s}\t{k}": n for (s, k), n in sorted(result.counters.items())}
+        return {GLOBAL: {"seconds": round(time.perf_counter() - t0, 3), "counters": counters,
+                         "details": result.details, "drops": drops}}
+
+    def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:
+        counters: dict[str, dict[str, int]] = {}
+        for k, n in payload.get("counters", {}).items():
+            source, name = k.split("\t", 1)
+            counters.setdefault(source, {})[name] = n
+        drops = payload.get("drops", {})
+        ctx.record.dedup = DedupSummary(details=payload.get("details", {}),
+                                        removed={s: d["removed"] for s, d in drops.items()})
+        for name in ctx.built_sources():
+            ctx.record.put_stats(name, self.name, {"removed": drops.get(name, {}).get("removed", 0),
+                                                   "counters": counters.get(name, {})})
+
+    def finish(self, ctx: BuildContext) -> None:
+        if ctx.record.dedup is None:  # dedup off: nothing is removed
+            ctx.record.dedup = DedupSummary()
+
+
+def drops_fingerprint(ctx: BuildContext, source: str) -> str:
+    """What the final phase of `source` depends on from dedup ('' when dedup is off)."""
+    if not ctx.cfg.dedup.enabled:
+        return ""
+    data = ctx.markers.read("dedup", GLOBAL) or {}
+    return str(data.get("drops", {}).get(source, {}).get("sha256", ""))
+
+
+__all__ = ["DedupPhase", "drops_fingerprint", "drops_path"]

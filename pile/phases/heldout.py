@@ -1,0 +1,73 @@
+"""Held-out index: the 13-grams of every held-out document (and of the user's evaluation
+files) in one sorted index, which the final phase cuts from the training split."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pile
+from pile.config import to_dict
+from pile.manifest import sha256_file
+from pile.phases.context import BuildContext
+from pile.phases.dedup import drops_path
+from pile.phases.engine import GLOBAL, Phase, file_fingerprint, fingerprint
+from pile.phases.passes import RunnerPassContext
+from pile.phases.record import DecontamSummary
+
+
+def index_path(ctx: BuildContext):
+    return ctx.work / "decontam" / "index.npy"
+
+
+class HeldOutPhase(Phase):
+    name = "decontam"
+    label = "held-out index"
+
+    def keys(self, ctx: BuildContext) -> list[str]:
+        dc = ctx.cfg.decontam
+        on = dc.enabled and (ctx.splits_active() or bool(dc.eval_paths))
+        return [GLOBAL] if on and ctx.built_sources() else []
+
+    def _excluded(self, ctx: BuildContext) -> list[str]:
+        out: list[str] = []
+        if ctx.cfg.dedup.enabled:
+            for name in ctx.built_sources():
+                path = drops_path(ctx, name)
+                if path.is_file():
+                    out.extend(json.loads(path.read_text()))
+        return sorted(out)
+
+    def fingerprint(self, ctx: BuildContext, key: str) -> str:
+        from pile.decontam import eval_files
+
+        dc = ctx.cfg.decontam
+        upstream = {n: ctx.clean_fingerprint(n) for n in ctx.built_sources()}
+        dedup = ctx.markers.fingerprint_of("dedup", GLOBAL) if ctx.cfg.dedup.enabled else ""
+        return fingerprint("heldout", pile.__version__, upstream, dedup, to_dict(ctx.cfg.splits),
+                           to_dict(dc), file_fingerprint(eval_files(dc.eval_paths)))
+
+    def forced(self, ctx: BuildContext, key: str) -> bool:
+        return False
+
+    def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
+        path = index_path(ctx)
+        return path.is_file() and sha256_file(path) == payload.get("sha256")
+
+    def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
+        from pile.decontam import build_heldout_index
+
+        t0 = time.perf_counter()
+        pctx = RunnerPassContext(ctx, ctx.built_sources(), ctx.work / "decontam", "held-out index")
+        ngrams = build_heldout_index(pctx, ctx.cfg.splits, ctx.cfg.decontam, index_path(ctx),
+                                     exclude=set(self._excluded(ctx)))
+        return {GLOBAL: {"sha256": sha256_file(index_path(ctx)), "ngrams": ngrams,
+                         "seconds": round(time.perf_counter() - t0, 3)}}
+
+    def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:
+        ctx.record.decontam = DecontamSummary(ngrams=int(payload.get("ngrams", 0)),
+                                              sha256=str(payload["sha256"]))
+
+
+__all__ = ["HeldOutPhase", "index_path"]

@@ -1,0 +1,61 @@
+"""The `PassContext` a global pass sees in a build: every built source's checkpoints,
+mapped on the executor's workers one checkpoint part per unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from pile.docs_io import checkpoint_parts, read_checkpoint
+from pile.document import Document
+from pile.phases.context import BuildContext
+from pile.phases.plan import part_units
+from pile.phases.work import PassTask
+from pile.progress import PhaseProgress
+from pile.stage import BatchFunction
+
+
+class RunnerPassContext:
+    """Implements `pile.stage.PassContext` over a build's cleaned checkpoints.
+
+    Args:
+        ctx: the build.
+        sources: the sources the pass sees (configured order).
+        workdir: the pass's own folder.
+        label: what its progress bars say (``dedup: signatures``).
+    """
+
+    def __init__(self, ctx: BuildContext, sources: list[str], workdir: Path, label: str) -> None:
+        self.ctx = ctx
+        self.sources = list(sources)
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workers = ctx.executor.workers
+        self.label = label
+        self.changed_sources: list[str] = list(sources)
+        self.fingerprints = {s: ctx.clean_fingerprint(s) for s in sources}
+
+    def parts(self, source: str) -> list[Path]:
+        return checkpoint_parts(self.ctx.work / "clean" / source)
+
+    def iter_documents(self, source: str) -> Iterator[Document]:
+        for part in self.parts(source):
+            yield from read_checkpoint(part)
+
+    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
+                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        names = self.sources if sources is None else list(sources)
+        units = [u for s in names for u in part_units(s, self.parts(s))]
+        if not units:
+            return
+        step = getattr(fn, "label", type(fn).__name__)
+        with PhaseProgress(f"{self.label}: {step}", len(units), self.ctx.cfg.run.progress) as bar:
+            for done in self.ctx.executor.map(PassTask(fn, self.ctx.cfg.run.batch_size), units):
+                n = 0
+                for rows in done.result:
+                    n += len(rows)
+                    yield done.unit.source, rows
+                bar.advance_unit(n, 0)
+
+
+__all__ = ["RunnerPassContext"]

@@ -1,0 +1,86 @@
+"""Units of work sized by bytes, planned from the inputs and the config alone.
+
+The plan never looks at the number of workers: the same inputs and config give the same
+units on 1 worker or 1,000, so the parts the workers write (and the files they become)
+are the same too. The target unit size is ``run.unit_bytes``, lowered for a small source
+so it still splits into about `SPREAD` units (never below `MIN_UNIT_BYTES`): a 6 MB source
+keeps two workers busy, a 10 GB one sixty-four.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pile.executor import Unit
+from pile.sources.base import Source
+
+SPREAD = 32  # units a source is split into when unit_bytes would give fewer
+MIN_UNIT_BYTES = 256_000  # below this, per-unit costs (a task, a part file) dominate
+MAX_FILES_PER_UNIT = 2000
+
+
+def unit_target(total: int, unit_bytes: int) -> int:
+    """The unit size for a source of `total` input bytes."""
+    return max(1, min(unit_bytes, max(MIN_UNIT_BYTES, total // SPREAD)))
+
+
+def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int | None = None
+                ) -> tuple[list[Unit], list[Path]]:
+    """Group a source's files (in order) into units of about the target size.
+
+    A file larger than the target whose format allows it (`Source.spans`: JSON Lines) is
+    split into byte ranges, one unit each; other files are grouped whole. With a size cap,
+    files are taken in order until their on-disk size reaches `max_bytes`; a single file
+    larger than the cap is read up to the cap (one unit).
+
+    Returns:
+        The units, and the files actually selected.
+    """
+    sizes = []
+    for f in files:
+        try:
+            sizes.append(f.stat().st_size)
+        except OSError:
+            sizes.append(0)
+    selected: list[Path] = []
+    total = 0
+    for f, size in zip(files, sizes):
+        if max_bytes is not None and total >= max_bytes:
+            break
+        selected.append(f)
+        total += size
+    if max_bytes is not None and len(selected) == 1:
+        return [Unit(src.name, 0, (str(selected[0]),), cap=max_bytes)], selected
+    target = unit_target(total, unit_bytes)
+    units: list[Unit] = []
+    current: list[str] = []
+    current_bytes = 0
+
+    def flush() -> None:
+        nonlocal current, current_bytes
+        if current:
+            units.append(Unit(src.name, len(units), tuple(current)))
+        current, current_bytes = [], 0
+
+    for f, size in zip(selected, sizes):
+        spans = src.spans(f, target) if size > target else None
+        if spans:
+            flush()
+            base = len(units)
+            units.extend([Unit(src.name, base + i, (str(f),), span=span) for i, span in enumerate(spans)])
+            continue
+        current.append(str(f))
+        current_bytes += size
+        if current_bytes >= target or len(current) >= MAX_FILES_PER_UNIT:
+            flush()
+    flush()
+    return units, selected
+
+
+def part_units(source: str, parts: list[Path], **extra: object) -> list[Unit]:
+    """One unit per part a previous phase wrote (checkpoint parts, docs files)."""
+    return [Unit(source, i, (str(p),), extra=tuple(sorted(extra.items())))
+            for i, p in enumerate(parts)]
+
+
+__all__ = ["MIN_UNIT_BYTES", "SPREAD", "part_units", "plan_source", "unit_target"]

@@ -1,0 +1,395 @@
+"""What the workers run: one `UnitTask` per phase, each writing its unit's own outputs.
+
+Every task reads its unit's inputs by path, writes its parts into the phase's staging
+folder under a name fixed by source and unit index (``<index>.<kind>``, written to a
+temporary name and renamed, so a killed worker leaves no part that looks finished), and
+returns a small record: `UnitStats` (counts, drops by reason, seconds), the parts'
+names, sizes and sha256. Nothing here imports Ray.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from pile.docs_io import DocsPartWriter, read_checkpoint, read_pile_documents, write_checkpoint_part
+from pile.document import Document
+from pile.errors import SourceError
+from pile.executor import Unit, UnitTask
+from pile.sources.base import Source
+from pile.stage import BatchFunction, DropIds, Stage
+from pile.stats import UnitStats
+
+log = logging.getLogger(__name__)
+
+
+def part_name(index: int, suffix: str) -> str:
+    """A unit's part: ``000042.parquet`` (six digits keep the names in unit order)."""
+    return f"{index:06d}{suffix}"
+
+
+def tmp_name(path: Path) -> Path:
+    """A worker's private temporary name next to `path` (hidden, per process)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+# -- reading a unit -------------------------------------------------------------------------
+
+
+def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int
+                     ) -> Iterator[list[Document]]:
+    """Batches of a unit's upstream documents, in file order.
+
+    Drops at read time are counted as stage ``read``; a file that fails is named in
+    `stats` with the reason, and the files after it are still read.
+    """
+    batch: list[Document] = []
+    for path in unit.files:
+        taken = 0
+        try:
+            items = src.read_span(Path(path), unit.span) if unit.span else src.read(Path(path))
+            for item in items:
+                if isinstance(item, Document):
+                    nbytes = item.nbytes
+                    stats.read(nbytes)
+                    batch.append(item)
+                    taken += nbytes
+                else:
+                    nbytes = item.doc.nbytes
+                    stats.read(nbytes)
+                    stats.dropped("read", item.reason, nbytes)
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+                if unit.cap is not None and taken >= unit.cap:
+                    break  # the size cap of a single large file
+        except SourceError as exc:
+            stats.file_failed(src.key_for(Path(path)), str(exc))
+        except Exception as exc:  # a parser bug fails this file, not the build
+            log.warning("%s: %s: %s", path, type(exc).__name__, exc)
+            stats.file_failed(src.key_for(Path(path)), f"{type(exc).__name__}: {exc}")
+    if batch:
+        yield batch
+
+
+def read_written_unit(unit: Unit, stats: UnitStats | None, batch_size: int) -> Iterator[list[Document]]:
+    """Batches of a checkpoint part or a written docs file (the phases after clean)."""
+    batch: list[Document] = []
+    for path in unit.files:
+        docs = (read_pile_documents(Path(path), unit.source) if str(path).endswith(".jsonl.zst")
+                else read_checkpoint(Path(path)))
+        for doc in docs:
+            if stats is not None:
+                stats.read(doc.nbytes)
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def timed(batches: Iterator[list[Document]], stats: UnitStats, stage: str = "read"
+          ) -> Iterator[list[Document]]:
+    """`batches`, with the time spent producing them added to `stage`'s seconds."""
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            stats.add_seconds(stage, time.perf_counter() - t0)
+            return
+        stats.add_seconds(stage, time.perf_counter() - t0)
+        yield batch
+
+
+def run_stages(chain: list[Stage], docs: list[Document], stats: UnitStats) -> list[Document]:
+    """Run `docs` through `chain`; every drop, second and counter goes into `stats`."""
+    for stage in chain:
+        if not docs:
+            break
+        t0 = time.perf_counter()
+        docs, drops = stage.process_batch(docs)
+        stats.add_seconds(stage.name, time.perf_counter() - t0)
+        for d in drops:
+            stats.dropped(stage.name, d.reason, d.doc.nbytes)
+        for (_source, key), n in stage.drain_counters().items():
+            stats.counters[key] += n
+    return docs
+
+
+def _setup_chains(chains: dict[str, list[Stage]]) -> None:
+    for chain in chains.values():
+        for stage in chain:
+            stage.ensure_setup()
+
+
+# -- read + clean -----------------------------------------------------------------------------
+
+
+@dataclass
+class PartResult:
+    """A unit's record: its stats and the parts it wrote (name -> [size, sha256, docs])."""
+
+    stats: UnitStats
+    parts: dict[str, list[Any]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CleanTask(UnitTask):
+    """Read upstream files, run the source's cleaning chain, write a checkpoint part."""
+
+    def __init__(self, sources: dict[str, Source], chains: dict[str, list[Stage]],
+                 staging: dict[str, str], batch_size: int) -> None:
+        self.sources = sources
+        self.chains = chains
+        self.staging = staging
+        self.batch_size = batch_size
+
+    def setup(self) -> None:
+        _setup_chains(self.chains)
+
+    def run(self, unit: Unit) -> PartResult:
+        stats = UnitStats(unit.source)
+        chain = self.chains.get(unit.source, [])
+        kept: list[Document] = []
+        batches = read_source_unit(self.sources[unit.source], unit, stats, self.batch_size)
+        for batch in timed(batches, stats):
+            kept.extend(run_stages(chain, batch, stats))
+        for doc in kept:
+            stats.kept(doc.nbytes)
+        result = PartResult(stats)
+        if kept:
+            t0 = time.perf_counter()
+            path = Path(self.staging[unit.source]) / part_name(unit.index, ".parquet")
+            tmp = tmp_name(path)
+            write_checkpoint_part(tmp, kept)
+            os.replace(tmp, path)
+            result.parts[path.name] = [path.stat().st_size, "", len(kept)]
+            stats.add_seconds("write", time.perf_counter() - t0)
+        return result
+
+
+# -- final: drop duplicates, decontaminate, scrub PII, write the documents ------------------
+
+
+class FinalTask(UnitTask):
+    """A checkpoint part -> its documents in the Pile's format, per split, and its audit.
+
+    The dedup decisions are read by each worker from ``.work/dedup/<source>.drops.json``
+    (only the ids of the source it is working on), so they never travel with the task.
+    """
+
+    def __init__(self, chains: dict[str, list[Stage]], drops: dict[str, str], staging: dict[str, str],
+                 splits: Any | None, docs_per_file: int, zstd_level: int, batch_size: int) -> None:
+        self.chains = chains
+        self.drops = drops
+        self.staging = staging
+        self.splits = splits
+        self.docs_per_file = docs_per_file
+        self.zstd_level = zstd_level
+        self.batch_size = batch_size
+        self._dedup: dict[str, DropIds] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_dedup"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._dedup = {}
+
+    def setup(self) -> None:
+        _setup_chains(self.chains)
+
+    def _dedup_stage(self, source: str) -> DropIds:
+        if source not in self._dedup:
+            path = self.drops.get(source)
+            decisions = json.loads(Path(path).read_text()) if path and Path(path).is_file() else {}
+            stage = DropIds(decisions, "dedup")
+            stage.name = "dedup_v1"  # the stats key of what the global pass removed
+            self._dedup = {source: stage}  # one source at a time: bounded memory
+        return self._dedup[source]
+
+    def run(self, unit: Unit) -> PartResult:
+        from pile.splits import split_of
+
+        stats = UnitStats(unit.source)
+        chain = [self._dedup_stage(unit.source), *self.chains.get(unit.source, [])]
+        folder = Path(self.staging[unit.source])
+        writers = {part: DocsPartWriter(folder / part, part_name(unit.index, ""), self.docs_per_file,
+                                        self.zstd_level)
+                   for part in (("train", "val", "test") if self.splits is not None else ("train",))}
+        audit: list[str] = []
+        try:
+            for batch in timed(read_written_unit(unit, stats, self.batch_size), stats):
+                docs = run_stages(chain, batch, stats)
+                t0 = time.perf_counter()
+                for doc in docs:
+                    stats.kept(doc.nbytes)
+                    for entity, start, end in doc.meta.get("_pii_spans", ()):
+                        audit.append(json.dumps({"id": doc.id, "entity": entity, "start": start,
+                                                 "end": end}))
+                    part = split_of(doc.id, self.splits) if self.splits is not None else "train"
+                    if self.splits is not None:
+                        stats.counters[f"split.{part}"] += 1
+                    writers[part].write(doc)
+                stats.add_seconds("write", time.perf_counter() - t0)
+            result = PartResult(stats)
+            for part, w in writers.items():
+                for name, size, sha, n in w.close():
+                    result.parts[f"{part}/{name}"] = [size, sha, n]
+        except BaseException:
+            for w in writers.values():
+                w.abort()
+            raise
+        if audit:
+            path = folder / part_name(unit.index, ".audit.jsonl")
+            tmp = tmp_name(path)
+            tmp.write_text("".join(line + "\n" for line in audit))
+            os.replace(tmp, path)
+            result.extra["audit"] = path.name
+        return result
+
+
+# -- tokenize --------------------------------------------------------------------------------
+
+
+class TokenizeTask(UnitTask):
+    """A written docs file -> one ``.bin`` part and its sequence lengths per vocabulary.
+
+    Sequence k of a part is document k of the file; the parts are merged into shards
+    by `MergeTask`, so the token ids never pass through the driver.
+    """
+
+    def __init__(self, encoders: dict[str, Any], staging: dict[str, str], batch_size: int) -> None:
+        self.encoders = encoders
+        self.staging = staging
+        self.batch_size = batch_size
+
+    def setup(self) -> None:
+        for enc in self.encoders.values():
+            enc.setup()
+
+    def run(self, unit: Unit) -> dict[str, Any]:
+        from pile.tokenize.counts import SourceCounter
+
+        split = unit.get("split", "train")
+        counter = SourceCounter(unit.source)
+        folder = Path(self.staging[f"{split}/{unit.source}"])
+        files: dict[str, Any] = {}
+        handles = {}
+        sizes: dict[str, list[np.ndarray]] = {name: [] for name in self.encoders}
+        seconds: dict[str, float] = {}
+        try:
+            for name in self.encoders:
+                path = folder / name / part_name(unit.index, ".bin")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handles[name] = (path, tmp_name(path), open(tmp_name(path), "wb", buffering=1 << 20))
+            for batch in read_written_unit(unit, None, self.batch_size):
+                texts = [d.text for d in batch]
+                counter.add_texts(texts)
+                for name, enc in self.encoders.items():
+                    t0 = time.perf_counter()
+                    arrays = enc.encode_batch(texts)
+                    seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+                    counter.add_tokens(name, arrays)
+                    fh = handles[name][2]
+                    for a in arrays:
+                        fh.write(a.tobytes())
+                    sizes[name].append(np.fromiter((len(a) for a in arrays), np.int32, len(arrays)))
+            for name, (path, tmp, fh) in handles.items():
+                fh.close()
+                lens = np.concatenate(sizes[name]) if sizes[name] else np.empty(0, np.int32)
+                lens_path = path.with_suffix(".len")
+                np.save(tmp_name(lens_path), lens, allow_pickle=False)
+                os.replace(str(tmp_name(lens_path)) + ".npy", lens_path)
+                os.replace(tmp, path)
+                files[name] = {"bin": str(path), "len": str(lens_path), "documents": int(len(lens)),
+                               "tokens": int(lens.sum())}
+        except BaseException:
+            for _path, tmp, fh in handles.values():
+                fh.close()
+                tmp.unlink(missing_ok=True)
+            raise
+        return {"split": split, "files": files, "documents": counter.documents, "bytes": counter.bytes,
+                "words": counter.words, "tokens": dict(counter.tokens), "seconds": seconds}
+
+
+class MergeTask(UnitTask):
+    """Consecutive ``.bin`` parts -> one Megatron shard (``.bin`` + ``.idx``), by sequential
+    copy: no decoding, and the bytes never reach the driver."""
+
+    def __init__(self, dtypes: dict[str, str]) -> None:
+        self.dtypes = dtypes
+
+    def run(self, unit: Unit) -> dict[str, Any]:
+        from pile.tokenize.shards import write_index
+
+        dest = Path(unit.get("dest"))
+        vocab = unit.get("vocab")
+        dtype = np.dtype(self.dtypes[vocab])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        bin_path, idx_path = dest.with_suffix(".bin"), dest.with_suffix(".idx")
+        tmp_bin, tmp_idx = tmp_name(bin_path), tmp_name(idx_path)
+        h = hashlib.sha256()
+        lens = []
+        try:
+            with open(tmp_bin, "wb") as out:
+                for part in unit.files:
+                    with open(part, "rb") as fh:
+                        for block in iter(lambda: fh.read(1 << 22), b""):
+                            h.update(block)
+                            out.write(block)
+                    lens.append(np.load(Path(part).with_suffix(".len"), allow_pickle=False))
+                out.flush()
+                os.fsync(out.fileno())
+            sizes = np.concatenate(lens) if lens else np.empty(0, np.int32)
+            write_index(tmp_idx, dtype, sizes)
+        except BaseException:
+            tmp_bin.unlink(missing_ok=True)
+            tmp_idx.unlink(missing_ok=True)
+            raise
+        return {"bin": str(tmp_bin), "idx": str(tmp_idx), "bin_sha256": h.hexdigest(),
+                "bin_size": tmp_bin.stat().st_size, "idx_sha256": _sha256(tmp_idx),
+                "idx_size": tmp_idx.stat().st_size, "documents": int(len(sizes)),
+                "tokens": int(sizes.sum())}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- global passes ---------------------------------------------------------------------------
+
+
+class PassTask(UnitTask):
+    """A global pass's `BatchFunction` over a checkpoint part: its result rows come back.
+
+    What the rows hold is the pass's business (dedup: a signature per document, fixed
+    size whatever the document's length)."""
+
+    def __init__(self, fn: BatchFunction, batch_size: int) -> None:
+        self.fn = fn
+        self.batch_size = batch_size
+
+    def setup(self) -> None:
+        self.fn.setup()
+
+    def run(self, unit: Unit) -> list[list[dict[str, Any]]]:
+        return [self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size)]
+
+
+__all__ = ["CleanTask", "FinalTask", "MergeTask", "PartResult", "PassTask", "TokenizeTask",
+           "part_name", "read_source_unit", "read_written_unit", "run_stages"]
