@@ -35,6 +35,15 @@ from pile.stage import Dropped
 _SKIP_CHUNK = 1 << 20
 
 
+class RecordTooLarge(SourceError):
+    """A record is larger than the size rule allows (raised where a helper cannot
+    return a `Dropped` itself; the source turns it into a ``too_large`` drop)."""
+
+    def __init__(self, label: str, size: int) -> None:
+        super().__init__(f"{label}: {size} bytes, over the record size limit")
+        self.size = size
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One upstream file.
@@ -152,7 +161,7 @@ class Source(abc.ABC):
         (``run.max_record_bytes``, carried on the source's config)."""
         return self.cfg.max_record_bytes or DEFAULT_MAX_RECORD_BYTES
 
-    def read_record(self, fileobj: IO[bytes], key: str | int, **meta: Any) -> bytes | Dropped:
+    def read_record(self, fileobj: IO[bytes], key: str | int, /, **meta: Any) -> bytes | Dropped:
         """All bytes of `fileobj` (a member, a message, a file), or -- when there are more
         than `max_record_bytes` -- a ``too_large`` drop with the record's size, the rest
         having been streamed past without being kept.
@@ -164,7 +173,7 @@ class Source(abc.ABC):
             return self.dropped(key, "too_large", record_bytes=size, **meta)
         return data
 
-    def read_file(self, file: Path, key: str | int, **meta: Any) -> bytes | Dropped:
+    def read_file(self, file: Path, key: str | int, /, **meta: Any) -> bytes | Dropped:
         """`read_record` on a local file.
 
         Raises:

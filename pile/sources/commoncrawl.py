@@ -190,6 +190,7 @@ class CommonCrawlSource(Source):
             try:
                 for record in ArchiveIterator(checked or fh):
                     out = self._record(record, warc_file)
+                    _check_complete(record, path)
                     if pending is not None:
                         yield pending
                     pending = out
@@ -214,7 +215,9 @@ class CommonCrawlSource(Source):
             language = headers.get_header("WARC-Identified-Content-Language")
             if language:
                 meta["cc_language"] = language
-            data = record.content_stream().read()
+            data = self.read_record(record.content_stream(), key, **meta)
+            if isinstance(data, Dropped):
+                return data
             try:
                 text = data.decode("utf-8").strip()  # WET text is always UTF-8
             except UnicodeDecodeError:
@@ -231,10 +234,10 @@ class CommonCrawlSource(Source):
         content_type = (http.get_header("Content-Type") or "").lower()
         if content_type.split(";", 1)[0].strip() not in _HTML_TYPES:
             return self.dropped(key, "not_html", content_type=content_type[:100], **meta)
-        limit = self.options["max_html_bytes"]
+        limit = min(self.options["max_html_bytes"], self.max_record_bytes)
         body = record.content_stream().read(limit + 1)
         if len(body) > limit:
-            return self.dropped(key, "too_large", **meta)
+            return self.dropped(key, "too_large", **meta)  # the rest: `_check_complete`
         charset = _CHARSET_RE.search(content_type)
         encoding = charset.group(1) if charset else None
         try:
@@ -253,6 +256,30 @@ class CommonCrawlSource(Source):
         if not text:
             return self.dropped(key, "no_main_text", **meta)
         return self.document(key, text + "\n", **meta)
+
+
+def _check_complete(record: Any, path: Path) -> None:
+    """Read what the parser left of `record` and check that it had all the bytes its
+    ``Content-Length`` announces.
+
+    warcio stops quietly at the end of a plain ``.warc`` cut inside a record, handing
+    out a shortened body (the page's navigation, without its text); the gzip check below
+    only covers record-gzipped files. warcio bounds each record's stream by its
+    ``Content-Length`` (`LimitReader`), so bytes left to read after the stream ran dry
+    mean the file ended inside the record.
+
+    Raises:
+        SourceError: the record is short (the file fails from this record on).
+    """
+    stream = record.raw_stream
+    while stream.read(1 << 16):
+        pass
+    missing = getattr(stream, "limit", 0)
+    if missing > 0:
+        length = record.rec_headers.get_header("Content-Length")
+        rid = _record_key(record.rec_headers.get_header("WARC-Record-ID") or "?")
+        raise SourceError(f"{path}: truncated: record {rid} ends {missing} bytes before its "
+                          f"Content-Length of {length}")
 
 
 class _GzipCheck:
