@@ -375,7 +375,11 @@ class ArxivSource(Source):
                 requester-pays S3 bucket that plain HTTP cannot read.
         """
         if self.cfg.urls:
-            return super().list_files()
+            # arxiv.org serves an e-print (gzip) under its bare id (``/e-print/1907.10121``):
+            # stored with ``.gz`` so `inputs` and `read` know it for one.
+            return [f if f.name.lower().endswith((".gz", ".tar", ".tgz") + TEX_SUFFIXES)
+                    else RemoteFile(url=f.url, name=f"{f.name}.gz", sha256=f.sha256, size=f.size)
+                    for f in super().list_files()]
         if not self.options["ids"]:
             raise ConfigError(f"sources.{self.name}.options.ids: empty, and the arXiv bulk sources "
                               "(s3://arxiv/src, requester pays) need AWS credentials; give ids, "
