@@ -135,6 +135,21 @@ class GuardedReader(io.BufferedIOBase):
         super().close()
 
 
+def refuse_empty(path: Path | str, what: str) -> None:
+    """A 0-byte compressed file or archive is an upstream file that never arrived (a
+    failed transfer, a full disk), not an empty corpus: fail it with that reason.
+
+    Raises:
+        SourceError: `path` is empty.
+    """
+    try:
+        empty = Path(path).stat().st_size == 0
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    if empty:
+        raise SourceError(f"{path}: empty file (0 bytes), expected {what} data")
+
+
 def sniff(path: Path) -> str:
     """The container or compression format of a file from its first bytes.
 
@@ -505,6 +520,7 @@ def _sevenzip_members(path: Path) -> Iterator[_Member]:
 
 def _members(path: Path) -> Iterator[_Member]:
     path = Path(path)
+    refuse_empty(path, "tar, zip or 7z archive")
     try:
         fmt = archive_format(path)
     except OSError as exc:
@@ -598,4 +614,4 @@ def safe_extract(path: Path, dest: Path) -> list[Path]:
 
 
 __all__ = ["GuardedReader", "archive_format", "check_member_name", "describe_error",
-           "iter_archive", "safe_extract", "sniff"]
+           "iter_archive", "refuse_empty", "safe_extract", "sniff"]

@@ -42,6 +42,7 @@ from typing import Any, Iterator
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
+from pile.sources.archive import refuse_empty
 from pile.sources.base import RemoteFile, Source
 from pile.stage import Dropped
 
@@ -176,6 +177,7 @@ class CommonCrawlSource(Source):
         from warcio.exceptions import ArchiveLoadFailed
 
         path = Path(path)
+        refuse_empty(path, "WARC")
         try:
             fh = open(path, "rb")
         except OSError as exc:

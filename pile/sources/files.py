@@ -38,6 +38,7 @@ import zstandard
 from pile.docs_io import open_zstd
 from pile.document import Document
 from pile.errors import SourceError
+from pile.sources.archive import refuse_empty
 from pile.sources.base import Source
 from pile.stage import Dropped
 
@@ -60,6 +61,8 @@ def file_format(path: Path) -> str | None:
 
 def _open_binary(path: Path) -> IO[bytes]:
     name = path.name.lower()
+    if name.endswith((".zst", ".gz")):
+        refuse_empty(path, name.rsplit(".", 1)[-1])
     raw = open(path, "rb")
     if name.endswith(".zst"):
         return open_zstd(raw)
@@ -176,6 +179,7 @@ class FilesSource(Source):
 
     def _read_lmd(self, path: Path, key: str) -> Iterator[Document | Dropped]:
         name = path.name.lower()
+        refuse_empty(path, "lm_dataformat")
         try:
             if name.endswith(".dat.zst"):
                 yield from self._read_dat(path, key)

@@ -28,7 +28,7 @@ from defusedxml.ElementTree import iterparse as _defused_iterparse
 
 from pile.config import DEFAULT_MAX_RECORD_BYTES
 from pile.errors import SourceError
-from pile.sources.archive import DECODE_ERRORS, GuardedReader, describe_error
+from pile.sources.archive import DECODE_ERRORS, GuardedReader, describe_error, refuse_empty
 
 _SUFFIXES = {".gz": "gz", ".tgz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz", ".zst": "zst",
              ".zstd": "zst"}
@@ -48,6 +48,8 @@ def open_compressed(path: Path | str) -> IO[bytes]:
     """
     path = Path(path)
     kind = _SUFFIXES.get(path.suffix.lower(), "plain")
+    if kind != "plain":
+        refuse_empty(path, kind)
     try:
         if kind == "gz":
             raw: IO[bytes] = gzip.open(path, "rb")
