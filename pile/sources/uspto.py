@@ -78,6 +78,27 @@ def _map_entity(match: re.Match[bytes]) -> bytes:
     return char.encode("utf-8") if char else b""
 
 
+_ENTITY_DECL_RE = re.compile(rb"<!ENTITY\s[^>]*>")
+
+
+def refused_entity(doc: bytes) -> str | None:
+    """The first entity declaration of the document's DTD that is not an unparsed
+    (``NDATA``) image reference, or None.
+
+    The 2002 format declares its drawings as ``<!ENTITY x SYSTEM "x.TIF" NDATA TIF>``;
+    any other declaration (an internal entity, an expansion bomb, an external parsed
+    entity pointing at a local file) has no place in a patent and refuses the patent,
+    as the other XML kinds refuse it, rather than being silently dropped.
+    """
+    doctype = _DOCTYPE_RE.search(doc)
+    if doctype is None:
+        return None
+    for decl in _ENTITY_DECL_RE.findall(doctype.group(0)):
+        if b"NDATA" not in decl:
+            return decl[:80].decode("utf-8", "replace")
+    return None
+
+
 def prepare_xml(doc: bytes) -> bytes:
     """Remove the DOCTYPE and map DTD-defined named entities to characters."""
     doc = _DOCTYPE_RE.sub(b"", doc, count=1)
@@ -280,6 +301,10 @@ class UsptoSource(Source):
             fallback_key = f"{file_key}#{index}"
             if isinstance(doc, int):
                 yield self.dropped(fallback_key, "too_large", record_bytes=doc)
+                continue
+            refused = refused_entity(doc)
+            if refused is not None:
+                yield self.dropped(fallback_key, "xml_entity_refused", detail=refused)
                 continue
             try:
                 info = parse_patent(doc)
