@@ -254,14 +254,26 @@ class _Member:
 # -- tar -------------------------------------------------------------------------------
 
 
+_OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    "gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    "bz2": lambda raw: bz2.BZ2File(raw, "rb"),
+    "xz": lambda raw: lzma.LZMAFile(raw, "rb"),
+}
+
+
 def _tar_members(path: Path) -> Iterator[_Member]:
     try:
         raw = open(path, "rb")
     except OSError as exc:
         raise SourceError(f"{path}: cannot open ({exc.strerror})") from None
+    # The compressed stream is decoded here, not by tarfile's stream mode: tarfile never
+    # reads a gzip trailer, so a corrupted .tar.gz whose damage still inflates would pass
+    # unnoticed; `GzipFile` checks the CRC when drained to its end (below).
+    kind = sniff(path)
+    stream: IO[bytes] = _OPENERS[kind](raw) if kind in _OPENERS else raw
     try:
         try:
-            tf = tarfile.open(fileobj=raw, mode="r|*")
+            tf = tarfile.open(fileobj=stream, mode="r|")
         except DECODE_ERRORS as exc:
             raise SourceError(f"{path}: not a readable tar archive ({describe_error(exc)})") from None
         with tf:
@@ -275,6 +287,12 @@ def _tar_members(path: Path) -> Iterator[_Member]:
                     raise SourceError(f"{path}: after member {current!r}: "
                                       f"{describe_error(exc)}") from None
                 if info is None:
+                    try:
+                        while stream.read(1 << 20):  # to the end: checksums, trailing damage
+                            pass
+                    except DECODE_ERRORS as exc:
+                        raise SourceError(f"{path}: after member {current!r}: "
+                                          f"{describe_error(exc)}") from None
                     break
                 current = info.name
                 name = check_member_name(path, info.name)
@@ -293,6 +311,7 @@ def _tar_members(path: Path) -> Iterator[_Member]:
                 else:
                     yield _Member(name, "other")
     finally:
+        stream.close()
         raw.close()
 
 
