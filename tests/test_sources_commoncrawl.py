@@ -176,3 +176,17 @@ def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:
     assert clone._stoplist is None and clone.options["stoplist"] == "none"
     assert ids(list(clone.read(shared_data / CC / "whirlwind.warc.wet.gz"))) == [
         (f"commoncrawl/{WET_UUID}", "doc")]
+
+
+def test_plain_warc_cut_inside_a_response_fails_the_file(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 11, defect 2: the short record is never kept; the records before it are."""
+    plain = gzip.decompress((shared_data / "samples/commoncrawl/whirlwind.warc.gz").read_bytes())
+    wet = gzip.decompress((shared_data / "samples/commoncrawl/whirlwind.warc.wet.gz").read_bytes())
+    cut = plain.index(b"<html") + 20_000  # inside the page's HTML
+    path = tmp_path / "cut.warc"
+    path.write_bytes(wet + plain[:cut])  # a complete conversion record, then the cut response
+    got = []
+    with pytest.raises(SourceError, match=r"truncated: record .* ends \d+ bytes before its Content-Length"):
+        for item in source(tmp_path, stoplist="none").read(path):
+            got.append(item)
+    assert ids(got) == [(f"commoncrawl/{WET_UUID}", "doc")]
