@@ -52,12 +52,25 @@ def test_warc_response_with_trafilatura(shared_data: Path, tmp_path: Path) -> No
     assert "Menú principal" not in text and "Creyar cuenta" not in text  # navigation gone
 
 
-def test_warc_response_with_justext_stub_page(shared_data: Path, tmp_path: Path) -> None:
-    # jusText (Pile-CC's extractor) keeps no paragraph of this two-sentence stub page:
-    # the page is dropped with its reason, not silently.
-    items = list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.gz"))
+@pytest.mark.parametrize("name", ["justext_v1", "justext"])
+@pytest.mark.parametrize("stoplist", ["English", "none"])
+def test_warc_response_with_justext_stub_page(shared_data: Path, tmp_path: Path, name: str,
+                                              stoplist: str) -> None:
+    # jusText (Pile-CC's extractor, kept by name) keeps no paragraph of this two-sentence
+    # stub page, even language-independently: dropped with its reason, not silently.
+    items = list(source(tmp_path, extractor=name, stoplist=stoplist).read(shared_data / CC / "whirlwind.warc.gz"))
     assert ids(items) == [(f"commoncrawl/{PAGE_UUID}", "no_main_text")]
     assert items[0].doc.meta["url"] == "https://an.wikipedia.org/wiki/Escopete"
+
+
+def test_default_extractor_resiliparse_keeps_the_article(shared_data: Path, tmp_path: Path) -> None:
+    items = list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.gz"))
+    assert ids(items) == [(f"commoncrawl/{PAGE_UUID}", "doc")]
+    text = items[0].text
+    assert ARTICLE in text and "<" not in text
+    assert "Menú principal" not in text  # navigation gone
+    [example] = list(source(tmp_path, extractor="resiliparse_v1").read(shared_data / CC / "warcio-example.warc.gz"))
+    assert "This domain is established to be used for illustrative examples" in example.text
 
 
 def test_revisit_and_request_records_are_skipped(shared_data: Path, tmp_path: Path) -> None:
