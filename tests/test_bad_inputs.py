@@ -865,3 +865,60 @@ def test_bad_input_costs_one_file(name: str, shared_data: Path, tmp_path: Path) 
     read = out.stats.stages["read"]
     assert out.stats.documents_in == len(out.kept_ids) + len(out.drops)
     assert out.stats.documents_in == read.documents_out + sum(read.dropped.values())
+
+
+# -- a few through a real build (local executor, in-process) ------------------------------
+
+
+def _build(tmp_path: Path, root: Path) -> dict:
+    import yaml
+
+    from pile.cli import main
+
+    cfg = {"out": str(tmp_path / "out"),
+           "sources": [{"name": "files", "kind": "files", "paths": [str(root)], "max_record_bytes": LIMIT}],
+           "clean": {"languages": [], "quality": False}, "dedup": {"enabled": False},
+           "pii": {"enabled": False}, "run": {"executor": "local", "progress": False}}
+    (tmp_path / "pile.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["build", "--config", str(tmp_path / "pile.yaml")]) == 0
+    return json.loads((tmp_path / "out/stats.json").read_text())
+
+
+def test_a_real_build_fails_only_the_bad_files(shared_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    goods = _files_goods(shared_data, root)
+    _write(root / "cut.jsonl.gz", _truncate(gzip.compress(_jsonl(shared_data, 200))))
+    _write(root / "lmd.tar.gz", _tar([("../../evil.txt", b"pwned")]))
+    _write(root / "big.jsonl.gz", gzip.compress(_huge_line(shared_data)))
+    _write(root / "empty.jsonl.zst", b"")
+    stats = _build(tmp_path, root)
+    clean = stats["sources"]["files"]["phases"]["clean"]
+    failed = {f["file"]: f["reason"] for f in clean["files_failed"]}
+    assert sorted(failed) == ["cut.jsonl.gz", "empty.jsonl.zst", "lmd.tar.gz"]
+    assert "damaged" in failed["cut.jsonl.gz"] and "'..' component" in failed["lmd.tar.gz"]
+    assert "empty file" in failed["empty.jsonl.zst"]
+    read = clean["stages"]["read"]
+    assert read["dropped"] == {"too_large": 1}
+    src = _source(Case("files", goods, goods[0], "", ""), root)
+    good_ids = set(read_through(src, goods).kept)
+    written = {json.loads(line)["meta"]["id"] for f in sorted((tmp_path / "out/docs/files").glob("*.jsonl.zst"))
+               for line in zstandard.ZstdDecompressor().stream_reader(open(f, "rb")).read().splitlines()}
+    assert good_ids <= written
+    summary = stats["sources"]["files"]["summary"]
+    assert summary["documents_read"] == summary["documents_kept"] + sum(summary["dropped"].values())
+
+
+@pytest.mark.xfail(strict=True, reason="needs pile/build.py fingerprint() to encode with "
+                   "errors='surrogateescape' (off-limits here; asked of the lead)")
+def test_a_real_build_reads_a_file_name_that_is_not_utf8(shared_data: Path, tmp_path: Path) -> None:
+    root = tmp_path / "in"
+    root.mkdir()
+    _files_goods(shared_data, root)
+    _write(root / os.fsdecode(b"caf\xe9-\xff.jsonl"), _jsonl(shared_data, 3))
+    stats = _build(tmp_path, root)
+    clean = stats["sources"]["files"]["phases"]["clean"]
+    assert clean["files_failed"] == []
+    written = {json.loads(line)["meta"]["id"] for f in sorted((tmp_path / "out/docs/files").glob("*.jsonl.zst"))
+               for line in zstandard.ZstdDecompressor().stream_reader(open(f, "rb")).read().splitlines()}
+    assert {"files/caf%E9-%FF.jsonl:1", "files/caf%E9-%FF.jsonl:2", "files/caf%E9-%FF.jsonl:3"} <= written
