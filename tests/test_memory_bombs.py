@@ -19,7 +19,6 @@ import sys
 import tarfile
 from pathlib import Path
 
-import pytest
 import yaml
 
 GIB = 1 << 30

@@ -160,9 +160,10 @@ class FilesSource(Source):
             text = "\n\n".join(text)  # lm_dataformat's paragraph lists
         if not isinstance(text, str):
             return self.dropped(key, "no_text")
-        return self._to_document(key, text, rec.get("meta"))
+        # Only a \\uD800-\\uDFFF escape can put a lone surrogate in decoded JSON.
+        return self._to_document(key, text, rec.get("meta"), check=b"\\ud" in raw or b"\\uD" in raw)
 
-    def _to_document(self, key: str, text: str, meta: Any) -> Document | Dropped:
+    def _to_document(self, key: str, text: str, meta: Any, check: bool = True) -> Document | Dropped:
         doc = self.document(key, text)
         if isinstance(meta, dict):
             for k, v in meta.items():
@@ -170,6 +171,8 @@ class FilesSource(Source):
                     doc.meta["pile_set_name"] = str(v)
                 elif k not in ("id", "pile_set_name") and not k.startswith("_"):
                     doc.meta.setdefault(k, v)
+        if not check:
+            return doc
         try:
             # JSON may spell lone surrogates ("\\udce9"): no writer can encode them.
             json.dumps([doc.text, doc.meta], ensure_ascii=False).encode("utf-8")
