@@ -178,6 +178,8 @@ def test_urls_mapping_to_one_name_are_a_config_error_naming_both(urls, tmp_path)
         src.list_files()
     assert urls[0] in str(info.value) and urls[1] in str(info.value)
     with pytest.raises(ConfigError):
+        src.check_inputs()  # what a build calls before any work
+    with pytest.raises(ConfigError):
         Downloader(progress=False).fetch(src)
 
 

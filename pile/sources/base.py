@@ -119,9 +119,12 @@ class Source(abc.ABC):
         return [p for p in files if p.is_file()]
 
     def check_inputs(self) -> None:
-        """Fail before any work when a configured local path does not exist."""
+        """Fail before any work when a configured local path does not exist, or when two
+        configured ``urls`` would be stored under one name."""
         if self.cfg.paths:
             expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
+        elif self.cfg.urls:
+            check_unique_names(self.list_files(), f"sources.{self.name}.urls")
 
     # -- extraction --------------------------------------------------------------------
 

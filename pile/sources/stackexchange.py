@@ -224,7 +224,7 @@ class StackExchangeSource(Source):
         min_score = self.options["min_answer_score"]
         pending: dict[int, _Question] = {}
         orphans = 0
-        for row in iterparse(source, {"row"}, self.max_record_bytes):
+        for row in iterparse(source, {"row"}, self.max_record_bytes, label or None):
             kind = row.get("PostTypeId")
             try:
                 post_id = int(row.get("Id", ""))

@@ -108,7 +108,8 @@ class _GapGuard:
 
 
 def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str],
-              max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Element]:
+              max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, label: str | None = None
+              ) -> Iterator[Element]:
     """Stream the elements named in `tags`, safely and in bounded memory.
 
     Each yielded element is complete (children included) and is cleared and detached
@@ -122,6 +123,7 @@ def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str],
             `open_compressed`).
         max_record_bytes: the most bytes the parser may read without an element
             starting or ending (the base class's record size rule, for XML).
+        label: how errors name the input (default: the path, or the stream's name).
         tags: tag names to yield, matched with or without their ``{namespace}``
             (``"page"`` matches ``{http://www.mediawiki.org/xml/export-0.10/}page``).
 
@@ -136,7 +138,7 @@ def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str],
     """
     own = not hasattr(source, "read")
     stream: IO[bytes] = open_compressed(source) if own else source  # type: ignore[arg-type]
-    label = str(source) if own else str(getattr(source, "name", "<stream>"))
+    label = label or (str(source) if own else str(getattr(source, "name", "<stream>")))
     wanted = frozenset(tags)
     guard = _GapGuard(stream, max_record_bytes, label)
     try:
