@@ -217,40 +217,6 @@ def _files_goods(shared: Path, root: Path) -> list[Path]:
 # .zst and .gz: kind files
 
 
-@case("zst_truncated")
-def _(shared, root):
-    return Case("files", _files_goods(shared, root),
-                _write(root / "bad.jsonl.zst", _truncate(_zst(_jsonl(shared, 200)))), "failed", "damaged|truncat")
-
-
-@case("zst_corrupted")
-def _(shared, root):
-    return Case("files", _files_goods(shared, root),
-                _write(root / "bad.jsonl.zst", _corrupt(_zst(_jsonl(shared, 200)))), "failed", "damaged|corrupt")
-
-
-@case("zst_empty")
-def _(shared, root):
-    return Case("files", _files_goods(shared, root), _write(root / "bad.jsonl.zst", b""), "failed", "empty file")
-
-
-@case("gz_truncated")
-def _(shared, root):
-    return Case("files", _files_goods(shared, root),
-                _write(root / "bad.jsonl.gz", _truncate(gzip.compress(_jsonl(shared, 200)))), "failed", "damaged")
-
-
-@case("gz_corrupted")
-def _(shared, root):
-    return Case("files", _files_goods(shared, root),
-                _write(root / "bad.jsonl.gz", _corrupt(gzip.compress(_jsonl(shared, 200)))), "failed", "damaged")
-
-
-@case("gz_empty")
-def _(shared, root):
-    return Case("files", _files_goods(shared, root), _write(root / "bad.jsonl.gz", b""), "failed", "empty file")
-
-
 @case("invalid_utf8_content")
 def _(shared, root):
     lines = _jsonl(shared, 5).splitlines(keepends=True)
@@ -373,25 +339,6 @@ def _europarl_other(shared: Path) -> bytes:
     return (shared / S / "europarl/en/ep-00-02-03.txt").read_bytes()
 
 
-@case("tgz_truncated")
-def _(shared, root):
-    return Case("europarl", _europarl_goods(shared, root),
-                _write(root / "bad.tgz", _truncate(_tar([("txt/en/ep-00-02-03.txt", _europarl_other(shared))]))),
-                "failed", "truncat|unexpected end|damaged")
-
-
-@case("tgz_corrupted")
-def _(shared, root):
-    return Case("europarl", _europarl_goods(shared, root),
-                _write(root / "bad.tgz", _corrupt(_tar([("txt/en/ep-00-02-03.txt", _europarl_other(shared))]))),
-                "failed", ".")
-
-
-@case("tgz_empty")
-def _(shared, root):
-    return Case("europarl", _europarl_goods(shared, root), _write(root / "bad.tgz", b""), "failed", "empty file")
-
-
 @case("tgz_traversal")
 def _(shared, root):
     return Case("europarl", _europarl_goods(shared, root),
@@ -441,23 +388,6 @@ def _wiki_other(shared: Path) -> bytes:
     return (shared / S / "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2").read_bytes()
 
 
-@case("bz2_truncated")
-def _(shared, root):
-    return Case("wikipedia", _wiki_goods(shared, root), _write(root / "bad.xml.bz2", _truncate(_wiki_other(shared))),
-                "failed", "truncat|end")
-
-
-@case("bz2_corrupted")
-def _(shared, root):
-    return Case("wikipedia", _wiki_goods(shared, root), _write(root / "bad.xml.bz2", _corrupt(_wiki_other(shared))),
-                "failed", "invalid|corrupt|malformed")
-
-
-@case("bz2_empty")
-def _(shared, root):
-    return Case("wikipedia", _wiki_goods(shared, root), _write(root / "bad.xml.bz2", b""), "failed", "empty file")
-
-
 @case("wikipedia_entity_bomb")
 def _(shared, root):
     xml = _with_doctype(_wiki_xml(shared), LAUGHS, b"&i;", b"</text>")
@@ -499,23 +429,6 @@ def _pubmed_set(shared: Path, copies: int = 40) -> bytes:
     article = xml[start:end]
     body = b"".join(article.replace(b"29768149", str(90000000 + i).encode()) for i in range(copies))
     return xml[:start] + body + xml[end:]
-
-
-@case("xz_truncated")
-def _(shared, root):
-    return Case("pubmed_abstracts", _pubmed_goods(shared, root),
-                _write(root / "bad.xml.xz", _truncate(lzma.compress(_pubmed_set(shared)))), "failed", "truncat|end")
-
-
-@case("xz_corrupted")
-def _(shared, root):
-    return Case("pubmed_abstracts", _pubmed_goods(shared, root),
-                _write(root / "bad.xml.xz", _corrupt(lzma.compress(_pubmed_set(shared)))), "failed", ".")
-
-
-@case("xz_empty")
-def _(shared, root):
-    return Case("pubmed_abstracts", _pubmed_goods(shared, root), _write(root / "bad.xml.xz", b""), "failed", "empty file")
 
 
 @case("pubmed_entity_bomb")
@@ -589,24 +502,6 @@ def _se_other(shared: Path, root: Path) -> bytes:
     return _seven_zip([("Posts.xml", _posts(shared, 600))], root)
 
 
-@case("7z_truncated")
-def _(shared, root):
-    return Case("stackexchange", _se_goods(shared, root),
-                _write(root / "other.stackexchange.com.7z", _truncate(_se_other(shared, root))), "failed", ".")
-
-
-@case("7z_corrupted")
-def _(shared, root):
-    return Case("stackexchange", _se_goods(shared, root),
-                _write(root / "other.stackexchange.com.7z", _corrupt(_se_other(shared, root))), "failed", ".")
-
-
-@case("7z_empty")
-def _(shared, root):
-    return Case("stackexchange", _se_goods(shared, root), _write(root / "other.stackexchange.com.7z", b""),
-                "failed", "empty file")
-
-
 @case("7z_traversal")
 def _(shared, root):
     return Case("stackexchange", _se_goods(shared, root),
@@ -657,24 +552,6 @@ def _uspto_goods(shared: Path, root: Path) -> list[Path]:
 
 def _uspto_other(shared: Path) -> bytes:
     return (shared / S / "uspto/US20220159901A1-application-v4.5.xml").read_bytes()
-
-
-@case("zip_truncated")
-def _(shared, root):
-    return Case("uspto", _uspto_goods(shared, root),
-                _write(root / "ipa220526.zip", _truncate(_zip([("ipa220526.xml", _uspto_other(shared))]))),
-                "failed", "zip")
-
-
-@case("zip_corrupted")
-def _(shared, root):
-    return Case("uspto", _uspto_goods(shared, root),
-                _write(root / "ipa220526.zip", _corrupt(_zip([("ipa220526.xml", _uspto_other(shared))]))), "failed", ".")
-
-
-@case("zip_empty")
-def _(shared, root):
-    return Case("uspto", _uspto_goods(shared, root), _write(root / "ipa220526.zip", b""), "failed", "empty file")
 
 
 @case("zip_traversal")
@@ -754,23 +631,6 @@ def _(shared, root):
     return Case("commoncrawl", _cc_goods(shared, root), _write(root / "empty.warc", b""), "failed", "empty file")
 
 
-@case("warc_gz_truncated")
-def _(shared, root):
-    return Case("commoncrawl", _cc_goods(shared, root), _write(root / "cut.warc.gz", _truncate(_warc_gz(shared))),
-                "failed", "truncat")
-
-
-@case("warc_gz_corrupted")
-def _(shared, root):
-    return Case("commoncrawl", _cc_goods(shared, root), _write(root / "bad.warc.gz", _corrupt(_warc_gz(shared))),
-                "failed", ".")
-
-
-@case("warc_gz_empty")
-def _(shared, root):
-    return Case("commoncrawl", _cc_goods(shared, root), _write(root / "empty.warc.gz", b""), "failed", "empty file")
-
-
 @case("warc_gz_bomb")
 def _(shared, root):
     # The real response record, its HTML padded by BOMB spaces (Content-Length kept right).
@@ -822,6 +682,39 @@ def _(shared, root):
     return Case("arxiv", _arxiv_goods(shared, root),
                 _write(root / "1907.88888.tar.gz", _tar([("paper.tex", tex), ("../../../x.tex", tex)])),
                 "failed", r"'\.\.' component")
+
+
+# -- truncated, corrupted and empty: one table for every container ------------------------
+
+
+def _containers(name: str, kind: str, goods: Callable[[Path, Path], list[Path]], file: str,
+                payload: Callable[[Path, Path], bytes], truncated: str, corrupted: str) -> None:
+    """Register ``<name>_truncated``, ``_corrupted`` and ``_empty``: `payload` (a real
+    sample in the container) cut at 60 %, with 64 bytes flipped at 50 %, and 0 bytes; each
+    must fail with a reason matching its pattern."""
+    for variant, damage, pattern in (("truncated", _truncate, truncated), ("corrupted", _corrupt, corrupted),
+                                     ("empty", lambda data: b"", "empty file")):
+        def build(shared: Path, root: Path, damage=damage, pattern=pattern) -> Case:
+            return Case(kind, goods(shared, root), _write(root / file, damage(payload(shared, root))),
+                        "failed", pattern)
+        case(f"{name}_{variant}")(build)
+
+
+_containers("zst", "files", _files_goods, "bad.jsonl.zst", lambda d, r: _zst(_jsonl(d, 200)),
+            "damaged|truncat", "damaged|corrupt")
+_containers("gz", "files", _files_goods, "bad.jsonl.gz", lambda d, r: gzip.compress(_jsonl(d, 200)),
+            "damaged", "damaged")
+_containers("tgz", "europarl", _europarl_goods, "bad.tgz",
+            lambda d, r: _tar([("txt/en/ep-00-02-03.txt", _europarl_other(d))]), "truncat|unexpected end|damaged", "CRC")
+_containers("bz2", "wikipedia", _wiki_goods, "bad.xml.bz2", lambda d, r: _wiki_other(d),
+            "truncat|end", "invalid|corrupt|malformed")
+_containers("xz", "pubmed_abstracts", _pubmed_goods, "bad.xml.xz", lambda d, r: lzma.compress(_pubmed_set(d)),
+            "truncat|end", "corrupt")
+_containers("7z", "stackexchange", _se_goods, "other.stackexchange.com.7z", _se_other, "7z", "corrupt")
+_containers("zip", "uspto", _uspto_goods, "ipa220526.zip",
+            lambda d, r: _zip([("ipa220526.xml", _uspto_other(d))]), "zip", "decompressing|CRC|zip")
+_containers("warc_gz", "commoncrawl", _cc_goods, "bad.warc.gz", lambda d, r: _warc_gz(d),
+            "truncat", "corrupt|incorrect")
 
 
 def test_the_corpus_covers_at_least_thirty_cases() -> None:
