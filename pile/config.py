@@ -22,6 +22,10 @@ from pile.errors import ConfigError
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
+# The largest record (file, archive member, line, message) a reader holds in memory:
+# tens of MB is far above any real document and far below a worker's memory.
+DEFAULT_MAX_RECORD_BYTES = 64 << 20
+
 
 def _require(cond: bool, path: str, message: str) -> None:
     if not cond:
@@ -45,6 +49,9 @@ class SourceConfig:
             bytes of text. Deterministic, so a capped build is reproducible.
         clean: overrides of the ``clean`` section for this source only.
         options: kind-specific settings, validated by the Source class.
+        max_record_bytes: this source's record size limit; unset, the config fills in
+            ``run.max_record_bytes`` (so the Source, which only sees its own section,
+            applies the build's rule).
     """
 
     name: str
@@ -57,6 +64,7 @@ class SourceConfig:
     max_bytes: int | None = None
     clean: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    max_record_bytes: int | None = None
 
     def validate(self, path: str) -> None:
         _require(bool(_NAME_RE.match(self.name)), f"{path}.name",
@@ -67,6 +75,8 @@ class SourceConfig:
         _require(self.epochs > 0, f"{path}.epochs", f"must be > 0, got {self.epochs}")
         _require(self.max_bytes is None or self.max_bytes > 0, f"{path}.max_bytes",
                  f"must be > 0, got {self.max_bytes}")
+        _require(self.max_record_bytes is None or self.max_record_bytes >= 1024,
+                 f"{path}.max_record_bytes", f"must be >= 1024, got {self.max_record_bytes}")
 
 
 @dataclass(frozen=True)
@@ -454,6 +464,9 @@ class RunConfig:
         executor: ``ray`` (default) or ``local`` (in-process, no Ray: debugging).
         unit_bytes: input bytes per unit of work handed to one worker.
         progress: show progress bars (only on a terminal).
+        max_record_bytes: no record (file, archive member, line, message) larger than
+            this is held in memory: it is skipped while streaming and dropped as
+            ``too_large`` with its size.
     """
 
     workers: int | None = None
@@ -462,6 +475,7 @@ class RunConfig:
     executor: str = "ray"
     unit_bytes: int = 16_000_000
     progress: bool = True
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     def validate(self, path: str) -> None:
         _require(self.workers is None or self.workers >= 1, f"{path}.workers",
@@ -470,6 +484,8 @@ class RunConfig:
         _require(self.executor in ("ray", "local"), f"{path}.executor",
                  f"must be 'ray' or 'local', got {self.executor!r}")
         _require(self.unit_bytes >= 1, f"{path}.unit_bytes", "must be >= 1")
+        _require(self.max_record_bytes >= 1024, f"{path}.max_record_bytes",
+                 f"must be >= 1024, got {self.max_record_bytes}")
 
 
 @dataclass(frozen=True)
@@ -488,6 +504,14 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     run: RunConfig = field(default_factory=RunConfig)
     mix: MixConfig = field(default_factory=MixConfig)
+
+    def __post_init__(self) -> None:
+        # Sources are built from their own section only (`make_source(cfg, raw_dir)`):
+        # hand each the run's record limit unless it sets its own.
+        object.__setattr__(self, "sources", tuple(
+            s if s.max_record_bytes is not None
+            else dataclasses.replace(s, max_record_bytes=self.run.max_record_bytes)
+            for s in self.sources))
 
     def validate(self, path: str = "") -> None:
         _require(len(self.sources) > 0, "sources", "at least one source is required")

@@ -9,6 +9,7 @@ across runs and worker counts.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,28 @@ class Document:
 
 
 def make_id(source: str, key: str | int) -> str:
-    """Build a stable document id from the source name and an upstream key."""
-    return f"{source}/{key}"
+    """Build a stable document id from the source name and an upstream key (a key that
+    carries undecodable bytes, such as a file name that is not UTF-8, is escaped by
+    `safe_text`)."""
+    return f"{source}/{safe_text(str(key))}"
+
+
+def _escape_surrogates(match: re.Match[str]) -> str:
+    # A lone surrogate U+DC80..U+DCFF is how Python carries an undecodable byte
+    # (surrogateescape); any other lone surrogate is written as its code point.
+    code = ord(match.group())
+    return f"%{code - 0xDC00:02X}" if 0xDC80 <= code <= 0xDCFF else f"%u{code:04X}"
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """`text` made valid Unicode, deterministically: every lone surrogate (an
+    undecodable byte of a file name, ``caf\\udce9`` for the byte 0xE9) becomes a
+    percent escape (``caf%E9``). Valid text is returned unchanged, so existing ids
+    keep their value."""
+    return _SURROGATE_RE.sub(_escape_surrogates, text) if _SURROGATE_RE.search(text) else text
 
 
 SCHEMA = pa.schema([

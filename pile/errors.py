@@ -7,8 +7,28 @@
 """
 
 
+from typing import Any
+
+
+def _encodable(arg: Any) -> Any:
+    if isinstance(arg, str):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            # A message naming a file whose name is not UTF-8: stats.json and the CLI
+            # must still be able to write it.
+            from pile.document import safe_text
+
+            return safe_text(arg)
+    return arg
+
+
 class PileError(Exception):
-    """Base of every error the CLI reports as a one-line message."""
+    """Base of every error the CLI reports as a one-line message (always valid UTF-8:
+    undecodable bytes of a named file are percent-escaped)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(_encodable(a) for a in args))
 
 
 class ConfigError(PileError):

@@ -52,12 +52,25 @@ def test_warc_response_with_trafilatura(shared_data: Path, tmp_path: Path) -> No
     assert "Menú principal" not in text and "Creyar cuenta" not in text  # navigation gone
 
 
-def test_warc_response_with_justext_stub_page(shared_data: Path, tmp_path: Path) -> None:
-    # jusText (Pile-CC's extractor) keeps no paragraph of this two-sentence stub page:
-    # the page is dropped with its reason, not silently.
-    items = list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.gz"))
+@pytest.mark.parametrize("name", ["justext_v1", "justext"])
+@pytest.mark.parametrize("stoplist", ["English", "none"])
+def test_warc_response_with_justext_stub_page(shared_data: Path, tmp_path: Path, name: str,
+                                              stoplist: str) -> None:
+    # jusText (Pile-CC's extractor, kept by name) keeps no paragraph of this two-sentence
+    # stub page, even language-independently: dropped with its reason, not silently.
+    items = list(source(tmp_path, extractor=name, stoplist=stoplist).read(shared_data / CC / "whirlwind.warc.gz"))
     assert ids(items) == [(f"commoncrawl/{PAGE_UUID}", "no_main_text")]
     assert items[0].doc.meta["url"] == "https://an.wikipedia.org/wiki/Escopete"
+
+
+def test_default_extractor_resiliparse_keeps_the_article(shared_data: Path, tmp_path: Path) -> None:
+    items = list(source(tmp_path).read(shared_data / CC / "whirlwind.warc.gz"))
+    assert ids(items) == [(f"commoncrawl/{PAGE_UUID}", "doc")]
+    text = items[0].text
+    assert ARTICLE in text and "<" not in text
+    assert "Menú principal" not in text  # navigation gone
+    [example] = list(source(tmp_path, extractor="resiliparse_v1").read(shared_data / CC / "warcio-example.warc.gz"))
+    assert "This domain is established to be used for illustrative examples" in example.text
 
 
 def test_revisit_and_request_records_are_skipped(shared_data: Path, tmp_path: Path) -> None:
@@ -176,3 +189,17 @@ def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:
     assert clone._stoplist is None and clone.options["stoplist"] == "none"
     assert ids(list(clone.read(shared_data / CC / "whirlwind.warc.wet.gz"))) == [
         (f"commoncrawl/{WET_UUID}", "doc")]
+
+
+def test_plain_warc_cut_inside_a_response_fails_the_file(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 11, defect 2: the short record is never kept; the records before it are."""
+    plain = gzip.decompress((shared_data / "samples/commoncrawl/whirlwind.warc.gz").read_bytes())
+    wet = gzip.decompress((shared_data / "samples/commoncrawl/whirlwind.warc.wet.gz").read_bytes())
+    cut = plain.index(b"<html") + 20_000  # inside the page's HTML
+    path = tmp_path / "cut.warc"
+    path.write_bytes(wet + plain[:cut])  # a complete conversion record, then the cut response
+    got = []
+    with pytest.raises(SourceError, match=r"truncated: record .* ends \d+ bytes before its Content-Length"):
+        for item in source(tmp_path, stoplist="none").read(path):
+            got.append(item)
+    assert ids(got) == [(f"commoncrawl/{WET_UUID}", "doc")]

@@ -229,7 +229,7 @@ def test_404_on_first_url_falls_back_to_the_mirror(server: Loopback, tmp_path: P
     [result] = _downloader().fetch(source)
     assert result.status == "downloaded", result.error
     assert result.url == server.url("/mirror/dumps/a.txt")
-    assert (tmp_path / "plain" / "a.txt").read_bytes() == b"from the mirror\n"
+    assert (tmp_path / "plain" / "dumps" / "a.txt").read_bytes() == b"from the mirror\n"  # its URL path
     tried = [p for (m, p, _, _) in server.requests if m == "GET"]
     assert tried == ["/dumps/a.txt", "/gone/dumps/a.txt", "/mirror/dumps/a.txt"]
 
@@ -307,7 +307,7 @@ def test_rewrite_onto_a_local_folder(tmp_path: Path, payload: bytes, style: str)
     [result] = dl.fetch(source)
     assert result.status == "downloaded", result.error
     assert result.sha256 == _sha(payload)
-    assert (tmp_path / "raw" / "wiki" / "dump.bz2").read_bytes() == payload
+    assert (tmp_path / "raw" / "wiki" / "enwiki" / "dump.bz2").read_bytes() == payload  # its URL path
     [status] = dl.check_updates(source)
     assert status.status == "unchanged"
 

@@ -119,3 +119,25 @@ def test_listing_and_options(tmp_path: Path) -> None:
 def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:
     src = pickle.loads(pickle.dumps(source(tmp_path, min_chars=5)))
     assert [d.id for d in src.read(shared_data / SAMPLES / FILES[1])] == ["europarl/en/ep-00-02-03"]
+
+
+def test_member_over_the_record_limit_is_dropped_unread(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 11, defect 3: an oversized member is skipped while streaming, with its size."""
+    session = (shared_data / SAMPLES / FILES[0]).read_bytes()
+    path = _tgz(tmp_path, {"txt/en/ep-00-09-99.txt": bytes(3 << 20), f"txt/en/{FILES[0]}": session})
+    src = make_source(SourceConfig(name="europarl", kind="europarl", max_record_bytes=1 << 20), tmp_path)
+    drop, doc = list(src.read(path))
+    assert isinstance(drop, Dropped) and drop.reason == "too_large"
+    assert drop.doc.id == "europarl/en/ep-00-09-99" and drop.doc.meta["record_bytes"] == 3 << 20
+    assert isinstance(doc, Document) and doc.id == "europarl/en/ep-00-01-17"
+
+
+def test_run_record_limit_reaches_every_source(tmp_path: Path) -> None:
+    from pile.config import parse_config
+
+    cfg = parse_config({"sources": [{"name": "europarl", "kind": "europarl"},
+                                    {"name": "own", "kind": "europarl", "max_record_bytes": 4096}],
+                        "run": {"max_record_bytes": 2048}})
+    assert [make_source(s, tmp_path).max_record_bytes for s in cfg.sources] == [2048, 4096]
+    with pytest.raises(ConfigError, match="run.max_record_bytes"):
+        parse_config({"sources": [{"name": "e", "kind": "europarl"}], "run": {"max_record_bytes": 0}})

@@ -137,3 +137,62 @@ def test_unknown_option_is_a_config_error(tmp_path):
 def test_unknown_kind_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match=r"sources\.x\.kind: unknown source kind 'nope'"):
         make_source(SourceConfig(name="x", kind="nope"), tmp_path)
+
+
+def test_file_name_not_utf8_is_read_with_escaped_ids(tmp_path):
+    """Issue 11, defect 1: the bad bytes are percent-escaped, deterministically."""
+    import os
+
+    from pile.docs_io import JsonlZstWriter
+    from pile.phases import SourceReader
+
+    (tmp_path / "good.jsonl").write_bytes(jsonl_bytes(RECORDS))
+    bad = tmp_path / os.fsdecode(b"caf\xe9-\xff.jsonl")
+    bad.write_bytes(jsonl_bytes(RECORDS))
+    cut = tmp_path / os.fsdecode(b"cut\xe9.jsonl.gz")
+    packed = gzip.compress(jsonl_bytes(RECORDS * 50))
+    cut.write_bytes(packed[: len(packed) // 2])
+    src = source(tmp_path, tmp_path)
+    rows = [r for chunk in SourceReader({"mine": src}, 8)({"source": "mine", "files": [str(p) for p in src.inputs()]})
+            for r in chunk]
+    ids = [r["doc"].id for r in rows if r["kind"] == "doc"]
+    assert "mine/caf%E9-%FF.jsonl:1" in ids and "mine/caf%E9-%FF.jsonl:2" in ids
+    assert "mine/good.jsonl:1" in ids and "mine/good.jsonl:2" in ids
+    [error] = [r for r in rows if r["kind"] == "error"]
+    assert error["file"] == "cut%E9.jsonl.gz" and "cut%E9.jsonl.gz" in error["reason"]
+    json.dumps(error, ensure_ascii=False).encode("utf-8")  # stats.json can hold it
+    writer = JsonlZstWriter(tmp_path / "out" / "mine", docs_per_file=100)
+    for r in rows:
+        if r["kind"] == "doc":
+            writer.write(r["doc"])  # the document writer encodes every id strictly
+    writer.commit()
+
+
+def test_lm_dataformat_members_escaping_the_archive_are_refused(tmp_path):
+    """Issue 11, defect 5: the same member rules as the native kinds."""
+    import io
+    import tarfile
+
+    path = tmp_path / "docs.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for name in ("ok.txt", "../../etc/evil.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 5
+            tf.addfile(info, io.BytesIO(b"hello"))
+    got = []
+    with pytest.raises(SourceError, match=r"member '\.\./\.\./etc/evil\.txt' has a '\.\.' component; refused"):
+        for item in source(tmp_path, path).read(path):
+            got.append(item)
+    assert [d.text for d in got] == ["hello"]
+
+
+def test_huge_jsonl_line_is_dropped_while_streaming(tmp_path):
+    """Issue 11, defect 3: a line over max_record_bytes is skipped, with its size."""
+    big = json.dumps({"text": "x" * (3 << 20)}).encode() + b"\n"
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(gzip.compress(jsonl_bytes(RECORDS[:1]) + big + jsonl_bytes(RECORDS[1:])))
+    cfg = SourceConfig(name="mine", kind="files", paths=(str(path),), max_record_bytes=1 << 20)
+    items = list(make_source(cfg, tmp_path / "raw").read(path))
+    assert [(i.id if isinstance(i, Document) else (i.doc.id, i.reason)) for i in items] == [
+        "mine/a.jsonl.gz:1", ("mine/a.jsonl.gz:2", "too_large"), "mine/a.jsonl.gz:3"]
+    assert items[1].doc.meta["record_bytes"] == len(big)

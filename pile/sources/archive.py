@@ -135,6 +135,21 @@ class GuardedReader(io.BufferedIOBase):
         super().close()
 
 
+def refuse_empty(path: Path | str, what: str) -> None:
+    """A 0-byte compressed file or archive is an upstream file that never arrived (a
+    failed transfer, a full disk), not an empty corpus: fail it with that reason.
+
+    Raises:
+        SourceError: `path` is empty.
+    """
+    try:
+        empty = Path(path).stat().st_size == 0
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    if empty:
+        raise SourceError(f"{path}: empty file (0 bytes), expected {what} data")
+
+
 def sniff(path: Path) -> str:
     """The container or compression format of a file from its first bytes.
 
@@ -239,14 +254,26 @@ class _Member:
 # -- tar -------------------------------------------------------------------------------
 
 
+_OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    "gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    "bz2": lambda raw: bz2.BZ2File(raw, "rb"),
+    "xz": lambda raw: lzma.LZMAFile(raw, "rb"),
+}
+
+
 def _tar_members(path: Path) -> Iterator[_Member]:
     try:
         raw = open(path, "rb")
     except OSError as exc:
         raise SourceError(f"{path}: cannot open ({exc.strerror})") from None
+    # The compressed stream is decoded here, not by tarfile's stream mode: tarfile never
+    # reads a gzip trailer, so a corrupted .tar.gz whose damage still inflates would pass
+    # unnoticed; `GzipFile` checks the CRC when drained to its end (below).
+    kind = sniff(path)
+    stream: IO[bytes] = _OPENERS[kind](raw) if kind in _OPENERS else raw
     try:
         try:
-            tf = tarfile.open(fileobj=raw, mode="r|*")
+            tf = tarfile.open(fileobj=stream, mode="r|")
         except DECODE_ERRORS as exc:
             raise SourceError(f"{path}: not a readable tar archive ({describe_error(exc)})") from None
         with tf:
@@ -260,6 +287,12 @@ def _tar_members(path: Path) -> Iterator[_Member]:
                     raise SourceError(f"{path}: after member {current!r}: "
                                       f"{describe_error(exc)}") from None
                 if info is None:
+                    try:
+                        while stream.read(1 << 20):  # to the end: checksums, trailing damage
+                            pass
+                    except DECODE_ERRORS as exc:
+                        raise SourceError(f"{path}: after member {current!r}: "
+                                          f"{describe_error(exc)}") from None
                     break
                 current = info.name
                 name = check_member_name(path, info.name)
@@ -278,6 +311,7 @@ def _tar_members(path: Path) -> Iterator[_Member]:
                 else:
                     yield _Member(name, "other")
     finally:
+        stream.close()
         raw.close()
 
 
@@ -505,6 +539,7 @@ def _sevenzip_members(path: Path) -> Iterator[_Member]:
 
 def _members(path: Path) -> Iterator[_Member]:
     path = Path(path)
+    refuse_empty(path, "tar, zip or 7z archive")
     try:
         fmt = archive_format(path)
     except OSError as exc:
@@ -598,4 +633,4 @@ def safe_extract(path: Path, dest: Path) -> list[Path]:
 
 
 __all__ = ["GuardedReader", "archive_format", "check_member_name", "describe_error",
-           "iter_archive", "safe_extract", "sniff"]
+           "iter_archive", "refuse_empty", "safe_extract", "sniff"]

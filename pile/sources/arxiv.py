@@ -31,6 +31,7 @@ name) or, for folders, ``<source>/<folder>/<main file stem>``.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import posixpath
 import re
@@ -42,7 +43,8 @@ from typing import Any, Iterator
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import RemoteFile, Source
+from pile.config import DEFAULT_MAX_RECORD_BYTES
+from pile.sources.base import RecordTooLarge, RemoteFile, Source, read_capped
 from pile.stage import Dropped
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,6 @@ log = logging.getLogger(__name__)
 EPRINT = "https://arxiv.org/e-print/{id}"
 TEX_SUFFIXES = (".tex", ".ltx", ".latex")
 MAX_DEPTH = 16
-MAX_MEMBER_BYTES = 64 << 20  # one paper's file larger than this is not LaTeX prose
 
 _COMMENT_RE = re.compile(r"(?<!\\)%[^\n]*")
 _MAIN_RE = re.compile(r"\\document(?:class|style)\b")
@@ -79,43 +80,60 @@ def _is_tar(data: bytes) -> bool:
     return len(data) > 262 and data[257:262] == b"ustar"
 
 
-def _gunzip(data: bytes, label: str) -> bytes:
+def _gunzip(data: bytes, label: str, limit: int) -> bytes:
+    """Decompress an e-print, never holding more than `limit` bytes of it (a 1 MB
+    gzip can expand to gigabytes).
+
+    Raises:
+        RecordTooLarge: the decompressed e-print is larger than `limit`.
+    """
     try:
-        return gzip.decompress(data)
+        out, size = read_capped(gzip.GzipFile(fileobj=io.BytesIO(data)), limit)
     except (OSError, EOFError, zlib.error) as exc:
         raise SourceError(f"{label}: damaged gzip data ({exc})") from None
+    if out is None:
+        raise RecordTooLarge(label, size)
+    return out
 
 
-def _tree_from_tar(data: bytes, label: str) -> dict[str, bytes]:
+def _tree_from_tar(data: bytes, label: str, limit: int) -> dict[str, bytes]:
     """Read a tar held in memory through the safe archive reader."""
     with tempfile.NamedTemporaryFile(suffix=".tar") as tmp:
         tmp.write(data)
         tmp.flush()
-        return _tree_from_archive(Path(tmp.name), label)
+        return _tree_from_archive(Path(tmp.name), label, limit)
 
 
-def _tree_from_archive(path: Path, label: str) -> dict[str, bytes]:
+def _tree_from_archive(path: Path, label: str, limit: int = DEFAULT_MAX_RECORD_BYTES
+                       ) -> dict[str, bytes]:
+    """The LaTeX files of a paper's archive; a file over `limit` is left out (a paper's
+    file that large is not LaTeX prose), skipped while streaming."""
     from pile.sources.archive import iter_archive
 
     tree: dict[str, bytes] = {}
     try:
         for member, fileobj in iter_archive(path):
             if member.lower().endswith(TEX_SUFFIXES + (".bbl", ".sty", ".cls")):
-                data = fileobj.read(MAX_MEMBER_BYTES + 1)
-                if len(data) <= MAX_MEMBER_BYTES:
+                data, _size = read_capped(fileobj, limit)
+                if data is not None:
                     tree[member] = data
     except SourceError as exc:
         raise SourceError(str(exc).replace(str(path), label, 1)) from None
     return tree
 
 
-def tree_from_bytes(data: bytes, name: str, label: str) -> dict[str, bytes] | None:
+def tree_from_bytes(data: bytes, name: str, label: str, limit: int = DEFAULT_MAX_RECORD_BYTES
+                    ) -> dict[str, bytes] | None:
     """The files of one paper given as an e-print blob (gzip of a tar or of one ``.tex``,
-    a tar, or a bare ``.tex``); None for a PDF or other non-LaTeX submission."""
+    a tar, or a bare ``.tex``); None for a PDF or other non-LaTeX submission.
+
+    Raises:
+        RecordTooLarge: the e-print decompresses to more than `limit` bytes.
+    """
     if data[:2] == b"\x1f\x8b":
-        data = _gunzip(data, label)
+        data = _gunzip(data, label, limit)
     if _is_tar(data):
-        return _tree_from_tar(data, label)
+        return _tree_from_tar(data, label, limit)
     if data[:5] == b"%PDF-" or b"\x00" in data[:4096]:
         return None
     return {f"{name}.tex": data}
@@ -357,7 +375,11 @@ class ArxivSource(Source):
                 requester-pays S3 bucket that plain HTTP cannot read.
         """
         if self.cfg.urls:
-            return super().list_files()
+            # arxiv.org serves an e-print (gzip) under its bare id (``/e-print/1907.10121``):
+            # stored with ``.gz`` so `inputs` and `read` know it for one.
+            return [f if f.name.lower().endswith((".gz", ".tar", ".tgz") + TEX_SUFFIXES)
+                    else RemoteFile(url=f.url, name=f"{f.name}.gz", sha256=f.sha256, size=f.size)
+                    for f in super().list_files()]
         if not self.options["ids"]:
             raise ConfigError(f"sources.{self.name}.options.ids: empty, and the arXiv bulk sources "
                               "(s3://arxiv/src, requester pays) need AWS credentials; give ids, "
@@ -402,12 +424,16 @@ class ArxivSource(Source):
             yield self._paper(key, tree, main)
             return
         if name.endswith(".gz") and not name.endswith(".tar.gz"):
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
             key = paper_key(path.name)
-            tree = tree_from_bytes(data, key, str(path))
+            data = self.read_file(path, key)
+            if isinstance(data, Dropped):
+                yield data
+                return
+            try:
+                tree = tree_from_bytes(data, key, str(path), self.max_record_bytes)
+            except RecordTooLarge as exc:
+                yield self.dropped(key, "too_large", record_bytes=exc.size)
+                return
             yield self._paper(key, tree, None) if tree is not None else self.dropped(key, "no_tex_source")
             return
         from pile.sources.archive import iter_archive
@@ -420,7 +446,7 @@ class ArxivSource(Source):
         if first[0].lower().endswith((".gz", ".pdf")) and re.match(r"^\d{4}/", first[0]):
             yield from self._bulk(path, first, members)
             return
-        tree = _tree_from_archive(path, str(path))
+        tree = _tree_from_archive(path, str(path), self.max_record_bytes)
         yield self._paper(paper_key(path.name), tree, None)
 
     def _bulk(self, path: Path, first: tuple[str, Any], members: Iterator[tuple[str, Any]]
@@ -431,12 +457,15 @@ class ArxivSource(Source):
             member, fileobj = pending.pop()
             key = paper_key(member)
             if member.lower().endswith(".gz"):
-                data = fileobj.read(MAX_MEMBER_BYTES + 1)
-                if len(data) > MAX_MEMBER_BYTES:
-                    yield self.dropped(key, "too_large")
+                data = self.read_record(fileobj, key)
+                if isinstance(data, Dropped):
+                    yield data
                 else:
                     try:
-                        tree = tree_from_bytes(data, key, f"{path}:{member}")
+                        tree = tree_from_bytes(data, key, f"{path}:{member}", self.max_record_bytes)
+                    except RecordTooLarge as exc:
+                        yield self.dropped(key, "too_large", record_bytes=exc.size)
+                        tree = {}
                     except SourceError as exc:
                         yield self.dropped(key, "damaged_member", detail=str(exc)[:200])
                         tree = {}
@@ -460,7 +489,7 @@ class ArxivSource(Source):
             if root not in file.resolve().parents:
                 continue
             try:
-                if file.stat().st_size <= MAX_MEMBER_BYTES:
+                if file.stat().st_size <= self.max_record_bytes:
                     tree[file.relative_to(folder).as_posix()] = file.read_bytes()
             except OSError as exc:
                 raise SourceError(f"{file}: cannot read ({exc.strerror or exc})") from None

@@ -19,15 +19,29 @@ import abc
 import fnmatch
 import functools
 import glob
+import hashlib
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import IO, Any, ClassVar, Iterable, Iterator
 
-from pile.config import SourceConfig
-from pile.document import Document, make_id
+from pile.config import DEFAULT_MAX_RECORD_BYTES, SourceConfig
+from pile.document import Document, make_id, safe_text
 from pile.errors import ConfigError, SourceError
 from pile.stage import Dropped
+
+# How much of an oversized record is read per step while it is skipped.
+_SKIP_CHUNK = 1 << 20
+
+
+class RecordTooLarge(SourceError):
+    """A record is larger than the size rule allows (raised where a helper cannot
+    return a `Dropped` itself; the source turns it into a ``too_large`` drop)."""
+
+    def __init__(self, label: str, size: int) -> None:
+        super().__init__(f"{label}: {size} bytes, over the record size limit")
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,15 @@ class Source(abc.ABC):
     # -- listing and downloading -------------------------------------------------------
 
     def list_files(self) -> list[RemoteFile]:
-        """The upstream files; the default is the config's explicit ``urls``."""
-        return [RemoteFile(url=u, name=_url_name(u)) for u in self.cfg.urls]
+        """The upstream files; the default is the config's explicit ``urls``, each stored
+        under its URL path (see `url_name`).
+
+        Raises:
+            ConfigError: two URLs map to one local name (named, both).
+        """
+        files = [RemoteFile(url=u, name=url_name(u)) for u in self.cfg.urls]
+        check_unique_names(files, f"sources.{self.name}.urls")
+        return files
 
     def inputs(self) -> list[Path]:
         """The local files to extract, sorted so every run reads them in the same order.
@@ -98,9 +119,12 @@ class Source(abc.ABC):
         return [p for p in files if p.is_file()]
 
     def check_inputs(self) -> None:
-        """Fail before any work when a configured local path does not exist."""
+        """Fail before any work when a configured local path does not exist, or when two
+        configured ``urls`` would be stored under one name."""
         if self.cfg.paths:
             expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
+        elif self.cfg.urls:
+            check_unique_names(self.list_files(), f"sources.{self.name}.urls")
 
     # -- extraction --------------------------------------------------------------------
 
@@ -129,13 +153,59 @@ class Source(abc.ABC):
                                 meta={"pile_set_name": self.set_name, **meta}), reason)
 
     def key_for(self, path: Path) -> str:
-        """A stable, machine-independent name for a local file (relative when possible)."""
+        """A stable, machine-independent name for a local file (relative when possible).
+
+        A file name that is not valid UTF-8 (Python hands it over with its bad bytes as
+        surrogates) gets those bytes percent-escaped, so the key is valid text that every
+        writer can encode, and the same on every run.
+        """
         for root in [self.raw_dir, *(_glob_root(p) for p in self.cfg.paths)]:
             try:
-                return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+                return safe_text(Path(path).resolve().relative_to(Path(root).resolve()).as_posix())
             except ValueError:
                 continue
-        return Path(path).name
+        return safe_text(Path(path).name)
+
+    # -- the record size rule ----------------------------------------------------------
+
+    @property
+    def max_record_bytes(self) -> int:
+        """The largest record (file, member, line, message) this source holds in memory
+        (``run.max_record_bytes``, carried on the source's config)."""
+        return self.cfg.max_record_bytes or DEFAULT_MAX_RECORD_BYTES
+
+    def read_record(self, fileobj: IO[bytes], key: str | int, /, **meta: Any) -> bytes | Dropped:
+        """All bytes of `fileobj` (a member, a message, a file), or -- when there are more
+        than `max_record_bytes` -- a ``too_large`` drop with the record's size, the rest
+        having been streamed past without being kept.
+
+        This is the one place where every reader applies the size rule.
+        """
+        data, size = read_capped(fileobj, self.max_record_bytes)
+        if data is None:
+            return self.dropped(key, "too_large", record_bytes=size, **meta)
+        return data
+
+    def read_file(self, file: Path, key: str | int, /, **meta: Any) -> bytes | Dropped:
+        """`read_record` on a local file.
+
+        Raises:
+            SourceError: the file cannot be opened or read.
+        """
+        try:
+            with open(file, "rb") as fh:
+                return self.read_record(fh, key, **meta)
+        except OSError as exc:
+            raise SourceError(f"{file}: cannot read ({exc.strerror or exc})") from None
+
+    def iter_lines(self, fileobj: IO[bytes]) -> Iterator[tuple[int, bytes | int]]:
+        """The lines of a binary stream, numbered from 1, each at most `max_record_bytes`.
+
+        Yields:
+            (line number, the line's bytes), or (line number, its size in bytes) for a
+            line over the limit, which was skipped while streaming (never held whole).
+        """
+        return bounded_lines(fileobj, self.max_record_bytes)
 
     def describe(self) -> dict[str, Any]:
         """What `pile sources` prints for this source."""
@@ -143,9 +213,104 @@ class Source(abc.ABC):
                 "upstream": self.upstream, "license": self.license}
 
 
-def _url_name(url: str) -> str:
-    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-    return name or "index"
+def read_capped(fileobj: IO[bytes], limit: int) -> tuple[bytes | None, int]:
+    """Read `fileobj` to its end, keeping at most `limit` bytes.
+
+    Returns:
+        (the bytes, their size), or (None, the full size) when the stream holds more
+        than `limit` bytes; the excess is read in 1 MiB steps and discarded, so a
+        decompression bomb costs time, never memory.
+    """
+    data = fileobj.read(limit + 1)
+    if len(data) <= limit:
+        return data, len(data)
+    size = len(data)
+    del data
+    while True:
+        chunk = fileobj.read(_SKIP_CHUNK)
+        if not chunk:
+            return None, size
+        size += len(chunk)
+
+
+def bounded_lines(fileobj: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | int]]:
+    """See `Source.iter_lines` (a function too, for module-level parsers)."""
+    lineno = 0
+    while True:
+        line = fileobj.readline(limit + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) <= limit:
+            yield lineno, line
+            continue
+        size, ended = len(line), line.endswith(b"\n")
+        del line
+        while not ended:  # skip to the end of the oversized line
+            part = fileobj.readline(_SKIP_CHUNK)
+            size += len(part)
+            ended = not part or part.endswith(b"\n")
+        yield lineno, size
+
+
+def url_name(url: str) -> str:
+    """Where a download from `url` is stored below ``raw/<source>/``: its URL path,
+    percent-decoded and made safe.
+
+    ``https://irclogs.ubuntu.com/2025/11/26/%23ubuntu.txt`` -> ``2025/11/26/#ubuntu.txt``.
+    The host and the query are left out (two URLs that differ only there collide, which
+    `check_unique_names` refuses). Made safe: empty, ``.`` and ``..`` segments (also when
+    percent-encoded) never climb out of the folder (``..`` is kept as ``%2E%2E``), bytes
+    that are not UTF-8 and control characters stay percent-escaped, a segment too long
+    for a file system is shortened with a hash of itself, and a URL ending in ``/`` is
+    stored as ``.../index.html`` (so it never clashes with a folder of the same name).
+    """
+    path = urllib.parse.urlsplit(url).path
+    segments = path.split("/")
+    parts: list[str] = []
+    for raw in segments:
+        seg = safe_text(urllib.parse.unquote_to_bytes(raw).decode("utf-8", "surrogateescape"))
+        seg = _CONTROL_RE.sub(lambda m: f"%{ord(m.group()):02X}", seg.replace("\\", "%5C"))
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            seg = "%2E%2E"
+        if "/" in seg:  # a percent-encoded slash is part of the segment, not a folder
+            seg = seg.replace("/", "%2F")
+        if len(seg.encode("utf-8")) > 200:
+            digest = hashlib.sha256(seg.encode("utf-8")).hexdigest()[:16]
+            seg = seg.encode("utf-8")[:150].decode("utf-8", "ignore") + f"~{digest}"
+        parts.append(seg)
+    if not parts:
+        return "index.html"
+    if path.endswith("/"):
+        parts.append("index.html")
+    return "/".join(parts)
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_unique_names(files: Iterable[RemoteFile], field: str) -> None:
+    """Refuse two upstream files stored under one local name (or a file stored where
+    another needs a folder): one would silently overwrite the other.
+
+    Raises:
+        ConfigError: naming `field` and both URLs.
+    """
+    by_name: dict[str, str] = {}
+    for f in files:
+        other = by_name.setdefault(f.name, f.url)
+        if other != f.url:
+            raise ConfigError(f"{field}: {other} and {f.url} would both be stored as "
+                              f"{f.name!r}; give one of them another name")
+    for name, url in by_name.items():
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder in by_name:
+                raise ConfigError(f"{field}: {by_name[folder]} is stored as the file {folder!r}, "
+                                  f"where {url} needs a folder; give one of them another name")
 
 
 def _glob_root(pattern: str) -> Path:

@@ -55,7 +55,7 @@ import requests
 
 from pile.manifest import sha256_file
 from pile.errors import ConfigError, RetryableError, SourceError
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import RemoteFile, Source, check_unique_names
 
 log = logging.getLogger(__name__)
 
@@ -311,12 +311,19 @@ class Downloader:
         if source.cfg.paths:
             return []
         files = source.list_files()
+        check_unique_names(files, f"sources.{source.name}")
         return self.fetch_files(files, source.raw_dir, mirrors=source_mirrors(source),
                                 refresh=refresh)
 
     def fetch_files(self, files: Sequence[RemoteFile], dest_dir: Path, *,
                     mirrors: Sequence[str] = (), refresh: bool = False) -> list[DownloadResult]:
-        """Download `files` into `dest_dir` (the engine behind `fetch`)."""
+        """Download `files` into `dest_dir` (the engine behind `fetch`).
+
+        Raises:
+            ConfigError: two of `files` would be stored under one name (before any
+                download: one would silently overwrite the other).
+        """
+        check_unique_names(files, str(dest_dir))
         dest_dir = Path(dest_dir)
         dest_dir.mkdir(parents=True, exist_ok=True)
         rules, bases = self._split_mirrors(mirrors)

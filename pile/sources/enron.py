@@ -35,7 +35,8 @@ from typing import IO, Any, ClassVar, Iterator
 from pile.document import Document
 from pile.errors import ConfigError
 from pile.sources.archive import archive_format, iter_archive
-from pile.sources.base import RemoteFile, Source
+from pile.config import DEFAULT_MAX_RECORD_BYTES
+from pile.sources.base import RemoteFile, Source, bounded_lines
 from pile.sources.xmlsafe import open_compressed
 from pile.stage import Dropped
 
@@ -82,32 +83,46 @@ def message_body(raw: bytes) -> str:
     return _BLANKS_RE.sub("\n\n", text).strip()
 
 
-def iter_mbox(stream: IO[bytes]) -> Iterator[bytes]:
+def iter_mbox(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[bytes | int]:
     """Split an mbox stream into messages, streaming (``From `` lines separate them).
 
     The ``From `` separator line is dropped and one level of ``>From `` quoting is
     undone, as the mboxo/mboxrd writers (Python's ``mailbox``) escaped it.
+
+    Yields:
+        each message's bytes, or its size (an int) for a message over `limit` bytes,
+        whose lines were counted and discarded instead of kept.
     """
     current: list[bytes] = []
+    size = 0
     started = False
-    for line in stream:
-        if line.startswith(b"From "):
+
+    def finish() -> bytes | int:
+        return size if size > limit else _ESCAPED_FROM_RE.sub(rb"\1", b"".join(current))
+
+    for _lineno, line in bounded_lines(stream, limit):
+        if isinstance(line, bytes) and line.startswith(b"From "):
             if started:
-                yield _ESCAPED_FROM_RE.sub(rb"\1", b"".join(current))
-            current = []
+                yield finish()
+            current, size = [], 0
             started = True
             continue
         if started:
-            current.append(line)
+            size += line if isinstance(line, int) else len(line)
+            if size > limit:
+                current = []
+            elif isinstance(line, bytes):
+                current.append(line)
     if started:
-        yield _ESCAPED_FROM_RE.sub(rb"\1", b"".join(current))
+        yield finish()
 
 
 class EnronSource(Source):
     """The Enron e-mail corpus (CMU maildir tarball, mbox files or loose messages).
 
     Options:
-        max_message_bytes: larger messages are dropped (``too_large``) unread.
+        max_message_bytes: larger messages are dropped (``too_large``) unread; the
+            build's ``run.max_record_bytes`` applies when it is smaller.
     """
 
     kind: ClassVar[str] = "enron"
@@ -129,6 +144,10 @@ class EnronSource(Source):
             return super().list_files()
         return [RemoteFile(url=CMU_URL, name="enron_mail_20150507.tar.gz")]
 
+    @property
+    def max_record_bytes(self) -> int:
+        return min(self.options["max_message_bytes"], super().max_record_bytes)
+
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Message bodies from a maildir tarball, an mbox file or one message file."""
         path = Path(path)
@@ -144,21 +163,17 @@ class EnronSource(Source):
                 stem = path.name
                 for suffix in (".gz", ".bz2", ".xz", ".zst", ".mbox"):
                     stem = stem.removesuffix(suffix)
-                for index, raw in enumerate(iter_mbox(stream)):
-                    yield self._from_bytes(f"{stem}/{index}", raw)
+                for index, raw in enumerate(iter_mbox(stream, self.max_record_bytes)):
+                    yield (self.dropped(f"{stem}/{index}", "too_large", record_bytes=raw)
+                           if isinstance(raw, int) else self._from_bytes(f"{stem}/{index}", raw))
             else:
                 yield self._message(self.key_for(path), stream)  # type: ignore[arg-type]
 
     def _message(self, key: str, fh: IO[bytes]) -> Document | Dropped:
-        limit = self.options["max_message_bytes"]
-        raw = fh.read(limit + 1)
-        if len(raw) > limit:
-            return self.dropped(key, "too_large")
-        return self._from_bytes(key, raw)
+        raw = self.read_record(fh, key)
+        return raw if isinstance(raw, Dropped) else self._from_bytes(key, raw)
 
     def _from_bytes(self, key: str, raw: bytes) -> Document | Dropped:
-        if len(raw) > self.options["max_message_bytes"]:
-            return self.dropped(key, "too_large")
         body = message_body(raw)
         user = key.split("/", 1)[0]
         if not body:
@@ -181,6 +196,21 @@ class _Prefixed:
             self._first = head[size:]
             return head[:size]
         return head + self._rest.read(size - len(head))
+
+    def readline(self, size: int = -1) -> bytes:
+        if not self._first:
+            return self._rest.readline(size)
+        head = self._first
+        cut = head.find(b"\n") + 1
+        if size is not None and size >= 0 and (not cut or cut > size) and len(head) >= size:
+            self._first = head[size:]
+            return head[:size]
+        if cut:
+            self._first = head[cut:]
+            return head[:cut]
+        self._first = b""
+        more = -1 if size is None or size < 0 else size - len(head)
+        return head + self._rest.readline(more)
 
     def __iter__(self) -> Iterator[bytes]:
         if self._first:

@@ -7,7 +7,9 @@ one document per session file and language. The release's markup is reduced to t
 - ``<SPEAKER ID=.. NAME="Evans, Robert J" ...>`` becomes a new paragraph that starts with
   the speaker's name (``Evans, Robert J: ...``); a speaker tag without a name is removed;
 - ``<CHAPTER ID=..>`` and ``<P>`` become paragraph breaks; every other tag is removed;
-- files whose text is shorter than ``min_chars`` are dropped with reason ``too_short``.
+- files whose text is shorter than ``min_chars`` are dropped with reason ``too_short``;
+  files larger than ``run.max_record_bytes`` with ``too_large`` (streamed past, never
+  held in memory).
 
 Inputs are the release tarball ``europarl.tgz`` (members ``txt/<lang>/ep-YY-MM-DD[-NN].txt``,
 read through `pile.sources.archive.iter_archive`, which refuses unsafe members) or the
@@ -124,8 +126,12 @@ class EuroparlSource(Source):
             return
         stem = filename[:-4] if filename.endswith(".txt") else filename
         key = f"{lang}/{stem}"
+        data = self.read_record(fileobj, key, language=lang)  # a 1 GiB member is never held
+        if isinstance(data, Dropped):
+            yield data
+            return
         try:
-            raw = fileobj.read().decode("utf-8")
+            raw = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             yield self.dropped(key, "invalid_utf8", language=lang, detail=str(exc)[:200])
             return

@@ -10,7 +10,16 @@ Formats, by file name:
   file goes on; a truncated compressed file keeps the lines before the damage and
   fails the file with the reason;
 - lm_dataformat archives (``.dat.zst``, ``.json.zst``, ``.jsonl.zst.tar``, ``.zip``,
-  ``.tar.gz``): read with ``lm_dataformat.Reader``.
+  ``.tar.gz``), in lm_dataformat's layouts (a length-prefixed ``.dat.zst``, a JSON list,
+  one ``.jsonl.zst`` or one document per archive member). They are read here rather than
+  with ``lm_dataformat.Reader``, which reads members whole and ignores their names:
+  archive members go through `pile.sources.archive`, which refuses absolute, ``..`` and
+  escaping-link member names as the native kinds do (failing the file with the reason).
+
+Every record (a file, a line, a member) is subject to the base class's size rule: one
+larger than ``run.max_record_bytes`` is skipped while streaming and dropped as
+``too_large`` with its size. Text with lone surrogates (JSON ``"\\ud800"``) cannot be
+written as UTF-8 and is dropped as ``invalid_utf8``.
 
 Document ids are ``<source>/<file>:<line>`` (or ``<source>/<file>`` for whole-file
 formats), where ``<file>`` is the path relative to the configured root.
@@ -19,7 +28,6 @@ formats), where ``<file>`` is the path relative to the configured root.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import zlib
 from pathlib import Path
@@ -30,6 +38,7 @@ import zstandard
 from pile.docs_io import open_zstd
 from pile.document import Document
 from pile.errors import SourceError
+from pile.sources.archive import refuse_empty
 from pile.sources.base import Source
 from pile.stage import Dropped
 
@@ -66,6 +75,22 @@ def _count_newlines(fh: IO[bytes], limit: int) -> int:
     return n
 
 
+class _Until:
+    """A plain file's lines up to the first line that starts at or after `end`."""
+
+    def __init__(self, fh: IO[bytes], end: int) -> None:
+        self._fh = fh
+        self._end = end
+        self._at_line_start = True
+
+    def readline(self, size: int = -1) -> bytes:
+        if self._at_line_start and self._fh.tell() >= self._end:
+            return b""
+        line = self._fh.readline(size)
+        self._at_line_start = line.endswith(b"\n")
+        return line
+
+
 class _CountingReader(io.RawIOBase):
     """A raw file that counts the bytes consumed and hands them out in small reads, so a
     decompressor's position in the compressed file is known to within 64 KiB."""
@@ -98,6 +123,8 @@ class _CountingReader(io.RawIOBase):
 
 def _open_binary(path: Path) -> IO[bytes]:
     name = path.name.lower()
+    if name.endswith((".zst", ".gz")):
+        refuse_empty(path, name.rsplit(".", 1)[-1])
     raw = open(path, "rb")
     if name.endswith(".zst"):
         return open_zstd(raw)
@@ -137,27 +164,47 @@ class FilesSource(Source):
                               f"{', '.join(WHOLE_FILE_SUFFIXES + JSONL_SUFFIXES + LMD_SUFFIXES)})")
 
     def _read_text(self, path: Path, key: str) -> Iterator[Document | Dropped]:
-        data = path.read_bytes()
+        data = self.read_file(path, key, path=key)
+        if isinstance(data, Dropped):
+            yield data
+            return
+        yield self._text_document(key, data, path=key)
+
+    def _text_document(self, key: str, data: bytes, **meta: Any) -> Document | Dropped:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield self.dropped(key, "invalid_utf8", error=f"byte {exc.start}")
-            return
-        yield self.document(key, text.removeprefix("\ufeff"), path=key)
+            return self.dropped(key, "invalid_utf8", error=f"byte {exc.start}")
+        return self.document(key, text.removeprefix("\ufeff"), **meta)
 
     def _read_jsonl(self, path: Path, key: str) -> Iterator[Document | Dropped]:
+        try:
+            fh = _open_binary(path)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
+        with fh:
+            yield from self._jsonl_lines(fh, path, key)
+
+    def _jsonl_lines(self, fh: IO[bytes], label: Path | str, key: str,
+                     first: int | None = None) -> Iterator[Document | Dropped]:
+        """The records of one JSON-lines stream; ids ``<key>:<line>`` (or, for the
+        members of a ``.jsonl.zst.tar``, ``<key>:<first + line index>``, numbered across
+        the archive from 0 as lm_dataformat numbers them)."""
         text_key = self.options["text_key"]
-        fh = _open_binary(path)
         lineno = 0
         try:
-            for lineno, raw in enumerate(fh, 1):
+            for lineno, raw in self.iter_lines(fh):
+                rec_key = f"{key}:{lineno if first is None else first + lineno - 1}"
+                if isinstance(raw, int):
+                    yield self.dropped(rec_key, "too_large", record_bytes=raw)
+                    continue
                 if not raw.strip():
                     continue
-                yield self._record(raw, f"{key}:{lineno}", text_key)
+                yield self._record(raw, rec_key, text_key)
+        except SourceError:
+            raise
         except _DECOMPRESS_ERRORS as exc:
-            raise SourceError(f"{path}: damaged after line {lineno} ({type(exc).__name__}: {exc})") from None
-        finally:
-            fh.close()
+            raise SourceError(f"{label}: damaged after line {lineno} ({type(exc).__name__}: {exc})") from None
 
     def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
         if file_format(Path(path)) != "jsonl":
@@ -181,44 +228,32 @@ class FilesSource(Source):
             yield from super().read_span(path, span)
             return
         key = self.key_for(path)
-        text_key = self.options["text_key"]
         start, end = span
         name = path.name.lower()
-        lineno = 0
         if not name.endswith((".zst", ".gz")):
             with open(path, "rb") as fh:
-                pos = 0
+                before = 0  # lines that start before this span
                 if start > 0:
-                    lineno = _count_newlines(fh, start)
+                    before = _count_newlines(fh, start)
                     fh.seek(start - 1)
                     if fh.read(1) != b"\n":  # mid-line: that line belongs to the span before
-                        rest = fh.readline()
-                        pos = start + len(rest)
-                        lineno += rest.endswith(b"\n")  # its newline lies inside this span
-                    else:
-                        pos = start
-                while pos < end:
-                    raw = fh.readline()
-                    if not raw:
-                        break
-                    pos += len(raw)
-                    lineno += 1
-                    if raw.strip():
-                        yield self._record(raw, f"{key}:{lineno}", text_key)
+                        while True:  # skipped in bounded steps, whatever its length
+                            rest = fh.readline(1 << 20)
+                            if not rest or rest.endswith(b"\n"):
+                                break
+                        before += bool(rest)  # its newline lies inside this span
+                for doc in self._jsonl_lines(_Until(fh, end), path, key, first=before + 1):
+                    yield doc
             return
         counter = _CountingReader(open(path, "rb"))
         fh = open_zstd(counter) if name.endswith(".zst") else gzip.GzipFile(fileobj=counter, mode="rb")
-        try:
-            for lineno, raw in enumerate(fh, 1):
+        with fh:
+            for doc in self._jsonl_lines(fh, path, key):
                 at = counter.consumed
                 if at >= end:
                     break
-                if at >= start and raw.strip():
-                    yield self._record(raw, f"{key}:{lineno}", text_key)
-        except _DECOMPRESS_ERRORS as exc:
-            raise SourceError(f"{path}: damaged after line {lineno} ({type(exc).__name__}: {exc})") from None
-        finally:
-            fh.close()
+                if at >= start:
+                    yield doc
 
     def _record(self, raw: bytes, key: str, text_key: str) -> Document | Dropped:
         try:
@@ -227,13 +262,19 @@ class FilesSource(Source):
             return self.dropped(key, "invalid_utf8")
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return self.dropped(key, "bad_json")
-        if not isinstance(rec, dict) or not isinstance(rec.get(text_key), str):
+        if not isinstance(rec, dict):
             return self.dropped(key, "no_text")
-        return self._to_document(key, rec[text_key], rec.get("meta"))
+        text = rec.get(text_key)
+        if isinstance(text, list) and all(isinstance(t, str) for t in text):
+            text = "\n\n".join(text)  # lm_dataformat's paragraph lists
+        if not isinstance(text, str):
+            return self.dropped(key, "no_text")
+        # Only a \\uD800-\\uDFFF escape can put a lone surrogate in decoded JSON.
+        return self._to_document(key, text, rec.get("meta"), check=b"\\ud" in raw or b"\\uD" in raw)
 
-    def _to_document(self, key: str, text: str, meta: Any) -> Document:
+    def _to_document(self, key: str, text: str, meta: Any, check: bool = True) -> Document | Dropped:
         doc = self.document(key, text)
         if isinstance(meta, dict):
             for k, v in meta.items():
@@ -241,17 +282,94 @@ class FilesSource(Source):
                     doc.meta["pile_set_name"] = str(v)
                 elif k not in ("id", "pile_set_name") and not k.startswith("_"):
                     doc.meta.setdefault(k, v)
+        if not check:
+            return doc
+        try:
+            # JSON may spell lone surrogates ("\\udce9"): no writer can encode them.
+            json.dumps([doc.text, doc.meta], ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return self.dropped(key, "invalid_utf8", error=f"lone surrogate at {exc.start}")
         return doc
 
     def _read_lmd(self, path: Path, key: str) -> Iterator[Document | Dropped]:
-        import lm_dataformat
-
+        name = path.name.lower()
+        refuse_empty(path, "lm_dataformat")
         try:
-            # Only lm_dataformat's JSON formats carry meta; the others assert get_meta=False.
-            with_meta = path.name.lower().endswith((".json.zst", ".jsonl.zst.tar"))
-            stream = lm_dataformat.Reader(str(path)).stream_data(get_meta=with_meta)
-            for i, item in enumerate(stream):
-                text, meta = item if isinstance(item, tuple) else (item, {})
-                yield self._to_document(f"{key}:{i}", text, meta)
-        except (*_DECOMPRESS_ERRORS, ValueError, KeyError, AssertionError, io.UnsupportedOperation) as exc:
+            if name.endswith(".dat.zst"):
+                yield from self._read_dat(path, key)
+            elif name.endswith(".json.zst"):
+                yield from self._read_json_list(path, key)
+            else:
+                yield from self._read_lmd_archive(path, key, jsonl=name.endswith(".jsonl.zst.tar"))
+        except SourceError:
+            raise
+        except (*_DECOMPRESS_ERRORS, ValueError) as exc:
             raise SourceError(f"{path}: unreadable lm_dataformat archive ({type(exc).__name__}: {exc})") from None
+
+    def _read_dat(self, path: Path, key: str) -> Iterator[Document | Dropped]:
+        """lm_dataformat's ``.dat.zst``: a 16-byte decimal length before each document."""
+        with open(path, "rb") as raw, open_zstd(raw) as fh:
+            index = 0
+            while True:
+                head = fh.read(16)
+                if not head:
+                    return
+                try:
+                    length = int(head.decode("ascii"))
+                except (UnicodeDecodeError, ValueError):
+                    raise SourceError(f"{path}: bad record length {head!r} before record {index}") from None
+                item = self.read_record(_Window(fh, length, f"{path}: record {index}"), f"{key}:{index}")
+                yield item if isinstance(item, Dropped) else self._text_document(f"{key}:{index}", item)
+                index += 1
+
+    def _read_json_list(self, path: Path, key: str) -> Iterator[Document | Dropped]:
+        """lm_dataformat's ``.json.zst``: one JSON list of texts (one record, size-capped)."""
+        with open(path, "rb") as raw, open_zstd(raw) as fh:
+            data = self.read_record(fh, key)
+        if isinstance(data, Dropped):
+            yield data
+            return
+        try:
+            items = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise SourceError(f"{path}: not a JSON list of texts ({type(exc).__name__})") from None
+        for i, text in enumerate(items if isinstance(items, list) else []):
+            yield (self._to_document(f"{key}:{i}", text, None) if isinstance(text, str)
+                   else self.dropped(f"{key}:{i}", "no_text"))
+
+    def _read_lmd_archive(self, path: Path, key: str, jsonl: bool) -> Iterator[Document | Dropped]:
+        """A ``.zip`` / ``.tar.gz`` (one document per member) or a ``.jsonl.zst.tar``
+        (one ``.jsonl.zst`` per member), through the safe archive reader."""
+        from pile.sources.archive import iter_archive
+
+        index = 0
+        for member, fileobj in iter_archive(path):
+            if jsonl:
+                count = 0
+                for item in self._jsonl_lines(open_zstd(fileobj), f"{path}:{member}", key, first=index):
+                    count += 1
+                    yield item
+                index += count
+                continue
+            item = self.read_record(fileobj, f"{key}:{index}", member=member)
+            yield item if isinstance(item, Dropped) else self._text_document(f"{key}:{index}", item)
+            index += 1
+
+
+class _Window:
+    """The next `length` bytes of a stream, as a reader (one ``.dat.zst`` record)."""
+
+    def __init__(self, raw: IO[bytes], length: int, label: str) -> None:
+        self._raw = raw
+        self._left = length
+        self._label = label
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._raw.read(n)
+        self._left -= len(data)
+        if len(data) < n:
+            raise SourceError(f"{self._label}: truncated (ends before its stated length)")
+        return data

@@ -215,10 +215,10 @@ class GutenbergSource(Source):
         """
         path = Path(path)
         key = ebook_key(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot read the book ({exc.strerror or exc})") from None
+        data = self.read_file(path, key, file=self.key_for(path))
+        if isinstance(data, Dropped):
+            yield data
+            return
         text = _decode(data)
         if text is None:
             yield self.dropped(key, "invalid_utf8", file=self.key_for(path))

@@ -112,10 +112,10 @@ class PythonSource(_TreeSource):
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         key = self.key_for(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise SourceError(f"{path}: {exc.strerror}") from None
+        data = self.read_file(Path(path), key)
+        if isinstance(data, Dropped):
+            yield data
+            return
         text = _decode(data)
         if text is None:
             yield self.dropped(key, "not_utf8_text")
@@ -142,9 +142,11 @@ class SystemDocsSource(_TreeSource):
         path = Path(path)
         key = self.key_for(path)
         try:
-            data = path.read_bytes()
-            if path.suffix == ".gz":
-                data = gzip.decompress(data)
+            with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
+                data = self.read_record(fh, key)
+            if isinstance(data, Dropped):
+                yield data
+                return
         except (OSError, EOFError, zlib.error) as exc:
             raise SourceError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
         text = _decode(data)

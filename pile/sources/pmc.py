@@ -244,7 +244,7 @@ class PubmedCentralSource(Source):
                                       str(path))
 
     def _articles(self, stream: IO[bytes], stem: str, label: str) -> Iterator[Document | Dropped]:
-        for article in iterparse(_Named(stream, label), {"article"}):
+        for article in iterparse(_Named(stream, label), {"article"}, self.max_record_bytes):
             pmcid, text, meta = article_to_text(article, self.options["include_abstract"])
             key = pmcid or stem
             meta["pmcid"] = pmcid or None

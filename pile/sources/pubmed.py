@@ -120,7 +120,7 @@ class PubmedAbstractsSource(Source):
             SourceError: malformed/truncated XML or a refused entity, after the citations
                 read before the damage.
         """
-        for article in iterparse(Path(path), {"PubmedArticle"}):
+        for article in iterparse(Path(path), {"PubmedArticle"}, self.max_record_bytes):
             pmid, text, meta = citation_to_text(article)
             if not pmid:
                 yield self.dropped(f"{self.key_for(Path(path))}#no-pmid", "no_pmid")

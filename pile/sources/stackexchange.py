@@ -48,7 +48,7 @@ import lxml.html
 
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.archive import iter_archive, sniff
+from pile.sources.archive import iter_archive, refuse_empty, sniff
 from pile.sources.base import RemoteFile, Source, expand_paths
 from pile.sources.xmlsafe import iterparse
 from pile.stage import Dropped
@@ -204,6 +204,8 @@ class StackExchangeSource(Source):
         """Questions with their answers from one ``.7z`` dump or ``Posts.xml`` file."""
         path = Path(path)
         site = site_name(path)
+        if path.name.lower().endswith(".7z"):
+            refuse_empty(path, "7z")
         if sniff(path) == "7z":
             found = False
             for member, fh in iter_archive(path):
@@ -222,7 +224,7 @@ class StackExchangeSource(Source):
         min_score = self.options["min_answer_score"]
         pending: dict[int, _Question] = {}
         orphans = 0
-        for row in iterparse(source, {"row"}):
+        for row in iterparse(source, {"row"}, self.max_record_bytes, label or None):
             kind = row.get("PostTypeId")
             try:
                 post_id = int(row.get("Id", ""))

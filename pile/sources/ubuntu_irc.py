@@ -204,10 +204,10 @@ class UbuntuIrcSource(Source):
         blocks: list[str] = []
         system = invalid = total = 0
         for d, p in days:
-            try:
-                data = p.read_bytes()
-            except OSError as exc:
-                raise SourceError(f"{p}: cannot read the log ({exc.strerror or exc})") from None
+            data = self.read_file(p, key)
+            if isinstance(data, Dropped):
+                yield data
+                return
             lines, n_sys, n_bad, n_all = clean_log(data)
             system, invalid, total = system + n_sys, invalid + n_bad, total + n_all
             if lines:

@@ -35,10 +35,10 @@ from typing import IO, Any, Iterable, Iterator
 
 from lxml import etree
 
-from pile.config import SourceConfig
+from pile.config import DEFAULT_MAX_RECORD_BYTES, SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import RemoteFile, Source, bounded_lines
 from pile.stage import Dropped
 
 BULKDATA = "https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/{year}/{prefix}{yymmdd}.zip"
@@ -78,22 +78,55 @@ def _map_entity(match: re.Match[bytes]) -> bytes:
     return char.encode("utf-8") if char else b""
 
 
+_ENTITY_DECL_RE = re.compile(rb"<!ENTITY\s[^>]*>")
+
+
+def refused_entity(doc: bytes) -> str | None:
+    """The first entity declaration of the document's DTD that is not an unparsed
+    (``NDATA``) image reference, or None.
+
+    The 2002 format declares its drawings as ``<!ENTITY x SYSTEM "x.TIF" NDATA TIF>``;
+    any other declaration (an internal entity, an expansion bomb, an external parsed
+    entity pointing at a local file) has no place in a patent and refuses the patent,
+    as the other XML kinds refuse it, rather than being silently dropped.
+    """
+    doctype = _DOCTYPE_RE.search(doc)
+    if doctype is None:
+        return None
+    for decl in _ENTITY_DECL_RE.findall(doctype.group(0)):
+        if b"NDATA" not in decl:
+            return decl[:80].decode("utf-8", "replace")
+    return None
+
+
 def prepare_xml(doc: bytes) -> bytes:
     """Remove the DOCTYPE and map DTD-defined named entities to characters."""
     doc = _DOCTYPE_RE.sub(b"", doc, count=1)
     return _ENTITY_RE.sub(_map_entity, doc)
 
 
-def split_documents(stream: IO[bytes]) -> Iterator[bytes]:
-    """Split a weekly file into its XML documents (each starts with ``<?xml``)."""
+def split_documents(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[bytes | int]:
+    """Split a weekly file into its XML documents (each starts with ``<?xml``).
+
+    Yields:
+        each document's bytes, or its size (an int) for a document over `limit` bytes,
+        which was streamed past rather than kept.
+    """
     current: list[bytes] = []
-    for line in stream:
-        if line.lstrip().startswith(b"<?xml") and any(part.strip() for part in current):
-            yield b"".join(current)
+    size = 0
+    content = False  # anything but blank lines in `current`
+    for _lineno, line in bounded_lines(stream, limit):
+        if isinstance(line, bytes) and line.lstrip().startswith(b"<?xml") and content:
+            yield size if size > limit else b"".join(current)
+            current, size, content = [], 0, False
+        size += line if isinstance(line, int) else len(line)
+        content = content or isinstance(line, int) or bool(line.strip())
+        if size > limit:
             current = []
-        current.append(line)
-    if any(part.strip() for part in current):
-        yield b"".join(current)
+        else:
+            current.append(line)  # type: ignore[arg-type]  # ints only when size > limit
+    if content:
+        yield size if size > limit else b"".join(current)
 
 
 def _text(element: etree._Element) -> str:
@@ -264,8 +297,15 @@ class UsptoSource(Source):
             raise SourceError(f"{path}: cannot read the patent file ({exc.strerror or exc})") from None
 
     def _patents(self, stream: IO[bytes], file_key: str) -> Iterator[Document | Dropped]:
-        for index, doc in enumerate(split_documents(stream)):
+        for index, doc in enumerate(split_documents(stream, self.max_record_bytes)):
             fallback_key = f"{file_key}#{index}"
+            if isinstance(doc, int):
+                yield self.dropped(fallback_key, "too_large", record_bytes=doc)
+                continue
+            refused = refused_entity(doc)
+            if refused is not None:
+                yield self.dropped(fallback_key, "xml_entity_refused", detail=refused)
+                continue
             try:
                 info = parse_patent(doc)
             except etree.XMLSyntaxError as exc:

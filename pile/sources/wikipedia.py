@@ -386,7 +386,7 @@ class WikipediaSource(Source):
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Stream the pages of one dump file (bz2, gz, xz, zst or plain XML)."""
         limit = self.options["max_page_chars"]
-        for page in iterparse(Path(path), {"page"}):
+        for page in iterparse(Path(path), {"page"}, self.max_record_bytes):
             fields = {local_name(child): child for child in page}
             title = (fields["title"].text or "") if "title" in fields else ""
             page_id = (fields["id"].text or "").strip() if "id" in fields else ""

@@ -26,8 +26,9 @@ from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml import ExternalReferenceForbidden
 from defusedxml.ElementTree import iterparse as _defused_iterparse
 
+from pile.config import DEFAULT_MAX_RECORD_BYTES
 from pile.errors import SourceError
-from pile.sources.archive import DECODE_ERRORS, GuardedReader, describe_error
+from pile.sources.archive import DECODE_ERRORS, GuardedReader, describe_error, refuse_empty
 
 _SUFFIXES = {".gz": "gz", ".tgz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz", ".zst": "zst",
              ".zstd": "zst"}
@@ -47,6 +48,8 @@ def open_compressed(path: Path | str) -> IO[bytes]:
     """
     path = Path(path)
     kind = _SUFFIXES.get(path.suffix.lower(), "plain")
+    if kind != "plain":
+        refuse_empty(path, kind)
     try:
         if kind == "gz":
             raw: IO[bytes] = gzip.open(path, "rb")
@@ -84,7 +87,28 @@ def local_name(elem: Element) -> str:
     return _local(elem.tag) if isinstance(elem.tag, str) else ""
 
 
-def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str]
+class _GapGuard:
+    """Counts the bytes the parser reads since its last event and refuses to go on past
+    `limit`: one text node or tag that large (a 1 GiB ``<text>``) would otherwise be
+    accumulated whole by the parser before any record boundary is seen."""
+
+    def __init__(self, raw: IO[bytes], limit: int, label: str) -> None:
+        self._raw = raw
+        self._limit = limit
+        self._label = label
+        self.since = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.since += len(data)
+        if self.since > self._limit:
+            raise SourceError(f"{self._label}: too_large: one XML text or tag runs over "
+                              f"{self._limit} bytes (run.max_record_bytes); the file stops here")
+        return data
+
+
+def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str],
+              max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, label: str | None = None
               ) -> Iterator[Element]:
     """Stream the elements named in `tags`, safely and in bounded memory.
 
@@ -97,6 +121,9 @@ def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str]
     Args:
         source: a binary stream, or a path (decompressed by extension via
             `open_compressed`).
+        max_record_bytes: the most bytes the parser may read without an element
+            starting or ending (the base class's record size rule, for XML).
+        label: how errors name the input (default: the path, or the stream's name).
         tags: tag names to yield, matched with or without their ``{namespace}``
             (``"page"`` matches ``{http://www.mediawiki.org/xml/export-0.10/}page``).
 
@@ -111,10 +138,11 @@ def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str]
     """
     own = not hasattr(source, "read")
     stream: IO[bytes] = open_compressed(source) if own else source  # type: ignore[arg-type]
-    label = str(source) if own else str(getattr(source, "name", "<stream>"))
+    label = label or (str(source) if own else str(getattr(source, "name", "<stream>")))
     wanted = frozenset(tags)
+    guard = _GapGuard(stream, max_record_bytes, label)
     try:
-        events = _defused_iterparse(stream, events=("start", "end"), forbid_dtd=False,
+        events = _defused_iterparse(guard, events=("start", "end"), forbid_dtd=False,
                                     forbid_entities=True, forbid_external=True)
         stack: list[Element] = []
         inside = 0  # how many wanted elements are open around the current position
@@ -144,6 +172,7 @@ def iterparse(source: IO[bytes] | Path | str, tags: set[str] | frozenset[str]
                 raise
             except DECODE_ERRORS + _zstd_error() as exc:
                 raise SourceError(f"{label}: {describe_error(exc)}") from None
+            guard.since = 0
             tag = elem.tag
             hit = tag in wanted or _local(tag) in wanted
             if event == "start":
