@@ -143,8 +143,10 @@ def test_file_name_not_utf8_is_read_with_escaped_ids(tmp_path):
     """Issue 11, defect 1: the bad bytes are percent-escaped, deterministically."""
     import os
 
-    from pile.docs_io import JsonlZstWriter
-    from pile.phases import SourceReader
+    from pile.docs_io import DocsPartWriter
+    from pile.executor import Unit
+    from pile.phases.work import read_source_unit
+    from pile.stats import UnitStats
 
     (tmp_path / "good.jsonl").write_bytes(jsonl_bytes(RECORDS))
     bad = tmp_path / os.fsdecode(b"caf\xe9-\xff.jsonl")
@@ -153,19 +155,19 @@ def test_file_name_not_utf8_is_read_with_escaped_ids(tmp_path):
     packed = gzip.compress(jsonl_bytes(RECORDS * 50))
     cut.write_bytes(packed[: len(packed) // 2])
     src = source(tmp_path, tmp_path)
-    rows = [r for chunk in SourceReader({"mine": src}, 8)({"source": "mine", "files": [str(p) for p in src.inputs()]})
-            for r in chunk]
-    ids = [r["doc"].id for r in rows if r["kind"] == "doc"]
+    stats = UnitStats("mine")
+    docs = [d for batch in read_source_unit(src, Unit("mine", 0, tuple(str(p) for p in src.inputs())), stats, 8)
+            for d in batch]
+    ids = [d.id for d in docs]
     assert "mine/caf%E9-%FF.jsonl:1" in ids and "mine/caf%E9-%FF.jsonl:2" in ids
     assert "mine/good.jsonl:1" in ids and "mine/good.jsonl:2" in ids
-    [error] = [r for r in rows if r["kind"] == "error"]
+    [error] = stats.files_failed
     assert error["file"] == "cut%E9.jsonl.gz" and "cut%E9.jsonl.gz" in error["reason"]
     json.dumps(error, ensure_ascii=False).encode("utf-8")  # stats.json can hold it
-    writer = JsonlZstWriter(tmp_path / "out" / "mine", docs_per_file=100)
-    for r in rows:
-        if r["kind"] == "doc":
-            writer.write(r["doc"])  # the document writer encodes every id strictly
-    writer.commit()
+    writer = DocsPartWriter(tmp_path / "out" / "mine", "000000", docs_per_file=100)
+    for doc in docs:
+        writer.write(doc)  # the document writer encodes every id strictly
+    assert sum(n for _name, _size, _sha, n in writer.close()) == len(docs)
 
 
 def test_lm_dataformat_members_escaping_the_archive_are_refused(tmp_path):

@@ -44,12 +44,13 @@ def tmp_name(path: Path) -> Path:
 # -- reading a unit -------------------------------------------------------------------------
 
 
-def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int
-                     ) -> Iterator[list[Document]]:
+def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
+                     drops: list[tuple[str, str]] | None = None) -> Iterator[list[Document]]:
     """Batches of a unit's upstream documents, in file order.
 
-    Drops at read time are counted as stage ``read``; a file that fails is named in
-    `stats` with the reason, and the files after it are still read.
+    Drops at read time are counted as stage ``read`` (and, given `drops`, listed there as
+    (id, reason)); a file that fails is named in `stats` with the reason, and the files
+    after it are still read.
     """
     batch: list[Document] = []
     for path in unit.files:
@@ -63,9 +64,12 @@ def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int
                     batch.append(item)
                     taken += nbytes
                 else:
-                    nbytes = item.doc.nbytes
+                    # a record skipped unread (too_large) carries its size in its meta
+                    nbytes = int(item.doc.meta.get("record_bytes", item.doc.nbytes))
                     stats.read(nbytes)
                     stats.dropped("read", item.reason, nbytes)
+                    if drops is not None:
+                        drops.append((item.doc.id, item.reason))
                 if len(batch) >= batch_size:
                     yield batch
                     batch = []

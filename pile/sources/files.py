@@ -28,6 +28,7 @@ formats), where ``<file>`` is the path relative to the configured root.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import zlib
 from pathlib import Path
