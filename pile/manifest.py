@@ -19,7 +19,7 @@ import pile
 # Folders of deterministic artifacts; stats.json and report.md carry timings and are
 # described, not hashed.
 ARTIFACT_DIRS = ("docs", "dedup", "pii", "tokens", "val", "test")
-PACKAGES = ("ray", "pyarrow", "numpy", "ftfy", "fasttext", "datasketch", "tokenizers", "tiktoken",
+PACKAGES = ("ray", "pyarrow", "numpy", "ftfy", "fasttext-predict", "datasketch", "tokenizers", "tiktoken",
             "sentencepiece", "presidio-analyzer", "zstandard", "lm-dataformat", "mwparserfromhell")
 
 
