@@ -331,28 +331,45 @@ def _from_sentencepiece(cfg: TokenizerConfig, src: Path, dest_dir: Path, where: 
                       engine="sentencepiece", sha256=sha256_file(out))
 
 
+def _id_list(ids: Iterable[int]) -> list[int]:
+    # ndarray.tolist() converts in C; int() per element of a memmap costs ~20x more
+    # (3.1 s against 0.17 s for 6 M tokens), the largest cost of `pile validate`.
+    return ids.tolist() if isinstance(ids, np.ndarray) else [int(i) for i in ids]
+
+
 def decode(vocab: Vocabulary, ids: Iterable[int]) -> str:
     """Decode ids with the vocabulary's own library (tests and inspection tools)."""
     return _decoder(vocab.engine, str(vocab.file), vocab.encoding,
-                    tuple(sorted(vocab.special_tokens.items())))([int(i) for i in ids])
+                    tuple(sorted(vocab.special_tokens.items())))[0](_id_list(ids))
+
+
+def decode_batch(vocab: Vocabulary, batch: Iterable[Iterable[int]]) -> list[str]:
+    """`decode` of each id sequence of `batch`; HF vocabularies decode the batch in
+    parallel in Rust (``Tokenizer.decode_batch``)."""
+    one, many = _decoder(vocab.engine, str(vocab.file), vocab.encoding,
+                         tuple(sorted(vocab.special_tokens.items())))
+    lists = [_id_list(ids) for ids in batch]
+    return many(lists) if many is not None else [one(ids) for ids in lists]
 
 
 @lru_cache(maxsize=8)
-def _decoder(engine: str, file: str, encoding: str | None,
-             specials: tuple[tuple[str, int], ...]) -> Callable[[list[int]], str]:
+def _decoder(engine: str, file: str, encoding: str | None, specials: tuple[tuple[str, int], ...]
+             ) -> tuple[Callable[[list[int]], str], Callable[[list[list[int]]], list[str]] | None]:
+    """(decode one sequence, decode a batch or None) for one vocabulary file."""
     if engine == "tiktoken":
         pat, _ = convert.TIKTOKEN_ENCODINGS[encoding or ""]
         enc = TiktokenEncoder(file, encoding or "", pat, dict(specials), 0, np.int32)
         enc.setup()
-        return enc._impl.decode
+        return enc._impl.decode, None
     if engine == "sentencepiece":
         import sentencepiece as spm
 
-        return spm.SentencePieceProcessor(model_file=file).decode
+        return spm.SentencePieceProcessor(model_file=file).decode, None
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(file)
-    return lambda ids: tok.decode(ids, skip_special_tokens=False)
+    return (lambda ids: tok.decode(ids, skip_special_tokens=False),
+            lambda batch: tok.decode_batch(batch, skip_special_tokens=False))
 
 
 def describe(vocabs: Iterable[Vocabulary]) -> str:
