@@ -164,6 +164,26 @@ def load_vocabulary(cfg: TokenizerConfig, dest_dir: Path,
     raise ConfigError(f"{where}: needs one of path, hub, tiktoken, sentencepiece, train")
 
 
+def check_vocabulary(cfg: TokenizerConfig) -> None:
+    """Every check `load_vocabulary` makes before the corpus exists, without keeping
+    anything: a file that does not load, an unknown encoding, an ``eod`` that is not in
+    the vocabulary, a hub name while offline. ``train:`` entries need the corpus, and hub
+    names the network, so only the offline check runs for those.
+
+    Raises:
+        ConfigError: as `load_vocabulary` would, with the same message.
+    """
+    import tempfile
+
+    if cfg.train is not None:
+        return
+    if cfg.hub is not None:
+        _hub_offline_check(cfg, f"tokenizers.{cfg.name}")
+        return
+    with tempfile.TemporaryDirectory(prefix="pile-vocab-check-") as tmp:
+        load_vocabulary(cfg, Path(tmp))
+
+
 def load_trained(cfg: TokenizerConfig, dest_dir: Path) -> Vocabulary:
     """The ``tokenizer.json`` a ``train:`` entry saved earlier in `dest_dir`, without
     training again (the build reuses it when the corpus and the entry are unchanged)."""
@@ -262,10 +282,14 @@ def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: 
                       sha256=sha256_file(out), encoding=encoding, special_tokens=specials)
 
 
-def _from_hub(cfg: TokenizerConfig, dest_dir: Path, where: str) -> Vocabulary:
+def _hub_offline_check(cfg: TokenizerConfig, where: str) -> None:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         raise ConfigError(f"{where}.hub: HF_HUB_OFFLINE is set; cannot fetch {cfg.hub!r} "
                           f"(use path: with a downloaded tokenizer.json)")
+
+
+def _from_hub(cfg: TokenizerConfig, dest_dir: Path, where: str) -> Vocabulary:
+    _hub_offline_check(cfg, where)
     from tokenizers import Tokenizer
 
     try:
