@@ -411,11 +411,15 @@ class MixConfig:
             tokens included) counted with the FIRST configured tokenizer; such a source's
             epochs become ``budget / tokens`` instead of ``sources[].epochs``, and the same
             epochs are used for every tokenizer.
+        neox_prefix: the output folder as the trainer will see it (``/data/pile``): the
+            paths in ``neox_data.yml`` start with it. None writes them relative to the
+            output folder, so the file is the same wherever the build lives.
     """
 
     enabled: bool = True
     seed: int = 1234
     token_budget: dict[str, int] = field(default_factory=dict)
+    neox_prefix: str | None = None
 
     def validate(self, path: str) -> None:
         _require(self.seed >= 0, f"{path}.seed", f"must be >= 0, got {self.seed}")
@@ -711,7 +715,8 @@ def shown_path(value: str) -> str:
 _PATH_KEYS = (("out",), ("raw",), ("clean", "langid_model"), ("decontam", "eval_paths", "*"),
               ("sources", "*", "paths", "*"), ("sources", "*", "mirrors", "*"),
               ("sources", "*", "clean", "langid_model"), ("tokenizers", "*", "path"),
-              ("tokenizers", "*", "tiktoken"), ("tokenizers", "*", "sentencepiece"))
+              ("tokenizers", "*", "tiktoken"), ("tokenizers", "*", "sentencepiece"),
+              ("mix", "neox_prefix"))
 
 
 def resolve_paths(data: Any, base: Path) -> Any:
