@@ -730,7 +730,7 @@ def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str],
                           relative_to=None if cfg.mix.neox_prefix else
                           "the build's output directory: start the trainer there, or build "
                           "with --set mix.neox_prefix=/abs/path/of/out for absolute paths",
-                          notes=[f"No {name} split in this build ({key} is 0): "
+                          notes=[f"No {split} split in this build ({key} is 0): "
                                  f"{name}_data_paths repeat the training shards."
                                  for split, name, key in (("val", "valid", "splits.val_fraction"),
                                                           ("test", "test", "splits.test_fraction"))
