@@ -56,3 +56,19 @@ def test_the_quickstart_commands_after_the_build(project):
         proc = _pile(project, command)
         assert proc.returncode == 0, (command, proc.stderr)
         assert proc.stdout.strip()
+
+
+def test_the_default_builds_documents_load_in_hf_datasets_as_one_table(project, tmp_path):
+    """Both default sources' documents, with and without PII found, in one HF table."""
+    import datasets
+
+    from pile.docs_io import iter_jsonl_zst
+
+    files = sorted(str(p) for p in (project / "build" / "pile" / "docs").glob("*/*.jsonl.zst"))
+    records = [rec for f in files for _n, rec in iter_jsonl_zst(Path(f))]
+    assert {r["meta"]["pile_set_name"] for r in records} == {"Python stdlib", "System documentation"}
+    assert len({tuple(r["meta"]) for r in records}) == 1
+    assert 0 < sum(bool(r["meta"]["pii"]) for r in records) < len(records)
+    datasets.disable_progress_bars()
+    ds = datasets.load_dataset("json", data_files=files, split="train", cache_dir=str(tmp_path))
+    assert ds["text"] == [r["text"] for r in records]
