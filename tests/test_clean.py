@@ -224,6 +224,30 @@ def test_langid_on_real_text(shared_data: Path, langid: LangIdFilter) -> None:
     assert langid.predict(BASE + "\udc80") [0] == "en"  # a lone surrogate does not break it
 
 
+def test_langid_public_predict_gives_the_labels_of_fasttexts_own_entry_point(
+        shared_data: Path, langid: LangIdFilter) -> None:
+    """`predict()` (used since the numpy-2 fix) against the C++ binding it wraps, which the
+    old workaround called: same label, same probability, on real text in several languages."""
+    import gzip
+
+    texts = [(shared_data / "text" / name).read_text("utf-8")[:60_000]
+             for name in ("wagahaiwa_nekodearu.txt", "tinyshakespeare.txt", "botchan.txt")]
+    texts.append(gzip.decompress((shared_data / "samples" / "commoncrawl" / "whirlwind.warc.wet.gz")
+                                 .read_bytes()).decode("utf-8", "replace"))
+    seen = set()
+    for text in texts:
+        for start in range(0, len(text), 1500):
+            chunk = text[start:start + 1500]
+            line = " ".join(chunk.split())
+            if not line:
+                continue
+            [(prob, label)] = langid._model.f.predict(line + "\n", 1, 0.0, "strict")
+            got = langid.predict(chunk)
+            assert got == (label.removeprefix("__label__"), min(1.0, prob)), chunk[:80]
+            seen.add(got[0])
+    assert {"en", "ja", "es"} <= seen
+
+
 @pytest.mark.parametrize("languages, min_score, expected", [
     ((), 0.0, [None, None, None]),
     (("en",), 0.0, [None, "language:ja", "language:und"]),
@@ -250,7 +274,7 @@ def test_langid_samples_only_a_prefix(langid: LangIdFilter, shared_data: Path) -
     assert langid.predict(BASE + japanese * 3)[0] == "ja"
 
 
-def test_default_langid_model_is_fastlangids_lid176(shared_data: Path) -> None:
+def test_default_langid_model_is_fast_langdetects_lid176(shared_data: Path) -> None:
     path = default_langid_model()
     assert path.name == "lid.176.ftz"
     assert path.read_bytes() == (shared_data / "models" / "lid.176.ftz").read_bytes()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pile.cli import main, make_parser
 
@@ -75,3 +76,52 @@ def test_sources_lists_the_default_sources():
     proc = run("sources")
     assert proc.returncode == 0, proc.stderr
     assert "python_stdlib" in proc.stdout and "system_docs" in proc.stdout and "PSF-2.0" in proc.stdout
+
+
+def _project(tmp_path: Path, tokenizer_text: str) -> Path:
+    """A config in its own folder naming its inputs relative to that folder."""
+    conf = tmp_path / "conf"
+    (conf / "data").mkdir(parents=True)
+    (conf / "data" / "a.txt").write_text("Some text of a document. " * 20)
+    (conf / "tok.json").write_text(tokenizer_text)
+    (conf / "pile.yaml").write_text(
+        "out: out\nsources:\n  - {name: a, kind: files, paths: [data]}\n"
+        "tokenizers:\n  - {name: t, path: tok.json}\n")
+    return conf / "pile.yaml"
+
+
+def _run_elsewhere(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m pile` from another working directory (this checkout's pile first)."""
+    env = {k: v for k, v in os.environ.items() if k != "PILE_DEBUG"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "pile", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=120)
+
+
+def test_dry_run_and_build_fail_on_a_tokenizer_file_that_is_not_json(tmp_path):
+    cfg = _project(tmp_path, "this is not JSON\n")
+    tok = tmp_path / "conf" / "tok.json"
+    for args in (["--dry-run"], []):
+        proc = _run_elsewhere(tmp_path, "build", "--config", str(cfg), "--no-progress", *args)
+        assert proc.returncode == 2, proc.stderr
+        line, = proc.stderr.strip().splitlines()
+        assert line.startswith(f"pile: error: tokenizers.t.path: {tok} is not a loadable tokenizer.json")
+    assert not (tmp_path / "conf" / "out").exists()  # failed before any work
+
+
+def test_dry_run_fails_on_an_unknown_source_and_resolves_paths_against_the_config(tmp_path, shared_data):
+    import shutil
+
+    cfg = _project(tmp_path, "")
+    shutil.copyfile(shared_data / "tokenizers" / "gpt2" / "tokenizer.json", tmp_path / "conf" / "tok.json")
+    proc = _run_elsewhere(tmp_path, "build", "--config", str(cfg), "--dry-run", "--source", "wiki")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "pile: error: --source: no source named 'wiki'; configured: a"
+    proc = _run_elsewhere(tmp_path, "build", "--config", str(cfg), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    printed = yaml.safe_load(proc.stdout)
+    assert printed["out"] == str(tmp_path / "conf" / "out")
+    assert printed["sources"][0]["paths"] == [str(tmp_path / "conf" / "data")]
+    assert printed["tokenizers"][0]["path"] == str(tmp_path / "conf" / "tok.json")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -129,7 +132,7 @@ def test_load_config_file_errors(tmp_path):
 
 
 def test_config_round_trips_through_yaml(tmp_path):
-    cfg = load_config(None)
+    cfg = load_config(None, [f"out={tmp_path / 'out'}"])  # absolute: a file's relative paths move
     path = tmp_path / "pile.yaml"
     path.write_text(yaml.safe_dump(to_dict(cfg)))
     assert load_config(path) == cfg
@@ -148,3 +151,31 @@ def test_unknown_source_name_lists_the_configured_ones():
     cfg = parse_config(base())
     with pytest.raises(ConfigError, match="no source named 'wiki'; configured: mine"):
         cfg.source("wiki")
+
+
+def test_relative_paths_in_a_config_file_resolve_against_its_folder(tmp_path, monkeypatch):
+    conf = tmp_path / "project" / "conf"
+    (conf / "data").mkdir(parents=True)
+    (conf / "data" / "a.txt").write_text("hello")
+    (conf / "tok.json").write_text("{}")
+    (conf / "pile.yaml").write_text(
+        "out: ../build\nsources:\n  - {name: a, kind: files, paths: [data/*.txt], "
+        "mirrors: ['https://mirror.example/', local-mirror]}\n"
+        "tokenizers:\n  - {name: t, path: tok.json}\n"
+        "decontam: {eval_paths: [data/a.txt]}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(Path("../project/conf/pile.yaml"), ["raw=cache"])
+    assert cfg.out_dir == tmp_path / "project" / "build"
+    assert cfg.sources[0].paths == (str(conf / "data/*.txt"),)
+    assert cfg.sources[0].mirrors == ("https://mirror.example/", str(conf / "local-mirror"))
+    assert cfg.tokenizers[0].path == str(conf / "tok.json")
+    assert cfg.decontam.eval_paths == (str(conf / "data/a.txt"),)
+    assert cfg.raw == "cache"  # --set values are the shell's: relative to the working directory
+    # a missing file is named where it was looked for
+    (conf / "tok.json").unlink()
+    with pytest.raises(ConfigError, match=re.escape(f"tokenizers[0].path: no such file: {conf / 'tok.json'}")):
+        load_config(conf / "pile.yaml")
+    with pytest.raises(ConfigError, match=re.escape(f"tokenizers[0].path: no such file: {elsewhere / 'x.json'}")):
+        load_config(conf / "pile.yaml", ["tokenizers.t.path=x.json"])

@@ -41,7 +41,8 @@ def docs(*texts):
 def test_pile_json_has_text_and_meta_with_id_and_no_private_keys():
     doc = Document("s/1", "s", "héllo", {"pile_set_name": "S", "language": "en", "_pii_spans": [[1]]})
     rec = json.loads(doc.to_pile_json())
-    assert rec == {"text": "héllo", "meta": {"pile_set_name": "S", "id": "s/1", "language": "en"}}
+    assert rec == {"text": "héllo", "meta": {"pile_set_name": "S", "id": "s/1", "language": "en",
+                                             "pii": {}}}
     assert list(rec) == ["text", "meta"]
     assert doc.nbytes == len("héllo".encode())
 
@@ -107,3 +108,16 @@ def test_import_tokenize_from_repo_root_is_the_standard_library():
     assert Path(std).parent != REPO / "pile" and "site-packages" not in std and std.endswith("tokenize.py")
     assert Path(ours).parent == REPO / "pile" / "tokenize"
     assert not (REPO / "tokenize").exists() and not (REPO / "tokenize.py").exists()
+
+
+def test_pile_json_escapes_the_line_breaks_json_leaves_raw_and_nothing_else():
+    text = "one\u2028two\u2029three\x85four\u00e9\u6771\U0001f600 \"q\" \\ \t\x0b\x1c end"
+    doc = Document("s/1", "s", text, {"pile_set_name": "S", "pii": {"EMAIL_ADDRESS": 1}})
+    line = doc.to_pile_json()
+    assert len(line.splitlines()) == 1 and json.loads(line)["text"] == text
+    plain = json.dumps({"text": text, "meta": {"pile_set_name": "S", "id": "s/1",
+                                              "pii": {"EMAIL_ADDRESS": 1}}}, ensure_ascii=False)
+    # the same bytes as before, but for the three escapes
+    assert line == (plain.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+                    .replace("\x85", "\\u0085"))
+    assert "\u00e9\u6771\U0001f600" in line  # other non-ASCII stays UTF-8

@@ -557,3 +557,89 @@ def test_run_mix_budget_uses_first_tokenizer(tmp_path):
     # A budget for a source that was not built is ignored (logged), not an error.
     results = run_mix(_build_cfg(token_budget={"c": 2 * have}), tokens, ["a", "b"])
     assert set(results["tok"].sources) == {"a", "b"}
+
+
+# -- neox_data.yml as GPT-NeoX reads it -------------------------------------------------
+#
+# What GPT-NeoX (EleutherAI/gpt-neox, read at commit ea7aefd8) does with these keys,
+# reproduced step by step (its code is not copied, only its documented behaviour):
+# 1. megatron/neox_arguments/arguments.py, NeoXArgs: weights default to [1.0] per path when
+#    absent; train, valid and test data paths are given all together or not at all
+#    (`any(has_separate_path) == all(has_separate_path)`); each path list is as long as
+#    its weight list.
+# 2. megatron/data/data_utils.py, get_normalized_weights_and_num_samples: `sum(weights)`
+#    must be > 0, weights are divided by it, and each dataset draws
+#    ceil(num_samples * weight * 1.005) samples.
+# 3. megatron/data/indexed_dataset.py, make_dataset: a prefix whose ``.idx`` or ``.bin``
+#    does not exist (os.path.exists, so relative to the working directory) gives None.
+
+def _neox_num_samples(data: dict, split: str, num_samples: int) -> list[int]:
+    paths = data.get(f"{split}_data_paths")
+    weights = data.get(f"{split}_data_weights")
+    if paths and weights is None:
+        weights = [1.0] * len(paths)
+    assert len(paths) == len(weights), split
+    total = sum(weights)  # a missing list is sum(None): the TypeError of a split-less build
+    assert total > 0.0
+    return [int(np.ceil(num_samples * w / total * 1.005)) for w in weights]
+
+
+def _neox_reads(data: dict, split: str) -> list[ShardReader]:
+    out = []
+    for prefix in data[f"{split}_data_paths"]:
+        exists = os.path.exists(prefix + ".idx") and os.path.exists(prefix + ".bin")
+        assert exists, f"GPT-NeoX's make_dataset gives None for {prefix} from {os.getcwd()}"
+        out.append(ShardReader(prefix))
+    return out
+
+
+def _neox_load(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    has = [data.get(f"{s}_data_paths") is not None for s in ("train", "valid", "test")]
+    assert any(has) == all(has), data
+    return data
+
+
+@pytest.mark.parametrize("held_out", [False, True], ids=["no-splits", "val-and-test"])
+def test_neox_data_yml_is_read_by_gpt_neox_from_any_directory(tmp_path, monkeypatch, held_out):
+    out = tmp_path / "out"
+    tokens = out / "tokens"
+    for i, (name, n) in enumerate((("a", 30), ("b", 20))):
+        make_source(tokens, "tok", name, n, i, shard_tokens=300)
+        if held_out:
+            make_source(out / "val" / "tokens", "tok", name, 3, 10 + i)
+            make_source(out / "test" / "tokens", "tok", name, 2, 20 + i)
+    base = {"sources": [{"name": "a", "kind": "files", "paths": ["x"], "epochs": 2},
+                        {"name": "b", "kind": "files", "paths": ["y"]}],
+            "tokenizers": [{"name": "tok", "train": {"vocab_size": 300}}]}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # default: relative to OUT, so the trainer starts there (and the header says so)
+    run_mix(parse_config(base), tokens, ["a", "b"])
+    yml = tokens / "tok" / "neox_data.yml"
+    assert "--set mix.neox_prefix=" in yml.read_text()
+    assert ("repeat the training shards" in yml.read_text()) is not held_out
+    monkeypatch.chdir(out)
+    data = _neox_load(yml)
+    for split in ("train", "valid", "test"):
+        assert all(n > 0 for n in _neox_num_samples(data, split, 1000))
+        assert len(_neox_reads(data, split)) == len(data[f"{split}_data_paths"])
+    # with the prefix set, from anywhere
+    run_mix(parse_config({**base, "mix": {"neox_prefix": str(out)}}), tokens, ["a", "b"])
+    monkeypatch.chdir(elsewhere)
+    data = _neox_load(yml)
+    assert all(Path(p).is_absolute() for s in ("train", "valid", "test")
+               for p in data[f"{s}_data_paths"])
+    readers = {s: _neox_reads(data, s) for s in ("train", "valid", "test")}
+    if held_out:
+        assert sum(len(r) for r in readers["valid"]) == 6 and sum(len(r) for r in readers["test"]) == 4
+    else:  # no held-out split: the training shards with the training weights
+        assert data["valid_data_paths"] == data["test_data_paths"] == data["train_data_paths"]
+    # weights: the share of tokens x epochs, as GPT-NeoX draws them
+    samples = _neox_num_samples(data, "train", 10_000)
+    mass, drawn = Counter(), Counter()
+    for reader, n, path in zip(readers["train"], samples, data["train_data_paths"]):
+        source = Path(path).name.split("_")[0]
+        mass[source] += reader.num_tokens * {"a": 2, "b": 1}[source]
+        drawn[source] += n
+    assert drawn["a"] / sum(samples) == pytest.approx(mass["a"] / sum(mass.values()), abs=2e-3)

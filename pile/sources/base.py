@@ -342,9 +342,9 @@ def expand_paths(patterns: tuple[str, ...] | list[str], field: str) -> list[Path
         elif Path(expanded).is_file():
             matches = [Path(expanded)]
         else:
-            raise ConfigError(f"{field}[{i}]: no such file or folder: {pattern}")
+            raise ConfigError(f"{field}[{i}]: no such file or folder: {Path(expanded).absolute()}")
         if not matches:
-            raise ConfigError(f"{field}[{i}]: the pattern matches no file: {pattern}")
+            raise ConfigError(f"{field}[{i}]: the pattern matches no file: {Path(expanded).absolute()}")
         for p in matches:
             out.setdefault(str(p.resolve()), p)
     return [out[k] for k in sorted(out)]

@@ -120,7 +120,9 @@ class PythonSource(_TreeSource):
         if text is None:
             yield self.dropped(key, "not_utf8_text")
             return
-        yield self.document(key, text, path=key, language_code=Path(path).suffix.lstrip("."))
+        # The same meta keys as system_docs (path, format), so the default build's documents
+        # load in HF datasets as one table.
+        yield self.document(key, text, path=key, format=Path(path).suffix.lstrip("."))
 
 
 class SystemDocsSource(_TreeSource):

@@ -36,6 +36,7 @@ import json
 import logging
 import math
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -485,27 +486,32 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
 
 # -- GPT-NeoX data lines --------------------------------------------------------------
 
-def _shown(path: Path, root: Path | None) -> str:
-    """`path` absolute, or relative to `root` when given."""
+def _shown(path: Path, root: Path | None, prefix: str | None = None) -> str:
+    """`path` absolute, or relative to `root` when given (joined onto `prefix` if set)."""
     path = path.resolve()
-    return str(path.relative_to(root.resolve()) if root is not None else path)
+    if root is None:
+        return str(path)
+    rel = path.relative_to(root.resolve()).as_posix()
+    return posixpath.join(prefix, rel) if prefix else rel
 
 
-def _shard_prefixes(prefix: Path, root: Path | None = None) -> list[tuple[str, int]]:
+def _shard_prefixes(prefix: Path, root: Path | None = None, shown: str | None = None
+                    ) -> list[tuple[str, int]]:
     """(shard prefix without ``.bin``, its tokens) for every shard of `prefix`."""
     out = []
     for idx in find_shards(prefix):
         reader = ShardReader(idx)
-        out.append((_shown(idx.with_suffix(""), root), reader.num_tokens))
+        out.append((_shown(idx.with_suffix(""), root, shown), reader.num_tokens))
     if not out:
         raise FileNotFoundError(f"no shards at {prefix} (expected {prefix.name}.idx or "
                                 f"{prefix.name}_00000.idx)")
     return out
 
 
-def _natural(prefixes: Sequence[Path], root: Path | None) -> tuple[list[str], list[float]]:
+def _natural(prefixes: Sequence[Path], root: Path | None, shown: str | None = None
+             ) -> tuple[list[str], list[float]]:
     """Paths and weights proportional to tokens (held-out splits are read once each)."""
-    shards = [item for p in prefixes for item in _shard_prefixes(Path(p), root)]
+    shards = [item for p in prefixes for item in _shard_prefixes(Path(p), root, shown)]
     total = sum(t for _p, t in shards)
     if total <= 0:
         raise PileError(f"held-out shards {', '.join(map(str, prefixes))} hold no tokens")
@@ -527,7 +533,7 @@ def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
                      epochs: Mapping[str, float], tokens: Mapping[str, int],
                      valid_prefixes: Sequence[Path] | None = None,
                      test_prefixes: Sequence[Path] | None = None,
-                     root: Path | None = None) -> dict[str, Any]:
+                     root: Path | None = None, prefix: str | None = None) -> dict[str, Any]:
     """GPT-NeoX data lines for the unmixed per-source shards of one tokenizer.
 
     A source's weight is ``tokens x epochs`` over the sum of that for every source (the
@@ -542,15 +548,21 @@ def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
         sources: source names in configured order (the paths' order).
         epochs: epochs per source (`effective_epochs`).
         tokens: tokens per source for this tokenizer.
-        valid_prefixes / test_prefixes: shard prefixes of held-out splits; when given,
-            ``valid_data_paths``/``valid_data_weights`` (and ``test_...``) are added with
-            weights proportional to their tokens.
+        valid_prefixes / test_prefixes: shard prefixes of held-out splits, for
+            ``valid_data_paths``/``valid_data_weights`` (and ``test_...``) with weights
+            proportional to their tokens. When empty, those keys repeat the training
+            lines: GPT-NeoX needs all three (`NeoXArgs` asserts that train, valid and
+            test paths come together, and `get_normalized_weights_and_num_samples` sums
+            each weight list).
         root: write paths relative to this directory (the build's output directory, so
             the file is the same wherever the build lives); default: absolute paths.
+        prefix: with `root`, join the relative paths onto this (where the trainer sees
+            `root`: ``mix.neox_prefix``).
 
     Returns:
-        ``{"train_data_paths": [...], "train_data_weights": [...], ...}``: shard prefixes
-        (no ``.bin``) and weights summing to 1.
+        ``{"train_data_paths": [...], "train_data_weights": [...], "valid_data_paths":
+        ..., "test_data_weights": [...]}``: shard prefixes (no ``.bin``) and weights
+        summing to 1, for each of the three.
 
     Raises:
         FileNotFoundError: a source or split has no shards.
@@ -564,21 +576,21 @@ def neox_data_config(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
     paths: list[str] = []
     weights: list[float] = []
     for name in sources:
-        shards = _shard_prefixes(tokens_dir / tokenizer / name, root)
+        shards = _shard_prefixes(tokens_dir / tokenizer / name, root, prefix)
         in_shards = sum(t for _p, t in shards)
         for path, t in shards:
             paths.append(path)
             share = t / in_shards if in_shards else 1.0 / len(shards)
             weights.append(mass[name] / total * share)
     cfg: dict[str, Any] = {"train_data_paths": paths, "train_data_weights": weights}
-    if valid_prefixes:
-        cfg["valid_data_paths"], cfg["valid_data_weights"] = _natural(valid_prefixes, root)
-    if test_prefixes:
-        cfg["test_data_paths"], cfg["test_data_weights"] = _natural(test_prefixes, root)
+    for split, held in (("valid", valid_prefixes), ("test", test_prefixes)):
+        cfg[f"{split}_data_paths"], cfg[f"{split}_data_weights"] = (
+            _natural(held, root, prefix) if held else (list(paths), list(weights)))
     return cfg
 
 
-def write_neox_config(path: Path, cfg: Mapping[str, Any], relative_to: str | None = None) -> Path:
+def write_neox_config(path: Path, cfg: Mapping[str, Any], relative_to: str | None = None,
+                      notes: Sequence[str] = ()) -> Path:
     """Write `cfg` (`neox_data_config`) as the YAML a user pastes into a NeoX config.
 
     NeoX config files are YAML; its keys accept underscores. Written atomically, and not
@@ -588,6 +600,7 @@ def write_neox_config(path: Path, cfg: Mapping[str, Any], relative_to: str | Non
         path: the ``.yml`` to write.
         cfg: the data lines.
         relative_to: says in the header what relative paths are relative to.
+        notes: more header lines (without the ``# ``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -595,6 +608,7 @@ def write_neox_config(path: Path, cfg: Mapping[str, Any], relative_to: str | Non
               "# Paste into a NeoX config; weights are each source's share of tokens x epochs.\n")
     if relative_to:
         header += f"# Paths are relative to {relative_to}.\n"
+    header += "".join(f"# {line}\n" for line in notes)
     body = yaml.safe_dump({k: list(v) for k, v in cfg.items()}, sort_keys=False,
                           default_flow_style=False, width=1000)
     text = header + body
@@ -706,11 +720,19 @@ def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str],
         else:
             results[tok.name] = write_mix(tokens_dir, tok.name, sources, epochs, cfg.mix.seed,
                                           cfg.output.shard_tokens, inputs=inputs)
+        held = {split: heldout_prefixes(tokens_dir.parent, split, tok.name, sources)
+                for split in ("val", "test")}
         neox = neox_data_config(tokens_dir, tok.name, sources, epochs,
                                 source_tokens(tokens_dir, tok.name, sources),
-                                valid_prefixes=heldout_prefixes(tokens_dir.parent, "val", tok.name, sources),
-                                test_prefixes=heldout_prefixes(tokens_dir.parent, "test", tok.name, sources),
-                                root=tokens_dir.parent)
+                                valid_prefixes=held["val"], test_prefixes=held["test"],
+                                root=tokens_dir.parent, prefix=cfg.mix.neox_prefix)
         write_neox_config(tokens_dir / tok.name / NEOX_FILE, neox,
-                          relative_to="the build's output directory")
+                          relative_to=None if cfg.mix.neox_prefix else
+                          "the build's output directory: start the trainer there, or build "
+                          "with --set mix.neox_prefix=/abs/path/of/out for absolute paths",
+                          notes=[f"No {split} split in this build ({key} is 0): "
+                                 f"{name}_data_paths repeat the training shards."
+                                 for split, name, key in (("val", "valid", "splits.val_fraction"),
+                                                          ("test", "test", "splits.test_fraction"))
+                                 if not held[split]])
     return results
