@@ -60,6 +60,7 @@ class Build:
         only = list(only) if only else None
         for name in only or []:
             cfg.source(name)  # fails with the configured names when unknown
+        self._checked = False
         self.ctx = BuildContext(cfg, executor, {s.name: make_source(s, cfg.raw_dir) for s in cfg.sources},
                                 only, dict(mirror_map or {}))
 
@@ -84,9 +85,17 @@ class Build:
         return self.ctx.record.reused
 
     def check(self) -> None:
-        """Fail before any work on a missing input path or a broken config."""
+        """Fail before any work: a missing input path, a broken config, a vocabulary file
+        that does not load (not after cleaning and dedup). Once per build."""
+        if self._checked:
+            return
+        from pile.tokenize.vocab import check_vocabulary
+
         for name in self.ctx.selected():
             self.ctx.sources[name].check_inputs()
+        for tok in self.cfg.tokenizers:
+            check_vocabulary(tok)
+        self._checked = True
 
     def run(self) -> dict[str, Any]:
         started = time.time()

@@ -64,13 +64,10 @@ def _preflight(cfg: Any, args: argparse.Namespace) -> Any:
     exists before the corpus does (a tokenizer file that does not load fails here, not
     after cleaning and dedup). Returns the `Build`, not yet given an executor."""
     from pile.build import Build
-    from pile.tokenize.vocab import check_vocabulary
 
     build = Build(cfg, executor=None, only=args.source,  # type: ignore[arg-type]
                   mirror_map=_mirrors(args.mirror))
     build.check()
-    for tok in cfg.tokenizers:
-        check_vocabulary(tok)
     return build
 
 
