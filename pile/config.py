@@ -45,6 +45,8 @@ class SourceConfig:
             bytes of text. Deterministic, so a capped build is reproducible.
         clean: overrides of the ``clean`` section for this source only.
         options: kind-specific settings, validated by the Source class.
+        accept_terms: the user accepts the upstream's terms of use; a kind whose terms
+            restrict use (``Source.terms``) refuses to download without it.
     """
 
     name: str
@@ -57,6 +59,7 @@ class SourceConfig:
     max_bytes: int | None = None
     clean: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    accept_terms: bool = False
 
     def validate(self, path: str) -> None:
         _require(bool(_NAME_RE.match(self.name)), f"{path}.name",
