@@ -29,6 +29,7 @@ KINDS: dict[str, str] = {
     "enron": "pile.sources.enron:EnronSource",
     "dm_mathematics": "pile.sources.dm_mathematics:DmMathematicsSource",
     "hackernews": "pile.sources.hackernews:HackerNewsSource",
+    "freelaw": "pile.sources.freelaw:FreeLawSource",
 }
 
 
