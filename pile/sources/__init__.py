@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "dm_mathematics": "pile.sources.dm_mathematics:DmMathematicsSource",
     "hackernews": "pile.sources.hackernews:HackerNewsSource",
     "freelaw": "pile.sources.freelaw:FreeLawSource",
+    "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
 }
 
 
