@@ -75,3 +75,17 @@ def test_sources_lists_the_default_sources():
     proc = run("sources")
     assert proc.returncode == 0, proc.stderr
     assert "python_stdlib" in proc.stdout and "system_docs" in proc.stdout and "PSF-2.0" in proc.stdout
+
+
+def test_sources_shows_the_terms_a_kind_must_accept(tmp_path):
+    cfg = tmp_path / "pile.yaml"
+    cfg.write_text(f"out: {tmp_path / 'out'}\nsources:\n"
+                   "  - {name: hn, kind: hackernews, options: {list: topstories}}\n"
+                   "  - {name: hn_ok, kind: hackernews, accept_terms: true, options: {ids: [8863]}}\n"
+                   "  - {name: dm, kind: dm_mathematics}\n")
+    proc = run("sources", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    terms = [line for line in proc.stdout.splitlines() if line.startswith("terms of ")]
+    assert len(terms) == 2 and "Y Combinator" in terms[0]
+    assert terms[0].startswith("terms of hn: ") and terms[0].endswith("[not accepted]")
+    assert terms[1].startswith("terms of hn_ok: ") and terms[1].endswith("[accepted]")
