@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from pile.config import SourceConfig
-from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources import make_source
 from pile.sources.download import Downloader

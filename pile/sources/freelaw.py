@@ -86,6 +86,13 @@ _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _DATE_OPTION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def allow_long_fields() -> None:
+    """Raise the csv module's per-field limit (128 KiB by default) to `MAX_RECORD_CHARS`,
+    so a long opinion or abstract is read whole (the limit is process-wide)."""
+    if csv.field_size_limit() < MAX_RECORD_CHARS:
+        csv.field_size_limit(min(MAX_RECORD_CHARS, sys.maxsize))
+
+
 def dialect_for(first_bytes: bytes, filename: str) -> str:
     """The dialect of a dump from the start of its first data record and its name."""
     if not first_bytes.startswith(b"`"):
@@ -166,8 +173,7 @@ class FreeLawSource(Source):
                 fh.readline()  # the header row is never quoted by COPY ... HEADER
                 dialect = dialect_for(fh.read(1), path.name)
             log.info("%s: reading as the %s CSV dialect", path, dialect)
-        if csv.field_size_limit() < MAX_RECORD_CHARS:
-            csv.field_size_limit(min(MAX_RECORD_CHARS, sys.maxsize))
+        allow_long_fields()
         rule = self.options["text_rule"]
         with open_compressed(path) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
@@ -212,4 +218,4 @@ class FreeLawSource(Source):
 
 
 __all__ = ["BULK_URL", "DIALECTS", "FreeLawSource", "MAX_RECORD_CHARS", "TEXT_RULES",
-           "choose_text", "dialect_for", "field_text"]
+           "allow_long_fields", "choose_text", "dialect_for", "field_text"]

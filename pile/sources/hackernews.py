@@ -35,7 +35,6 @@ that file with `SourceError`. Ids are ``<source>/<item id>``.
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -45,8 +44,6 @@ from pile.errors import ConfigError, SourceError
 from pile.sources.base import RemoteFile, Source
 from pile.sources.stackexchange import html_to_text
 from pile.stage import Dropped
-
-log = logging.getLogger(__name__)
 
 API = "https://hacker-news.firebaseio.com/v0"
 STORY_LISTS = ("topstories", "newstories", "beststories", "askstories", "showstories",

@@ -29,7 +29,6 @@ import codecs
 import csv
 import hashlib
 import re
-import sys
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterator
 
@@ -38,7 +37,7 @@ from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import archive_format, iter_archive
 from pile.sources.base import RemoteFile, Source
-from pile.sources.freelaw import MAX_RECORD_CHARS
+from pile.sources.freelaw import allow_long_fields
 from pile.sources.xmlsafe import open_compressed
 from pile.stage import Dropped
 
@@ -138,8 +137,7 @@ class NihExporterSource(Source):
             yield from self._csv(str(path), fh)
 
     def _csv(self, label: str, fh: IO[bytes]) -> Iterator[Document | Dropped]:
-        if csv.field_size_limit() < MAX_RECORD_CHARS:
-            csv.field_size_limit(min(MAX_RECORD_CHARS, sys.maxsize))
+        allow_long_fields()
         lines = _Lines(fh, self.options["fallback_encoding"])
         reader = csv.reader(iter(lines), strict=True)
         seen_ids: set[str] = set()
