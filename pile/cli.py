@@ -153,6 +153,9 @@ def cmd_sources(args: argparse.Namespace) -> int:
     print("  ".join(c.ljust(widths[c]) for c in cols))
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    for r in rows:  # terms are sentences: one line each under the table, not a column
+        if r.get("terms"):
+            print(f"terms of {r['name']}: {r['terms']}")
     return 0
 
 

@@ -53,6 +53,8 @@ class SourceConfig:
         max_record_bytes: this source's record size limit; unset, the config fills in
             ``run.max_record_bytes`` (so the Source, which only sees its own section,
             applies the build's rule).
+        accept_terms: the user accepts the upstream's terms of use; a kind whose terms
+            restrict use (``Source.terms``) refuses to download without it.
     """
 
     name: str
@@ -66,6 +68,7 @@ class SourceConfig:
     clean: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     max_record_bytes: int | None = None
+    accept_terms: bool = False
 
     def validate(self, path: str) -> None:
         _require(bool(_NAME_RE.match(self.name)), f"{path}.name",

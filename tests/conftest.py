@@ -93,3 +93,59 @@ def build_config(tmp_path):
         return parse_config(data)
 
     return make
+
+
+class _FolderServer:
+    """A loopback HTTP server over a folder, recording each request path and the most
+    requests it had in flight at once (for bounded-concurrency checks)."""
+
+    def __init__(self, root: Path) -> None:
+        import threading
+        from functools import partial
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        self.root = Path(root)
+        self.hits: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with lock:
+                    outer.hits.append(self.path)
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    super().do_GET()
+                finally:
+                    with lock:
+                        outer.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_folder():
+    """Serve a folder over loopback HTTP: ``server = http_folder(path)``; ``server.url``,
+    ``server.hits``, ``server.max_in_flight``. Closed after the test."""
+    servers: list[_FolderServer] = []
+
+    def serve(root: Path) -> _FolderServer:
+        servers.append(_FolderServer(root))
+        return servers[-1]
+
+    yield serve
+    for server in servers:
+        server.close()

@@ -125,3 +125,17 @@ def test_dry_run_fails_on_an_unknown_source_and_resolves_paths_against_the_confi
     assert printed["out"] == str(tmp_path / "conf" / "out")
     assert printed["sources"][0]["paths"] == [str(tmp_path / "conf" / "data")]
     assert printed["tokenizers"][0]["path"] == str(tmp_path / "conf" / "tok.json")
+
+
+def test_sources_shows_the_terms_a_kind_must_accept(tmp_path):
+    cfg = tmp_path / "pile.yaml"
+    cfg.write_text(f"out: {tmp_path / 'out'}\nsources:\n"
+                   "  - {name: hn, kind: hackernews, options: {list: topstories}}\n"
+                   "  - {name: hn_ok, kind: hackernews, accept_terms: true, options: {ids: [8863]}}\n"
+                   "  - {name: dm, kind: dm_mathematics}\n")
+    proc = run("sources", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    terms = [line for line in proc.stdout.splitlines() if line.startswith("terms of ")]
+    assert len(terms) == 2 and "Y Combinator" in terms[0]
+    assert terms[0].startswith("terms of hn: ") and terms[0].endswith("[not accepted]")
+    assert terms[1].startswith("terms of hn_ok: ") and terms[1].endswith("[accepted]")

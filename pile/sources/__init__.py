@@ -27,6 +27,10 @@ KINDS: dict[str, str] = {
     "wikipedia": "pile.sources.wikipedia:WikipediaSource",
     "stackexchange": "pile.sources.stackexchange:StackExchangeSource",
     "enron": "pile.sources.enron:EnronSource",
+    "dm_mathematics": "pile.sources.dm_mathematics:DmMathematicsSource",
+    "hackernews": "pile.sources.hackernews:HackerNewsSource",
+    "freelaw": "pile.sources.freelaw:FreeLawSource",
+    "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
 }
 
 

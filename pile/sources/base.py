@@ -70,6 +70,11 @@ class Source(abc.ABC):
         license: the upstream's license, as users must honour it.
         upstream: where the data comes from, in words.
         options_schema: kind-specific ``options`` keys and their default values.
+        terms: the upstream's terms of use when they restrict it (scraping bans, a
+            non-commercial clause...). A kind with terms refuses to download until its
+            config says ``accept_terms: true`` (`check_terms`); `pile sources` shows them.
+        listing_rounds: how often the downloader may list again while the listing grows
+            (an API walked level by level, such as HackerNews comment trees).
     """
 
     kind: ClassVar[str] = ""
@@ -77,6 +82,8 @@ class Source(abc.ABC):
     license: ClassVar[str] = "unknown"
     upstream: ClassVar[str] = ""
     options_schema: ClassVar[dict[str, Any]] = {}
+    terms: ClassVar[str] = ""
+    listing_rounds: ClassVar[int] = 1
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         self.cfg = cfg
@@ -117,6 +124,16 @@ class Source(abc.ABC):
             return expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
         files = [self.raw_dir / f.name for f in self.list_files()]
         return [p for p in files if p.is_file()]
+
+    def check_terms(self) -> None:
+        """Refuse to fetch from an upstream whose terms the config has not accepted.
+
+        Raises:
+            ConfigError: the kind has `terms` and ``accept_terms`` is not true.
+        """
+        if self.terms and not self.cfg.accept_terms:
+            raise ConfigError(f"sources.{self.name}: the upstream's terms restrict its use "
+                              f"({self.terms}); set accept_terms: true to download it")
 
     def check_inputs(self) -> None:
         """Fail before any work when a configured local path does not exist, or when two
@@ -209,8 +226,10 @@ class Source(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """What `pile sources` prints for this source."""
+        terms = ("" if not self.terms else
+                 f"{self.terms} [{'accepted' if self.cfg.accept_terms else 'not accepted'}]")
         return {"name": self.name, "kind": self.kind, "pile_set_name": self.set_name,
-                "upstream": self.upstream, "license": self.license}
+                "upstream": self.upstream, "license": self.license, "terms": terms}
 
 
 def read_capped(fileobj: IO[bytes], limit: int) -> tuple[bytes | None, int]:

@@ -299,6 +299,9 @@ class Downloader:
 
         A source configured with local ``paths`` has nothing to download ([]).
 
+        A source whose listing grows as files arrive (``listing_rounds`` > 1) is listed
+        again until nothing new appears.
+
         Args:
             source: the source; its ``cfg.mirrors`` add mirrors and rewrite rules.
             refresh: re-check files already present (HEAD) and re-download changed ones.
@@ -307,13 +310,33 @@ class Downloader:
             One result per file, in `list_files` order; failures are results with
             ``status == "failed"`` and the reason in ``error`` (one bad file never
             stops the others).
+            A source whose terms were not accepted (``accept_terms``) gets one failed
+            result naming them, and nothing is fetched.
         """
         if source.cfg.paths:
             return []
+        try:
+            source.check_terms()
+        except ConfigError as exc:
+            # One failed entry, not an exception: the other sources of the run go on, and
+            # the refusal is named in this source's stats and `pile download`'s report.
+            return [DownloadResult(name="(terms of use)", path=source.raw_dir,
+                                   url=source.upstream, status="failed", error=str(exc))]
         files = source.list_files()
         check_unique_names(files, f"sources.{source.name}")
-        return self.fetch_files(files, source.raw_dir, mirrors=source_mirrors(source),
-                                refresh=refresh)
+        results = self.fetch_files(files, source.raw_dir, mirrors=source_mirrors(source),
+                                   refresh=refresh)
+        # An API walked level by level (a comment tree's kids) lists more once the
+        # previous level is on disk; each name is tried once per fetch, failed or not.
+        seen = {f.name for f in files}
+        for _ in range(source.listing_rounds - 1):
+            new = [f for f in source.list_files() if f.name not in seen]
+            if not new:
+                break
+            seen.update(f.name for f in new)
+            results += self.fetch_files(new, source.raw_dir, mirrors=source_mirrors(source),
+                                        refresh=refresh)
+        return results
 
     def fetch_files(self, files: Sequence[RemoteFile], dest_dir: Path, *,
                     mirrors: Sequence[str] = (), refresh: bool = False) -> list[DownloadResult]:

@@ -1,0 +1,221 @@
+"""FreeLaw (the Pile's "FreeLaw" component): court opinions from CourtListener bulk data.
+
+Upstream: the Free Law Project's CourtListener bulk files,
+``https://com-courtlistener-storage.s3-us-west-2.amazonaws.com/bulk-data/opinions-<date>.csv.bz2``:
+full snapshots of the ``search_opinion`` table written by PostgreSQL ``COPY ... CSV
+HEADER``, tens of GB each. They are streamed through bz2 and ``csv`` record by record;
+fields may span many lines.
+
+The CSV dialect changed over time (``dialect`` option; ``auto`` decides per file):
+
+- ``plain`` (2023-06): ``"`` quotes where needed, doubled inside a field;
+- ``quote_all`` (2023-09): every field quoted with ``"`` (read as ``plain``);
+- ``backtick`` (2024-08 to 2025-01): `````` ` `````` as the quote character, doubled inside;
+- ``backslash`` (since 2025-01): `````` ` `````` quotes, and ``\\`` escapes the quote and
+  itself inside a field (read with ``escapechar='\\\\'``, ``doublequote=False``).
+
+``auto`` looks at the first data record: a leading `````` ` `````` means the backtick family,
+and then the dump's date in its file name picks ``backtick`` (before 2025-01-01) or
+``backslash`` (from then, and when the name has no date); anything else is read as
+``plain``.
+
+No whole-field limit breaks a long opinion: the csv module's field limit is raised to
+`MAX_RECORD_CHARS` (a module constant for now; it becomes ``run.max_record_bytes`` when
+that setting lands). A record whose fields add up to more is dropped (``too_large``);
+a single field longer than the limit cannot be skipped by the csv parser, so it fails
+the file with that reason, as does malformed CSV or invalid UTF-8.
+
+Text (``text_rule`` option, named behaviours):
+
+- ``pile_v1``: the Pile's rule, the *last* non-empty field of ``plain_text``, ``html``,
+  ``html_lawbox``;
+- ``courtlistener_v1`` (default): the *first* non-empty field of ``html_with_citations``
+  (CourtListener's own best rendering, built from the best source it has),
+  ``html_columbia``, ``html_lawbox``, ``xml_harvard`` (curated editions),
+  ``html_anon_2020``, ``html`` (scraped from court sites), ``plain_text`` (extracted from
+  PDFs, the most OCR noise).
+
+HTML and XML fields become text. Records whose text is CourtListener's placeholder
+"Unable to extract the content..." are dropped (``unable_to_extract``), records with no
+text at all ``no_text``. Ids are ``<source>/<opinion id>``; ``meta.text_field`` names
+the field used. The opinions dump has no court column; joining the clusters and dockets
+dumps to fill it is not implemented yet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Iterator
+
+from pile.config import SourceConfig
+from pile.document import Document
+from pile.errors import ConfigError, SourceError
+from pile.sources.base import RemoteFile, Source
+from pile.sources.stackexchange import html_to_text
+from pile.sources.xmlsafe import open_compressed
+from pile.stage import Dropped
+
+log = logging.getLogger(__name__)
+
+BULK_URL = ("https://com-courtlistener-storage.s3-us-west-2.amazonaws.com/bulk-data/"
+            "opinions-{date}.csv.bz2")
+# A record's size bound, in characters (until run.max_record_bytes replaces it).
+MAX_RECORD_CHARS = 64 * 1024 * 1024
+
+DIALECTS: dict[str, dict[str, Any]] = {
+    "plain": {"quotechar": '"', "doublequote": True},
+    "quote_all": {"quotechar": '"', "doublequote": True},
+    "backtick": {"quotechar": "`", "doublequote": True},
+    "backslash": {"quotechar": "`", "doublequote": False, "escapechar": "\\"},
+}
+BACKSLASH_SINCE = "2025-01-01"
+
+TEXT_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # rule: ("first" | "last" non-empty wins, fields in order)
+    "pile_v1": ("last", ("plain_text", "html", "html_lawbox")),
+    "courtlistener_v1": ("first", ("html_with_citations", "html_columbia", "html_lawbox",
+                                   "xml_harvard", "html_anon_2020", "html", "plain_text")),
+}
+UNABLE_PREFIX = "unable to extract the content"
+_DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_DATE_OPTION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def allow_long_fields() -> None:
+    """Raise the csv module's per-field limit (128 KiB by default) to `MAX_RECORD_CHARS`,
+    so a long opinion or abstract is read whole (the limit is process-wide)."""
+    if csv.field_size_limit() < MAX_RECORD_CHARS:
+        csv.field_size_limit(min(MAX_RECORD_CHARS, sys.maxsize))
+
+
+def dialect_for(first_bytes: bytes, filename: str) -> str:
+    """The dialect of a dump from the start of its first data record and its name."""
+    if not first_bytes.startswith(b"`"):
+        return "plain"
+    found = _DATE_RE.search(filename)
+    if found and found.group(1) < BACKSLASH_SINCE:
+        return "backtick"
+    return "backslash"
+
+
+def choose_text(record: dict[str, str], rule: str) -> tuple[str, str]:
+    """(field name, raw value) the rule picks; ("", "") when every field is empty."""
+    order, fields = TEXT_RULES[rule]
+    present = [(f, record.get(f) or "") for f in fields]
+    present = [(f, v) for f, v in present if v.strip()]
+    if not present:
+        return "", ""
+    return present[-1] if order == "last" else present[0]
+
+
+def field_text(name: str, value: str) -> str:
+    """A text field as plain text (HTML and XML editions rendered, plain text as is)."""
+    if name == "plain_text":
+        return value.replace("\r\n", "\n").strip()
+    return html_to_text(value)
+
+
+class FreeLawSource(Source):
+    """CourtListener opinions bulk CSV -> one document per opinion.
+
+    Options:
+        date: the dump's date (``opinions-<date>.csv.bz2``).
+        dialect: ``auto`` or one of `DIALECTS`.
+        text_rule: ``courtlistener_v1`` (default) or ``pile_v1``.
+    """
+
+    kind: ClassVar[str] = "freelaw"
+    pile_set_name: ClassVar[str] = "FreeLaw"
+    license: ClassVar[str] = ("court opinions are public domain (US government works); "
+                              "CourtListener bulk data free to use (Free Law Project)")
+    upstream: ClassVar[str] = ("com-courtlistener-storage.s3-us-west-2.amazonaws.com/bulk-data/ "
+                               "opinions-<date>.csv.bz2 (PostgreSQL COPY CSV)")
+    options_schema: ClassVar[dict[str, Any]] = {
+        "date": "2025-10-31", "dialect": "auto", "text_rule": "courtlistener_v1"}
+
+    def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
+        super().__init__(cfg, raw_dir)
+        field = f"sources.{self.name}.options"
+        opts = self.options
+        if not isinstance(opts["date"], str) or not _DATE_OPTION_RE.match(opts["date"]):
+            raise ConfigError(f"{field}.date: expected YYYY-MM-DD, got {opts['date']!r}")
+        if opts["dialect"] not in ("auto", *DIALECTS):
+            raise ConfigError(f"{field}.dialect: expected auto or one of {', '.join(DIALECTS)}, "
+                              f"got {opts['dialect']!r}")
+        if opts["text_rule"] not in TEXT_RULES:
+            raise ConfigError(f"{field}.text_rule: expected one of {', '.join(TEXT_RULES)}, "
+                              f"got {opts['text_rule']!r}")
+
+    def list_files(self) -> list[RemoteFile]:
+        """The opinions dump of ``date`` (CourtListener publishes no checksum for it)."""
+        if self.cfg.urls:
+            return super().list_files()
+        url = BULK_URL.format(date=self.options["date"])
+        return [RemoteFile(url=url, name=url.rsplit("/", 1)[-1])]
+
+    def read(self, path: Path) -> Iterator[Document | Dropped]:
+        """One opinions dump (``.csv``, ``.csv.bz2``...) -> opinion documents.
+
+        Raises:
+            SourceError: no header / no id column, malformed CSV, invalid UTF-8, a field
+                longer than `MAX_RECORD_CHARS` or a damaged bz2 stream, after the
+                records read before it.
+        """
+        path = Path(path)
+        dialect = self.options["dialect"]
+        if dialect == "auto":
+            with open_compressed(path) as fh:
+                fh.readline()  # the header row is never quoted by COPY ... HEADER
+                dialect = dialect_for(fh.read(1), path.name)
+            log.info("%s: reading as the %s CSV dialect", path, dialect)
+        allow_long_fields()
+        rule = self.options["text_rule"]
+        with open_compressed(path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
+            reader = csv.reader(text, strict=True, **DIALECTS[dialect])
+            row_no = 0
+            last_id = "<header>"
+            try:
+                header = next(reader, None)
+                if not header or "id" not in header:
+                    raise SourceError(f"{path}: not a CourtListener opinions dump (no header "
+                                      "row with an id column)")
+                index = {name: i for i, name in enumerate(header)}
+                for row_no, row in enumerate(reader, 1):
+                    record = dict(zip(header, row))
+                    last_id = record.get("id") or f"row{row_no}"
+                    yield self._opinion(record, last_id, rule, len(row) != len(index))
+            except csv.Error as exc:
+                raise SourceError(f"{path}: malformed {dialect} CSV after opinion {last_id} "
+                                  f"(record {row_no + 1}): {exc}") from None
+            except UnicodeDecodeError as exc:
+                # The decoder reads ahead of the parser: the bad bytes are somewhere after.
+                raise SourceError(f"{path}: invalid UTF-8 in the records after opinion "
+                                  f"{last_id}: {exc.reason}") from None
+
+    def _opinion(self, record: dict[str, str], key: str, rule: str,
+                 ragged: bool) -> Document | Dropped:
+        meta = {k: record[k] for k in ("cluster_id", "type", "author_str", "date_created")
+                if record.get(k)}
+        if ragged:
+            return self.dropped(key, "wrong_field_count", **meta)
+        if sum(len(v) for v in record.values()) > MAX_RECORD_CHARS:
+            return self.dropped(key, "too_large", **meta)
+        name, value = choose_text(record, rule)
+        if not name:
+            return self.dropped(key, "no_text", **meta)
+        text = field_text(name, value)
+        if not text:
+            return self.dropped(key, "no_text", text_field=name, **meta)
+        if text.lower().startswith(UNABLE_PREFIX):
+            return self.dropped(key, "unable_to_extract", text_field=name, **meta)
+        return self.document(key, text, opinion_id=key, text_field=name, **meta)
+
+
+__all__ = ["BULK_URL", "DIALECTS", "FreeLawSource", "MAX_RECORD_CHARS", "TEXT_RULES",
+           "allow_long_fields", "choose_text", "dialect_for", "field_text"]
