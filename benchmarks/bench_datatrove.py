@@ -36,7 +36,7 @@ from pathlib import Path
 from pile.build import Build
 from pile.config import load_config, parse_config
 from pile.document import Document
-from pile.phases import plan_units
+from pile.phases.plan import plan_source
 from pile.runner import RayExecutor
 from pile.sources import make_source
 
@@ -76,7 +76,7 @@ def write_input(folder: Path, mb: float, files: int = 8) -> tuple[int, int]:
     records = []
     for scfg in cfg.sources:
         src = make_source(scfg, cfg.raw_dir)
-        _, inputs = plan_units(scfg.name, src.inputs(), 1 << 60, 1, int(mb * 1e6 / 2))
+        _, inputs = plan_source(src, src.inputs(), 1 << 60, int(mb * 1e6 / 2))
         taken = 0
         for f in inputs:
             try:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from pile.config import DedupConfig  # noqa: E402
 from pile.dedup import Dedup  # noqa: E402
 from pile.dedup.dedup_pass import normalizer_of  # noqa: E402
-from pile.dedup.evalset import (EDITS, base_documents, build_evalset, plant, score,  # noqa: E402
+from dedup_evalset import (EDITS, base_documents, build_evalset, plant, score,  # noqa: E402
                                 true_removals)
 from pile.dedup.shingles import shingle_bytes  # noqa: E402
 from pile.dedup.signatures import SignatureComputer  # noqa: E402

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from pile.config import PII_ENTITIES, PiiConfig  # noqa: E402
 from pile.document import Document  # noqa: E402
-from pile.pii.evalset import build_evalset, evaluate  # noqa: E402
+from pii_evalset import build_evalset, evaluate  # noqa: E402
 from pile.pii.recognizers import build_analyzer_engine, build_recognizers  # noqa: E402
 from pile.pii.scrub import PiiScrubber, Span, merge_spans  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Ray overhead: `pile build` with every stage off vs a plain Python loop, same documents.
 
 Baseline: one process reads every input file of the default corpus with the same Source
-parsers and writes the same ``jsonl.zst`` files (`JsonlZstWriter`), no Ray, no phases.
+parsers and writes the same ``jsonl.zst`` files (`DocsPartWriter`), no Ray, no phases.
 Measured: `pile build` on the Ray executor with clean, dedup, PII and tokenization
 disabled (it still checkpoints, accounts and writes), with 1 and 2 workers; and, with
 ``--full``, the whole pipeline on the same input, to express the overhead as a share of
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from pile.build import Build
 from pile.config import load_config
-from pile.docs_io import JsonlZstWriter
+from pile.docs_io import DocsPartWriter
 from pile.document import Document
-from pile.phases import plan_units
+from pile.phases.plan import plan_source
 from pile.runner import RayExecutor
 from pile.sources import make_source
 
@@ -44,8 +44,8 @@ def plain_loop(cfg) -> tuple[float, int, int]:
     docs = nbytes = 0
     for scfg in cfg.sources:
         src = make_source(scfg, cfg.raw_dir)
-        _, files = plan_units(scfg.name, src.inputs(), 1 << 60, 1, scfg.max_bytes)
-        writer = JsonlZstWriter(cfg.out_dir / "docs" / scfg.name, cfg.output.docs_per_file)
+        _, files = plan_source(src, src.inputs(), 1 << 60, scfg.max_bytes)
+        writer = DocsPartWriter(cfg.out_dir / "docs" / scfg.name, "plain", cfg.output.docs_per_file)
         for f in files:
             try:
                 for item in src.read(f):
@@ -55,7 +55,7 @@ def plain_loop(cfg) -> tuple[float, int, int]:
                         nbytes += item.nbytes
             except Exception:  # noqa: BLE001 - the build also skips a failing file
                 pass
-        writer.commit()
+        writer.close()
     return time.perf_counter() - t0, docs, nbytes
 
 

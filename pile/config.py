@@ -470,7 +470,10 @@ class RunConfig:
         ray_address: join this Ray cluster instead of starting a local instance.
         batch_size: documents per batch handed to a stage.
         executor: ``ray`` (default) or ``local`` (in-process, no Ray: debugging).
-        unit_bytes: input bytes per unit of work handed to one worker.
+        unit_bytes: the most input bytes in one unit of work (a large JSON Lines file is
+            split into line-aligned byte ranges of about this size).
+        min_units: split a smaller source into about this many units (of at least
+            256 kB), so every worker has work; the plan never depends on ``workers``.
         progress: show progress bars (only on a terminal).
         max_record_bytes: no record (file, archive member, line, message) larger than
             this is held in memory: it is skipped while streaming and dropped as
@@ -482,6 +485,7 @@ class RunConfig:
     batch_size: int = 256
     executor: str = "ray"
     unit_bytes: int = 16_000_000
+    min_units: int = 32
     progress: bool = True
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
@@ -492,6 +496,7 @@ class RunConfig:
         _require(self.executor in ("ray", "local"), f"{path}.executor",
                  f"must be 'ray' or 'local', got {self.executor!r}")
         _require(self.unit_bytes >= 1, f"{path}.unit_bytes", "must be >= 1")
+        _require(self.min_units >= 1, f"{path}.min_units", f"must be >= 1, got {self.min_units}")
         _require(self.max_record_bytes >= 1024, f"{path}.max_record_bytes",
                  f"must be >= 1024, got {self.max_record_bytes}")
 

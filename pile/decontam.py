@@ -28,7 +28,7 @@ this rule, as in the GPT-3 recipe; its 13-grams then span whole sentences.
 Hashing (stable across runs, machines and Python processes; never Python's salted
 ``hash()``): a normalised word's UTF-8 bytes, read as little-endian 8-byte chunks
 ``b_0..b_m`` (the last zero-padded), hash to ``h = fmix64(b_0 xor len * K_LEN)`` then
-``h = fmix64(h * K_CHAIN + b_k)`` for each further chunk; an n-gram of word hashes
+``h = fmix64(h * K_CHAIN + b_k)`` for each further chunk (`pile.wordhash`); an n-gram of word hashes
 ``w_0..w_{n-1}`` hashes to ``fmix64(sum_j w_j * P[j] xor n * K_NGRAM)``; all arithmetic
 is modulo 2**64, ``P`` are odd 64-bit constants derived from BLAKE2b of fixed labels and
 ``fmix64`` is MurmurHash3's finaliser. `reference_ngram_hashes` computes the same in
@@ -66,10 +66,12 @@ from pile.document import Document
 from pile.errors import PileError, SourceError
 from pile.splits import TRAIN, split_of
 from pile.stage import Dropped, PassContext, Stage
+from pile.wordhash import K_MIX, MASK64, fmix64, fmix64_int, word_hashes
+from pile.wordhash import reference_word_hash as _reference_word_hash
 
 log = logging.getLogger(__name__)
 
-HASH_VERSION = "decontam_ngram_hash_v1"
+HASH_VERSION = "decontam_ngram_hash_v2"  # v2: the shared word kernel (pile.wordhash)
 PIECE_SEPARATOR = "\n\n"
 """What joins the pieces left around removed spans (a paragraph break)."""
 TOO_MANY_PIECES = "decontam_too_many_pieces"
@@ -81,12 +83,8 @@ MAX_NGRAM = 64
 CHUNK_CHARS = 4_000_000
 
 _U64 = np.uint64
-_MASK64 = (1 << 64) - 1
-_FMIX_C1 = 0xFF51AFD7ED558CCD
-_FMIX_C2 = 0xC4CEB9FE1A85EC53
-_K_LEN = 0x9E3779B97F4A7C15
-_K_NGRAM = 0xD6E8FEB86659FD93
-_K_CHAIN = 0x94D049BB133111EB
+_MASK64 = MASK64
+_K_NGRAM = K_MIX
 
 
 def _odd_constants(label: str, count: int) -> tuple[int, ...]:
@@ -123,22 +121,9 @@ def reference_words(text: str) -> list[tuple[int, int, str]]:
             for m in _WORD_RE.finditer(text)]
 
 
-def _fmix64_int(h: int) -> int:
-    h ^= h >> 33
-    h = (h * _FMIX_C1) & _MASK64
-    h ^= h >> 33
-    h = (h * _FMIX_C2) & _MASK64
-    return h ^ (h >> 33)
-
-
 def reference_word_hash(word: str) -> int:
     """The 64-bit hash of one normalised word (plain Python; the specification)."""
-    data = word.encode("utf-8")
-    chunks = [int.from_bytes(data[i:i + 8], "little") for i in range(0, len(data), 8)]
-    h = _fmix64_int(chunks[0] ^ ((len(data) * _K_LEN) & _MASK64))
-    for chunk in chunks[1:]:
-        h = _fmix64_int((h * _K_CHAIN + chunk) & _MASK64)
-    return h
+    return _reference_word_hash(word.encode("utf-8"))
 
 
 def reference_ngram_hashes(text: str, ngram: int = 13) -> list[int]:
@@ -149,20 +134,11 @@ def reference_ngram_hashes(text: str, ngram: int = 13) -> list[int]:
         acc = 0
         for j in range(ngram):
             acc = (acc + words[i + j] * _POS_MULT[j]) & _MASK64
-        out.append(_fmix64_int(acc ^ ((ngram * _K_NGRAM) & _MASK64)))
+        out.append(fmix64_int(acc ^ ((ngram * _K_NGRAM) & _MASK64)))
     return out
 
 
 # -- the fast path ---------------------------------------------------------------------
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _U64(33))
-    h *= _U64(_FMIX_C1)
-    h ^= h >> _U64(33)
-    h *= _U64(_FMIX_C2)
-    h ^= h >> _U64(33)
-    return h
-
 
 class _CharCache(dict):
     """code point -> normalised character, filled on first sight (`str.translate` asks
@@ -272,33 +248,6 @@ class _Analysis:
 _PAD = b" " * 8
 
 
-def _masked_load(words8: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
-    """Little-endian 8-byte loads at `pos` keeping the first `nbytes` (1..8) bytes.
-
-    numpy's ``1 << 64`` is 0, so the mask wraps to all ones for a full load.
-    """
-    mask = (_U64(1) << (nbytes.astype(np.uint64) * _U64(8))) - _U64(1)
-    return words8[pos] & mask
-
-
-def _word_hashes(data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Hash each word ``data[starts[i]:ends[i]]`` (see the module docstring)."""
-    # An unaligned view: element i is the 8 bytes data[i:i + 8], little-endian.
-    words8 = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-    nbytes = ends - starts
-    h = _masked_load(words8, starts, np.minimum(nbytes, 8))
-    h ^= nbytes.astype(np.uint64) * _U64(_K_LEN)
-    h = _fmix64(h)
-    k = 1
-    while True:
-        longer = np.flatnonzero(nbytes > 8 * k)
-        if longer.size == 0:
-            return h
-        chunk = _masked_load(words8, starts[longer] + 8 * k, np.minimum(nbytes[longer] - 8 * k, 8))
-        h[longer] = _fmix64(h[longer] * _U64(_K_CHAIN) + chunk)
-        k += 1
-
-
 def _analyse(texts: Sequence[str], ngram: int) -> _Analysis:
     """Words and n-gram hashes of a batch of texts, with no Python loop per word."""
     # Texts are normalised one by one (most are ASCII: one translate each) and joined
@@ -321,7 +270,7 @@ def _analyse(texts: Sequence[str], ngram: int) -> _Analysis:
     empty = np.empty(0, dtype=np.int64)
     if nwords < ngram:
         return _Analysis(starts - 1, ends - 1, np.empty(0, np.uint64), empty, empty, offsets)
-    word_hash = _word_hashes(data, starts, ends)
+    word_hash = word_hashes(data, starts, ends)
     # Byte offsets in `data` to character offsets in `joined`: minus the leading space
     # and the UTF-8 continuation bytes before them (few, in mostly-ASCII text).
     starts -= 1
@@ -343,7 +292,7 @@ def _analyse(texts: Sequence[str], ngram: int) -> _Analysis:
         np.multiply(word_hash[j:j + count], _POS_MULT_NP[j], out=term)
         acc += term
     acc ^= _U64((ngram * _K_NGRAM) & _MASK64)
-    hashes = _fmix64(acc)
+    hashes = fmix64(acc)
     # Words are in text order: each text's words are a contiguous run.
     first_of_text = np.searchsorted(starts, offsets)
     word_text = np.repeat(np.arange(len(texts), dtype=np.int64),

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -24,9 +25,11 @@ from pile.errors import SourceError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file and an atomic rename."""
+    """Write `data` to `path` via a temporary file, fsync and an atomic rename: the one
+    writer of small files (markers, stats, vocabularies, download records). The temporary
+    name is private to the process and thread, so concurrent writers never share it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -63,61 +66,6 @@ def swap_in(staging: Path, folder: Path) -> None:
     os.replace(staging, folder)
     if old.exists():
         shutil.rmtree(old)
-
-
-class JsonlZstWriter:
-    """Writes ``docs/<source>/NNNNN.jsonl.zst`` files, `docs_per_file` documents each.
-
-    Files are built in a staging folder and moved into place by `commit()`, which
-    replaces the previous contents of the folder in one step per file set.
-    """
-
-    def __init__(self, folder: Path, docs_per_file: int, level: int = 3) -> None:
-        self.folder = Path(folder)
-        self.staging = self.folder.with_name(f".{self.folder.name}.staging")
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
-        self.staging.mkdir(parents=True)
-        self.docs_per_file = docs_per_file
-        self.level = level
-        self.files: list[Path] = []
-        self._fh: Any = None
-        self._raw: Any = None
-        self._count = 0
-        self.documents = 0
-
-    def _open(self) -> None:
-        path = self.staging / f"{len(self.files):05d}.jsonl.zst"
-        self.files.append(path)
-        self._raw = open(path, "wb")
-        cctx = zstandard.ZstdCompressor(level=self.level, threads=0, write_checksum=True)
-        self._fh = cctx.stream_writer(self._raw, closefd=False)
-        self._count = 0
-
-    def _close_current(self) -> None:
-        if self._fh is not None:
-            self._fh.flush(zstandard.FLUSH_FRAME)
-            self._fh.close()
-            self._raw.close()
-            self._fh = self._raw = None
-
-    def write(self, doc: Document) -> None:
-        if self._fh is None or self._count >= self.docs_per_file:
-            self._close_current()
-            self._open()
-        self._fh.write(doc.to_pile_json().encode("utf-8") + b"\n")
-        self._count += 1
-        self.documents += 1
-
-    def commit(self) -> list[Path]:
-        """Finish the last file and move the set into `folder`; return the final paths."""
-        self._close_current()
-        swap_in(self.staging, self.folder)
-        return sorted(self.folder.glob("*.jsonl.zst"))
-
-    def abort(self) -> None:
-        self._close_current()
-        shutil.rmtree(self.staging, ignore_errors=True)
 
 
 class _HashingFile:
@@ -249,7 +197,7 @@ def open_zstd(raw: IO[bytes]) -> IO[bytes]:
 
 
 def iter_jsonl_zst(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, record) from a ``.jsonl.zst`` file written by `JsonlZstWriter`."""
+    """Yield (line number, record) from a ``.jsonl.zst`` file written by `DocsPartWriter`."""
     with open_zstd(open(path, "rb")) as fh:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
@@ -272,44 +220,6 @@ CHECKPOINT_SCHEMA = pa.schema([
     pa.field("text", pa.large_string()),
     pa.field("meta", pa.string()),
 ])
-
-
-class CheckpointWriter:
-    """Parquet parts of one source's documents after a phase, `rows_per_part` each."""
-
-    def __init__(self, folder: Path, rows_per_part: int = 20_000) -> None:
-        self.folder = Path(folder)
-        self.staging = self.folder.with_name(f".{self.folder.name}.staging")
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
-        self.staging.mkdir(parents=True)
-        self.rows_per_part = rows_per_part
-        self._columns: dict[str, list[str]] = {f.name: [] for f in CHECKPOINT_SCHEMA}
-        self.parts = 0
-        self.documents = 0
-
-    def write(self, doc: Document) -> None:
-        # column lists, not row dicts: Arrow builds string columns several times faster
-        for key, value in doc.to_row().items():
-            self._columns[key].append(value)
-        self.documents += 1
-        if len(self._columns["id"]) >= self.rows_per_part:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._columns["id"]:
-            return
-        table = pa.table({f.name: pa.array(self._columns[f.name], f.type) for f in CHECKPOINT_SCHEMA},
-                         schema=CHECKPOINT_SCHEMA)
-        # lz4: a checkpoint is read back once, soon; speed matters more than size
-        pq.write_table(table, self.staging / f"part-{self.parts:05d}.parquet", compression="lz4")
-        self.parts += 1
-        self._columns = {f.name: [] for f in CHECKPOINT_SCHEMA}
-
-    def commit(self) -> list[Path]:
-        self._flush()
-        swap_in(self.staging, self.folder)
-        return checkpoint_parts(self.folder)
 
 
 def write_checkpoint_part(path: Path, docs: list[Document]) -> None:

@@ -72,10 +72,15 @@ class ExecutorStats:
     """What the executor did over a build (stats.json: nodes, tasks shipped)."""
 
     nodes: dict[str, int] = field(default_factory=dict)  # node id -> units it ran
+    parts: dict[str, int] = field(default_factory=dict)  # node id -> output files its workers wrote
 
     def count(self, node: str) -> None:
         if node:
             self.nodes[node] = self.nodes.get(node, 0) + 1
+
+    def wrote(self, node: str, files: int) -> None:
+        if node and files:
+            self.parts[node] = self.parts.get(node, 0) + files
 
 
 class Executor(abc.ABC):

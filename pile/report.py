@@ -96,6 +96,7 @@ def write_outputs(ctx: BuildContext, seconds: float) -> dict[str, Any]:
     stats = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": round(seconds, 3),
              "workers": ctx.executor.workers,
              "nodes": dict(sorted(ctx.executor.stats.nodes.items())),
+             "parts_by_node": dict(sorted(ctx.executor.stats.parts.items())),
              "phase_seconds": {k: round(v, 3) for k, v in record.seconds.items()},
              "run": ctx.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
              "dedup": dedup, "decontam": decontam, "rebuilt": record.rebuilt, "reused": record.reused,

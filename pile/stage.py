@@ -22,7 +22,7 @@ import abc
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
+from typing import Any, ClassVar, Iterable, Iterator, Protocol
 
 from pile.document import Document
 
@@ -201,9 +201,6 @@ def run_chain(stages: list[Stage], docs: list[Document]) -> tuple[list[Document]
         docs, drops = stage.process_batch(docs)
         dropped.extend((stage.name, d) for d in drops)
     return docs, dropped
-
-
-StageFactory = Callable[[], Stage]
 
 
 class InMemoryPassContext:

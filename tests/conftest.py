@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The evaluation-set generators live with the benchmarks that report on them
+# (benchmarks/dedup_evalset.py, pii_evalset.py); the accuracy tests use the same sets.
+if str(REPO / "benchmarks") not in sys.path:
+    sys.path.append(str(REPO / "benchmarks"))
 
 
 def _shared_data_dir() -> Path:

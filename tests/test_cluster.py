@@ -104,6 +104,8 @@ def test_build_on_a_two_node_cluster_uses_both_and_gives_the_same_bytes(tmp_path
     assert proc.returncode == 0, proc.stderr[-2000:]
     stats = json.loads((tmp_path / "cluster" / "stats.json").read_text())
     assert len(stats["nodes"]) == 2, stats["nodes"]
+    # Workers write their own outputs: both nodes wrote parts, not only computed.
+    assert len(stats["parts_by_node"]) == 2 and all(n > 0 for n in stats["parts_by_node"].values())
 
     local = parse_config({**data, "out": str(tmp_path / "local")})
     Build(local, LocalExecutor()).run()

@@ -10,7 +10,7 @@ import pytest
 from pile.config import DedupConfig
 from pile.dedup import Dedup
 from pile.dedup.dedup_pass import normalizer_of
-from pile.dedup.evalset import (EDITS, build_evalset, jaccard, score, shingle_sets,
+from dedup_evalset import (EDITS, build_evalset, jaccard, score, shingle_sets,
                                 similar_pairs, true_removals)
 from pile.stage import InMemoryPassContext
 

@@ -16,7 +16,7 @@ from pile.config import DedupConfig
 from pile.dedup import Dedup
 from pile.dedup.components import UnionFind, connected_components, survivor_order
 from pile.dedup.dedup_pass import normalizer_of
-from pile.dedup.evalset import delete_sentences, jaccard, shingle_sets
+from dedup_evalset import delete_sentences, jaccard, shingle_sets
 from pile.dedup.partitions import WINDOW, bucket_pairs, group_bounds
 from pile.document import Document
 from pile.stage import InMemoryPassContext, PassResult

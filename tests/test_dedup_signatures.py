@@ -9,7 +9,7 @@ import pytest
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from datasketch.lsh import _optimal_param
 
-from pile.dedup.evalset import jaccard, shingle_sets
+from dedup_evalset import jaccard, shingle_sets
 from pile.dedup.lsh import candidate_probability, optimal_params
 from pile.dedup.normalize import FastNormalizer, Normalizer
 from pile.dedup.shingles import ShingleHasher, shingle_bytes

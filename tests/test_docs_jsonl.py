@@ -1,7 +1,7 @@
 """The written ``docs/<source>/*.jsonl.zst``: one line per document for every reader.
 
 Real Stack Exchange post bodies (one holds a raw U+2028), some with U+2029 and U+0085
-planted at test time, written by `JsonlZstWriter` and read back by splitting lines as
+planted at test time, written by `DocsPartWriter` and read back by splitting lines as
 `str.splitlines()` does and by HF ``datasets``.
 """
 
@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import zstandard
 
-from pile.docs_io import JsonlZstWriter
+from pile.docs_io import DocsPartWriter
 from pile.document import Document
 from pile.pii.scrub import PiiScrubber
 from pile.config import PiiConfig
@@ -30,10 +30,11 @@ def _write(tmp_path, shared_data):
     docs = [scrub.map(Document(f"se/{i}", "se", t, {"pile_set_name": "StackExchange"}))
             for i, t in enumerate(_posts(shared_data))]
     assert 0 < sum("pii" in d.meta for d in docs) < len(docs)  # found in some, not all
-    writer = JsonlZstWriter(tmp_path / "docs" / "se", docs_per_file=150)
+    folder = tmp_path / "docs" / "se"
+    writer = DocsPartWriter(folder, "000000", docs_per_file=150)
     for d in docs:
         writer.write(d)
-    return docs, writer.commit()
+    return docs, [folder / name for name, _size, _sha, _n in writer.close()]
 
 
 def test_splitlines_sees_one_line_per_document_and_every_meta_has_the_same_keys(tmp_path, shared_data):

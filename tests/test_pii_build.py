@@ -11,7 +11,7 @@ import zstandard
 
 from pile.build import Build
 from pile.executor import LocalExecutor
-from pile.pii.evalset import format_card, generate_card
+from pii_evalset import format_card, generate_card
 from pile.validate import validate_build
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from pile.config import PII_ENTITIES, PiiConfig
-from pile.pii.evalset import DECOYS, build_evalset, evaluate
+from pii_evalset import DECOYS, build_evalset, evaluate
 from pile.pii.leaks import scan_for_leaks
 from pile.pii.scrub import PiiScrubber
 from pile.pii.validators import is_card_number

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pile.config import PII_ENTITIES, PiiConfig
-from pile.pii.evalset import CARD_NETWORKS, CARD_SEPARATORS, format_card, generate_card
+from pii_evalset import CARD_NETWORKS, CARD_SEPARATORS, format_card, generate_card
 from pile.pii.leaks import scan_for_leaks
 from pile.pii.scrub import PiiScrubber
 

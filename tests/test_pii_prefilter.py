@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pile.config import PII_ENTITIES, PiiConfig
-from pile.pii.evalset import build_evalset
+from pii_evalset import build_evalset
 from pile.pii.prefilter import Prefilter, email_candidates, gate, phone_candidates
 from pile.pii.recognizers import build_analyzer_engine, build_recognizers
 from pile.pii.scrub import PiiScrubber, Span, merge_spans

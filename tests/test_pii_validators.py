@@ -7,7 +7,7 @@ import random
 import pytest
 
 from pile.pii import validators
-from pile.pii.evalset import CARD_NETWORKS, format_card, generate_card
+from pii_evalset import CARD_NETWORKS, format_card, generate_card
 
 
 @pytest.mark.parametrize("digits, valid", [

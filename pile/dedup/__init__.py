@@ -4,7 +4,8 @@ Modules: `normalize` (the text normalisation), `shingles` (word n-gram shingles 
 with numpy), `signatures` (vectorised MinHash, datasketch-compatible mode), `lsh`
 (bands and rows from the threshold), `store` (per-source signature stores),
 `partitions` (on-disk grouping of keys), `components` (union-find, survivor rule),
-`dedup_pass` (the pass), `evalset` (the accuracy evaluation set).
+`dedup_pass` (the pass); the accuracy evaluation set lives with its benchmark
+(`benchmarks/dedup_evalset.py`).
 """
 
 from pile.dedup.dedup_pass import Dedup

@@ -24,40 +24,17 @@ from __future__ import annotations
 import numpy as np
 
 from pile.dedup.normalize import SPACE, FastNormalizer, Normalizer
+from pile.wordhash import K_CHAIN, K_LEN, K_MIX, MASK64, fmix64, word_hashes
 
 _U64 = np.uint64
-_FMIX_C1 = _U64(0xFF51AFD7ED558CCD)
-_FMIX_C2 = _U64(0xC4CEB9FE1A85EC53)
-_S33 = _U64(33)
-_K_LEN = _U64(0x9E3779B97F4A7C15)
-_K_CHAIN = _U64(0xD6E8FEB86659FD93)
-_K_SHINGLE_LEN = 0x94D049BB133111EB
-_MASK64 = (1 << 64) - 1
+_K_LEN = _U64(K_LEN)
+_K_CHAIN = _U64(K_CHAIN)
+_K_SHINGLE_LEN = K_MIX
 # One odd multiplier per word position in a shingle, so "a b" and "b a" differ.
 _POSITION_MULTIPLIERS = np.random.RandomState(20240501).randint(
     0, 1 << 62, size=64, dtype=np.uint64) * _U64(2) + _U64(1)
 # Padding after the joined text so every 8-byte load stays inside the buffer.
 _PAD = b" " * 16
-
-
-def fmix64(h: np.ndarray) -> np.ndarray:
-    """The MurmurHash3 64-bit finaliser, elementwise (a bijection that avalanches)."""
-    h = h ^ (h >> _S33)
-    h *= _FMIX_C1
-    h ^= h >> _S33
-    h *= _FMIX_C2
-    h ^= h >> _S33
-    return h
-
-
-def _masked_load(words8: np.ndarray, pos: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
-    """Little-endian 8-byte loads at `pos`, keeping only the first `nbytes` (<= 8) bytes.
-
-    ``1 << 64`` is 0 in numpy's shift (shifts past the width give 0), so the mask
-    ``(1 << 8 * nbytes) - 1`` wraps to all ones for a full 8-byte load, branch-free.
-    """
-    mask = (_U64(1) << (nbytes.astype(np.uint64) * _U64(8))) - _U64(1)
-    return words8[pos] & mask
 
 
 class ShingleHasher:
@@ -128,21 +105,7 @@ class ShingleHasher:
         return hashes, offsets, (_sequence_keys(word_hash, counts) if keys else None)
 
     def _word_hashes(self, data: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        # An unaligned uint64 view: element i is bytes data[i:i+8], little-endian.
-        words8 = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
-        nbytes = ends - starts
-        first = _masked_load(words8, starts, np.minimum(nbytes, 8))
-        h = fmix64(first ^ (nbytes.astype(np.uint64) * _K_LEN))
-        k = 1
-        while True:
-            sel = np.flatnonzero(nbytes > 8 * k)
-            if sel.size == 0:
-                break
-            rest = np.minimum(nbytes[sel] - 8 * k, 8)
-            chunk = _masked_load(words8, starts[sel] + 8 * k, rest)
-            h[sel] = fmix64(h[sel] * _K_CHAIN + chunk)
-            k += 1
-        return h
+        return word_hashes(data, starts, ends)
 
     def _shingle_hashes(self, word_hash: np.ndarray, word_doc: np.ndarray, counts: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +120,7 @@ class ShingleHasher:
         acc = word_hash[idx] * _POSITION_MULTIPLIERS[0]
         for j in range(1, n):
             acc += word_hash[idx + j] * _POSITION_MULTIPLIERS[j]
-        full = fmix64(acc ^ _U64((n * _K_SHINGLE_LEN) & _MASK64))
+        full = fmix64(acc ^ _U64((n * _K_SHINGLE_LEN) & MASK64))
         per_doc = np.where(counts >= n, counts - n + 1, np.minimum(counts, 1))
         offsets = np.zeros(ndocs + 1, np.int64)
         np.cumsum(per_doc, out=offsets[1:])

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from pile.dedup.normalize import Normalizer
-from pile.dedup.shingles import ShingleHasher, fmix64, shingle_bytes, shingle_sets_of_batch
+from pile.dedup.shingles import ShingleHasher, shingle_bytes, shingle_sets_of_batch
+from pile.wordhash import fmix64
 from pile.document import Document
 
 MAX_HASH = np.uint32(0xFFFFFFFF)

@@ -55,7 +55,7 @@ class CleanPhase(Phase):
         if key not in self._plans:
             scfg = ctx.cfg.source(key)
             self._plans[key] = plan_source(ctx.sources[key], ctx.sources[key].inputs(),
-                                           ctx.cfg.run.unit_bytes, scfg.max_bytes)
+                                           ctx.cfg.run.unit_bytes, scfg.max_bytes, ctx.cfg.run.min_units)
             self._chains[key] = clean_stages(ctx.cfg, scfg)
         return self._plans[key]
 
@@ -64,7 +64,7 @@ class CleanPhase(Phase):
         _units, selected = self._plan(ctx, key)
         return fingerprint("clean", pile.__version__, to_dict(scfg), to_dict(ctx.cfg.clean_for(scfg)),
                            [s.name for s in self._chains[key]], file_fingerprint(selected),
-                           ctx.cfg.run.batch_size, ctx.cfg.run.unit_bytes)
+                           ctx.cfg.run.batch_size, ctx.cfg.run.unit_bytes, ctx.cfg.run.min_units)
 
     def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
         return (ctx.work / "clean" / key).is_dir()

@@ -124,6 +124,7 @@ class Phase(abc.ABC):
         with PhaseProgress(self.label, len(units), ctx.cfg.run.progress) as bar:
             for done in ctx.executor.map(task, units):
                 by_key[done.unit.source].append(done)
+                ctx.executor.stats.wrote(done.node, len(getattr(done.result, "parts", ())))
                 bar.advance_unit(*self.progress_of(done))
         return {key: self.commit(ctx, key, by_key[key]) for key in keys}
 

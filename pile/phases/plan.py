@@ -3,8 +3,8 @@
 The plan never looks at the number of workers: the same inputs and config give the same
 units on 1 worker or 1,000, so the parts the workers write (and the files they become)
 are the same too. The target unit size is ``run.unit_bytes``, lowered for a small source
-so it still splits into about `SPREAD` units (never below `MIN_UNIT_BYTES`): a 6 MB source
-keeps two workers busy, a 10 GB one sixty-four.
+so it still splits into about ``run.min_units`` units (never below `MIN_UNIT_BYTES`): a 6 MB
+source keeps two workers busy, a 10 GB one sixty-four.
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from pathlib import Path
 from pile.executor import Unit
 from pile.sources.base import Source
 
-SPREAD = 32  # units a source is split into when unit_bytes would give fewer
 MIN_UNIT_BYTES = 256_000  # below this, per-unit costs (a task, a part file) dominate
 MAX_FILES_PER_UNIT = 2000
 
 
-def unit_target(total: int, unit_bytes: int) -> int:
+def unit_target(total: int, unit_bytes: int, min_units: int = 32) -> int:
     """The unit size for a source of `total` input bytes."""
-    return max(1, min(unit_bytes, max(MIN_UNIT_BYTES, total // SPREAD)))
+    return max(1, min(unit_bytes, max(MIN_UNIT_BYTES, total // min_units)))
 
 
-def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int | None = None
-                ) -> tuple[list[Unit], list[Path]]:
+def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int | None = None,
+                min_units: int = 32) -> tuple[list[Unit], list[Path]]:
     """Group a source's files (in order) into units of about the target size.
 
     A file larger than the target whose format allows it (`Source.spans`: JSON Lines) is
@@ -51,7 +50,7 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
         total += size
     if max_bytes is not None and len(selected) == 1:
         return [Unit(src.name, 0, (str(selected[0]),), cap=max_bytes)], selected
-    target = unit_target(total, unit_bytes)
+    target = unit_target(total, unit_bytes, min_units)
     units: list[Unit] = []
     current: list[str] = []
     current_bytes = 0
@@ -83,4 +82,4 @@ def part_units(source: str, parts: list[Path], **extra: object) -> list[Unit]:
             for i, p in enumerate(parts)]
 
 
-__all__ = ["MIN_UNIT_BYTES", "SPREAD", "part_units", "plan_source", "unit_target"]
+__all__ = ["MIN_UNIT_BYTES", "part_units", "plan_source", "unit_target"]

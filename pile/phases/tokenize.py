@@ -123,6 +123,7 @@ class TokenizePhase(Phase):
         with PhaseProgress("tokenize", len(units), ctx.cfg.run.progress) as bar:
             for done in ctx.executor.map(task, units):
                 by_key[done.unit.source].append(done)
+                ctx.executor.stats.wrote(done.node, 2 * len(done.result["files"]))  # .bin + .len
                 bar.advance_unit(done.result["documents"], done.result["bytes"])
         merges = [u for key in keys for u in self._merge_units(ctx, key, by_key[key])]
         merged: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -131,6 +132,7 @@ class TokenizePhase(Phase):
             for done in ctx.executor.map(MergeTask(dtypes), merges):
                 u = done.unit
                 merged.setdefault((u.source, u.get("split"), u.get("vocab")), []).append(done.result)
+                ctx.executor.stats.wrote(done.node, 2)  # .bin + .idx
                 bar.advance_unit(done.result["documents"], 0)
         return {key: self._commit(ctx, key, by_key[key], merged) for key in keys}
 

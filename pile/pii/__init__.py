@@ -4,5 +4,5 @@
 - `pile.pii.leaks.scan_for_leaks`: the validate-time scan for cards and e-mail addresses;
 - `pile.pii.recognizers`: the offline presidio set-up; `pile.pii.prefilter`: the gate;
 - `pile.pii.validators`: Luhn, card issuer ranges, public IP ranges, ISBN checksums;
-- `pile.pii.evalset`: the planted-PII evaluation set and its recall/precision measure.
+- the planted-PII evaluation set lives with its benchmark (`benchmarks/pii_evalset.py`).
 """

@@ -53,6 +53,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from pile.docs_io import atomic_write_text
 from pile.manifest import sha256_file
 from pile.errors import ConfigError, RetryableError, SourceError
 from pile.sources.base import RemoteFile, Source, check_unique_names
@@ -855,9 +856,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.{threading.get_ident()}")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
 
 
 __all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",

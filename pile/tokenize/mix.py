@@ -35,7 +35,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import yaml
 
+from pile.docs_io import atomic_write_text
 from pile.errors import ConfigError, PileError
 from pile.tokenize.reader import ShardReader
 from pile.tokenize.shards import ShardWriter, find_shards
@@ -356,14 +356,6 @@ def load_mix_result(tokens_dir: Path, tokenizer: str) -> MixResult | None:
     return result
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
 
 _Located = tuple[list[np.ndarray], tuple[np.ndarray, np.ndarray], np.ndarray]
 
@@ -478,7 +470,7 @@ def write_mix(tokens_dir: Path, tokenizer: str, sources: Sequence[str],
     result = MixResult(tokenizer=tokenizer, seed=seed, dtype=str(dtype), sources=counts,
                        documents=total_docs, tokens=total_tokens, shards=shards,
                        shard_bytes=[p.stat().st_size for p in shards], inputs=inputs)
-    _atomic_write_text(summary, json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write_text(summary, json.dumps(result.to_dict(), indent=2) + "\n")
     log.info("mix %s: %d documents, %d tokens in %d shard(s)", tokenizer, total_docs,
              total_tokens, len(shards))
     return result
@@ -613,16 +605,11 @@ def write_neox_config(path: Path, cfg: Mapping[str, Any], relative_to: str | Non
                           default_flow_style=False, width=1000)
     text = header + body
     if not (path.is_file() and path.read_text(encoding="utf-8") == text):
-        _atomic_write_text(path, text)
+        atomic_write_text(path, text)
     return path
 
 
 # -- summaries for the report ---------------------------------------------------------
-
-def mix_summary(result: MixResult) -> dict[str, Any]:
-    """The mix as plain data for ``stats.json`` / the manifest (`MixResult.to_dict`)."""
-    return result.to_dict()
-
 
 def mix_markdown(results: Sequence[MixResult]) -> str:
     """A ``report.md`` section: one table per tokenizer (epochs, documents, tokens, share)."""

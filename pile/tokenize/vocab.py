@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from pile.docs_io import atomic_write_bytes
 from pile.manifest import sha256_file
 from pile.config import TokenizerConfig, TrainConfig
 from pile.errors import ConfigError
@@ -159,7 +160,7 @@ def load_vocabulary(cfg: TokenizerConfig, dest_dir: Path,
             raise ConfigError(f"{where}.train: training needs the corpus texts; none were given")
         tok = train_bpe(train_texts(), cfg.train)
         out = dest_dir / "tokenizer.json"
-        _atomic_write(out, tok.to_str(pretty=False).encode("utf-8"))
+        atomic_write_bytes(out, tok.to_str(pretty=False).encode("utf-8"))
         return _from_tokenizer_json(cfg, out, dest_dir, "train", f"{where}.train")
     raise ConfigError(f"{where}: needs one of path, hub, tiktoken, sentencepiece, train")
 
@@ -221,12 +222,6 @@ def train_bpe(texts: Iterable[str], train: TrainConfig):
 
     tok.train_from_iterator(capped(), trainer)
     return tok
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -299,7 +294,7 @@ def _from_hub(cfg: TokenizerConfig, dest_dir: Path, where: str) -> Vocabulary:
         raise ConfigError(f"{where}.hub: cannot fetch {cfg.hub!r} from the Hugging Face hub "
                           f"(offline or unknown name?): {first}") from None
     out = dest_dir / "tokenizer.json"
-    _atomic_write(out, tok.to_str(pretty=False).encode("utf-8"))
+    atomic_write_bytes(out, tok.to_str(pretty=False).encode("utf-8"))
     return _from_tokenizer_json(cfg, out, dest_dir, "hub", f"{where}.hub")
 
 
