@@ -76,9 +76,11 @@ class Markers:
             return None
 
     def load(self, phase: str, key: str, fp: str) -> dict[str, Any] | None:
-        """The marker's payload if it holds fingerprint `fp`, else None."""
+        """The marker's payload (what `save` was given) if it holds fingerprint `fp`."""
         data = self.read(phase, key)
-        return data if data is not None and data.get("fingerprint") == fp else None
+        if data is None or data.get("fingerprint") != fp:
+            return None
+        return {k: v for k, v in data.items() if k != "fingerprint"}
 
     def save(self, phase: str, key: str, fp: str, payload: dict[str, Any]) -> None:
         write_json(self.path(phase, key), {**payload, "fingerprint": fp})
