@@ -17,19 +17,21 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 class PhaseProgress:
     """One bar per phase: units of work done (drives the ETA), documents, MB and MB/s."""
 
-    def __init__(self, label: str, units: int, enabled: bool = True) -> None:
+    def __init__(self, label: str, units: int, enabled: bool = True, console: Console | None = None) -> None:
         self.label = label
         self.units = units
         self.docs = 0
         self.bytes = 0
         self.started = time.perf_counter()
-        console = Console(stderr=True)
+        console = console or Console(stderr=True)
         self.enabled = enabled and console.is_terminal
+        # Fits 80 columns: a 16-character label, a short bar, units, documents, rate and
+        # the two times (rich drops columns it cannot fit, the times first).
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[docs]:>10,} docs {task.fields[mb]:>9.1f} MB {task.fields[rate]:>6.1f} MB/s"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not self.enabled,
-            transient=False)
+            TextColumn("[bold]{task.description:<16.16}"), BarColumn(bar_width=8), MofNCompleteColumn(),
+            TextColumn("{task.fields[docs]:>9,} docs {task.fields[rate]:>5.1f} MB/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(compact=True), console=console,
+            disable=not self.enabled, transient=False)
         self._task = self._progress.add_task(label, total=max(units, 1), docs=0, mb=0.0, rate=0.0)
 
     def __enter__(self) -> PhaseProgress:

@@ -181,17 +181,35 @@ def render_report(ctx: BuildContext, per_source: dict[str, Any], totals: dict[st
     empty = [n for n, d in per_source.items() if d["summary"]["documents_read"] == 0]
     if empty:
         lines += ["", "## Empty sources", "", *[f"- `{n}`: no documents were read" for n in empty]]
-    clusters = ctx.record.dedup.details if ctx.record.dedup is not None else {}
-    if clusters:
-        lines += ["", "## Deduplication", "", "```json", json.dumps(clusters, indent=1, sort_keys=True)[:3000],
-                  "```"]
+    lines += dedup_section(ctx.record.dedup.details if ctx.record.dedup is not None else {})
     sections = [ctx.record.tokens.markdown if ctx.record.tokens is not None else "",
                 ctx.record.mix.markdown if ctx.record.mix is not None else ""]
     lines += [line for section in sections if section for line in ("", section)]
+    if ctx.record.tokens is not None and ctx.record.mix is not None and ctx.record.mix.markdown:
+        lines += ["", "Note: the mix's token totals count each document's end-of-document token "
+                  "(what a trainer reads); the token table above counts text tokens only, so "
+                  "the two differ by the number of documents mixed."]
     plots = ctx.record.plots
     if plots:
         lines += ["", "## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def dedup_section(details: dict[str, Any]) -> list[str]:
+    """The largest near-duplicate clusters as a table a person reads."""
+    clusters = details.get("largest_clusters", [])
+    if not clusters:
+        return []
+    lines = ["", "## Deduplication", "", "The largest clusters (the survivor is kept; every other "
+             "member was removed; `dedup/clusters.jsonl` lists each removed id with the id it "
+             "duplicates).", "", "| survivor | size | exact | near | sources | removed (first 3) |",
+             "|---|---:|---:|---:|---|---|"]
+    for c in clusters:
+        sources = ", ".join(f"{k} {v}" for k, v in c["sources"].items())
+        examples = ", ".join(f"`{e}`" for e in c["examples"][:3])
+        lines.append(f"| `{c['survivor']}` | {c['size']:,} | {c['exact']:,} | {c['near']:,} | "
+                     f"{sources} | {examples} |")
+    return lines
 
 
 def plot_lengths(out: Path, per_source: dict[str, Any]) -> Path | None:

@@ -77,6 +77,16 @@ def test_dedup_in_pile_build_on_ray_and_in_process(corpus, build_config, ray_exe
     assert len(_kept_ids(out, "books")) == len(corpus["books"])
     stats = json.loads((out / "stats.json").read_text())
     assert "dedup" in json.dumps(stats)
+    # report.md: the largest clusters as a table (survivor from books, members from web),
+    # not a cut JSON dump; every plot embedded once.
+    report = (out / "report.md").read_text()
+    assert "```json" not in report
+    section = report.split("## Deduplication", 1)[1].split("\n## ", 1)[0]
+    rows = [r for r in section.splitlines() if r.startswith("| `books/")]
+    biggest = stats["dedup"]["largest_clusters"][0]
+    assert rows and rows[0].startswith(f"| `{biggest['survivor']}` | {biggest['size']:,} |")
+    images = [line for line in report.splitlines() if line.startswith("![")]
+    assert images and len(images) == len(set(images))
     # The same build with one in-process worker decides the same.
     local = _config(build_config, corpus["root"], tmp_path / "out-local")
     Build(local, LocalExecutor()).run()

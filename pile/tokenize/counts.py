@@ -217,7 +217,8 @@ class CountsTable:
         return "\n".join([line(head), sep] + [line(r) for r in body]) + "\n"
 
     def to_markdown(self, title: str = "## Token counts") -> str:
-        """The ``report.md`` section: the comparison table and the bar chart link."""
+        """The ``report.md`` section: the comparison table (the bar chart is in the
+        report's plots, once)."""
         head, body = self._cells()
         lines = [title, "",
                  "Text tokens per source and vocabulary (end-of-document tokens excluded); "
@@ -225,8 +226,7 @@ class CountsTable:
                  "| " + " | ".join(head) + " |",
                  "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in body]
-        lines += ["", "![token counts](tokens/counts.png)", ""]
-        return "\n".join(lines)
+        return "\n".join(lines) + "\n"
 
     def format(self, fmt: str) -> str:
         """``pile tokens --format``: one of table, csv, json, markdown."""
