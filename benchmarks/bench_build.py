@@ -8,10 +8,14 @@ prints MB/s per core with the time of every phase and stage. Then it rebuilds on
 and the source's share of the corpus (the goal: proportional to the share, plus the
 cluster re-resolution of dedup).
 
-Not measured here: datatrove's closest equivalent pipeline (it was not installed in a side
-environment in this session), so no ratio against it is printed.
+It also prints what the phase engine promises (issue 10): the driver's share of the build's
+CPU seconds (driver against every process below it: Ray and its workers), and the peak
+resident memory of the whole process tree; with ``--mb2`` a second build of another size,
+so the two show whether memory grows with the corpus (it must not). ``--vocabs 2`` adds
+GPT-NeoX-20B (HF engine) to GPT-2 (tiktoken). datatrove's closest pipeline is measured by
+bench_datatrove.py.
 
-    .venv/bin/python benchmarks/bench_build.py [--mb 200] [--workers 2]
+    .venv/bin/python benchmarks/bench_build.py [--mb 200] [--mb2 100] [--workers 2] [--vocabs 2]
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from proctree import TreeMonitor
+
 from pile.build import Build
 from pile.config import load_config
 from pile.runner import RayExecutor
@@ -31,9 +37,11 @@ from pile.runner import RayExecutor
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def make_config(out: Path, mb: int, train: bool):
+def make_config(out: Path, mb: int, train: bool, vocabs: int = 1):
+    neox = f", {{name: neox, path: {SHARED / 'tokenizers' / 'gpt-neox-20b' / 'tokenizer.json'}}}"
     tok = ("[{name: bpe32k, train: {vocab_size: 32768, max_bytes: 50000000}}]" if train else
-           f"[{{name: gpt2, path: {SHARED / 'tokenizers' / 'gpt2' / 'tokenizer.json'}}}]")
+           f"[{{name: gpt2, path: {SHARED / 'tokenizers' / 'gpt2' / 'tokenizer.json'}}}"
+           f"{neox if vocabs > 1 else ''}]")
     return load_config(None, [f"out={out}", "run.progress=false", f"tokenizers={tok}",
                               # on disk: the stdlib is text, the docs are mostly gzip (~3x)
                               f"sources.python_stdlib.max_bytes={int(min(mb * 0.2, 40) * 1e6)}",
@@ -50,36 +58,57 @@ def phase_table(stats: dict) -> list[str]:
     return lines
 
 
+def one_build(tmp: Path, mb: int, args: argparse.Namespace) -> tuple[float, dict, TreeMonitor]:
+    executor = RayExecutor(workers=args.workers)
+    cfg = make_config(tmp / f"out{mb}", mb, args.train, args.vocabs)
+    t0 = time.perf_counter()
+    with TreeMonitor() as mon:
+        Build(cfg, executor).run()
+    seconds = time.perf_counter() - t0
+    executor.close()
+    return seconds, json.loads((tmp / f"out{mb}" / "stats.json").read_text()), mon
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--mb2", type=int, default=0, help="a second build of this size (memory growth)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--vocabs", type=int, default=1, choices=[1, 2])
     ap.add_argument("--train", action="store_true", help="train a 32k BPE instead of GPT-2")
+    ap.add_argument("--no-rebuild", action="store_true", help="skip the one-source rebuild")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="pile-bench-build-"))
     try:
-        executor = RayExecutor(workers=args.workers)
-        cfg = make_config(tmp / "out", args.mb, args.train)
-        t0 = time.perf_counter()
-        Build(cfg, executor).run()
-        full = time.perf_counter() - t0
-        stats = json.loads((tmp / "out" / "stats.json").read_text())
-        mb_read = stats["totals"]["bytes_read"] / 1e6
-        print(f"full build: {mb_read:,.1f} MB of text read, {stats['totals']['bytes_kept'] / 1e6:,.1f} MB kept, "
-              f"{full:,.1f} s wall on {args.workers} workers")
-        print(f"  => {mb_read / full / args.workers:.3f} MB/s per core (goal >= 0.7; "
-              f"libraries' defaults glued together measured ~0.17 per the issue)")
-        print("\n".join(phase_table(stats)))
-        ded = stats.get("dedup", {})
-        if ded.get("seconds"):
-            print(f"  dedup steps: {json.dumps(ded['seconds'])}")
-        share = stats["sources"]["system_docs"]["summary"]["bytes_read"] / 1e6 / mb_read
-        t0 = time.perf_counter()
-        result = Build(cfg, executor, only=["system_docs"]).run()
-        one = time.perf_counter() - t0
-        print(f"one-source rebuild (system_docs, {100 * share:.0f}% of the text): {one:,.1f} s = "
-              f"{100 * one / full:.0f}% of the full build; rebuilt {result['rebuilt']}")
-        executor.close()
+        for mb in [args.mb] + ([args.mb2] if args.mb2 else []):
+            full, stats, mon = one_build(tmp, mb, args)
+            mb_read = stats["totals"]["bytes_read"] / 1e6
+            print(f"full build (--mb {mb}): {mb_read:,.1f} MB of text read, "
+                  f"{stats['totals']['bytes_kept'] / 1e6:,.1f} MB kept, {full:,.1f} s wall on "
+                  f"{args.workers} workers")
+            print(f"  => {mb_read / full / args.workers:.3f} MB/s per core")
+            print(f"  driver CPU {mon.driver_cpu:,.1f} s of {mon.driver_cpu + mon.tree_cpu:,.1f} s in the "
+                  f"process tree: driver share {100 * mon.driver_share:.2f}% (goal <= 2%)")
+            print(f"  peak memory of the whole process tree: {mon.peak_rss / 2**30:.2f} GiB (goal <= 8)")
+            print(f"  phase seconds: {json.dumps(stats.get('phase_seconds', {}))}")
+            print("\n".join(phase_table(stats)))
+        if not args.no_rebuild:
+            cfg = make_config(tmp / f"out{args.mb}", args.mb, args.train, args.vocabs)
+            stats = json.loads((tmp / f"out{args.mb}" / "stats.json").read_text())
+            full = stats["seconds"]
+            mb_read = stats["totals"]["bytes_read"] / 1e6
+            share = stats["sources"]["system_docs"]["summary"]["bytes_read"] / 1e6 / mb_read
+            executor = RayExecutor(workers=args.workers)
+            t0 = time.perf_counter()
+            result = Build(cfg, executor, only=["system_docs"]).run()
+            one = time.perf_counter() - t0
+            print(f"one-source rebuild (system_docs, {100 * share:.0f}% of the text): {one:,.1f} s = "
+                  f"{100 * one / full:.0f}% of the full build; rebuilt {result['rebuilt']}")
+            t0 = time.perf_counter()
+            result = Build(cfg, executor).run()
+            print(f"rebuild with nothing to do: {time.perf_counter() - t0:.2f} s "
+                  f"({result.get('up_to_date', 0)} phases up to date; goal <= 5 s)")
+            executor.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

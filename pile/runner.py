@@ -33,15 +33,35 @@ ACTOR_START_TIMEOUT_S = 600
 IN_FLIGHT_PER_ACTOR = 2
 
 
+# Modules the later phases' tasks import (presidio, fastText, the tokenizers): an actor
+# imports them in the background while it runs the first phase, so a phase's set-up on
+# the workers does not wait for a second of imports.
+WARM_MODULES = ("pile.clean", "pile.pii.scrub", "pile.decontam", "pile.tokenize.engines",
+                "pile.dedup.signatures")
+
+
+def _warm_imports() -> None:
+    import importlib
+
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the task that needs it will raise with its own message
+            log.debug("could not pre-import %s", name, exc_info=True)
+
+
 class _Worker:
     """A Ray actor: keeps the current phase's task set up, runs units of it."""
 
     def __init__(self) -> None:
+        import threading
+
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()
         self.key: int | None = None
         self.task: UnitTask | None = None
+        threading.Thread(target=_warm_imports, daemon=True).start()
 
     def ready(self) -> str:
         return self.node

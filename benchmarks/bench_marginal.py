@@ -1,0 +1,129 @@
+"""What one more vocabulary, and PII scrubbing, add to a real `pile build` (issue 10).
+
+Stage-alone benchmarks (bench_tokenize, bench_pii) measure a stage on one core; this
+measures what the engine makes of it: the same build folder is built once, then built
+again with one change, so only the phases that change rerun (tokenize for a vocabulary,
+final for PII), and that rebuild's phase seconds are the marginal cost. Baselines, timed in
+this process on the same written text with the same cores:
+
+- a vocabulary: HF ``tokenizers`` ``encode_batch_fast`` on `--workers` threads (RAYON);
+  goal: the build's marginal cost is >= 0.9x that speed for an HF-engine vocabulary
+  (GPT-NeoX-20B) and >= 3x it for one with an exact tiktoken engine (GPT-2);
+- PII: presidio's `AnalyzerEngine` on every document (offline recognizers, as bench_pii),
+  CPU seconds divided by `--workers`; goal: the build's marginal cost is >= 10x faster.
+
+    .venv/bin/python benchmarks/bench_marginal.py [--mb 24] [--pii-mb 12] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pile.build import Build
+from pile.config import PII_ENTITIES, load_config
+from pile.docs_io import read_pile_documents
+from pile.runner import RayExecutor
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+VOCABS = {"gpt2": SHARED / "tokenizers" / "gpt2" / "tokenizer.json",
+          "neox": SHARED / "tokenizers" / "gpt-neox-20b" / "tokenizer.json"}
+
+
+def config(out: Path, mb: float, tokenizers: list[str], pii: bool):
+    toks = ", ".join(f"{{name: {n}, path: {VOCABS[n]}}}" for n in tokenizers)
+    return load_config(None, [f"out={out}", "run.progress=false", f"tokenizers=[{toks}]",
+                              f"pii.enabled={'true' if pii else 'false'}", "mix.enabled=false",
+                              f"sources.python_stdlib.max_bytes={int(mb * 0.5e6)}",
+                              # system_docs is mostly gzip on disk (~2.6x as text)
+                              f"sources.system_docs.max_bytes={int(mb * 0.5e6 / 2.6)}"])
+
+
+def build(cfg, workers: int) -> dict:
+    executor = RayExecutor(workers=workers)
+    try:
+        Build(cfg, executor).run()
+    finally:
+        executor.close()
+    return json.loads((cfg.out_dir / "stats.json").read_text())
+
+
+def written_texts(out: Path) -> list[str]:
+    texts = []
+    for folder in sorted((out / "docs").iterdir()):
+        for f in sorted(folder.glob("*.jsonl.zst")):
+            texts += [d.text for d in read_pile_documents(f, folder.name)]
+    return texts
+
+
+def hf_seconds(path: Path, texts: list[str], workers: int) -> float:
+    os.environ["RAYON_NUM_THREADS"] = str(workers)  # read when the pool starts: set first
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), 256):
+        tok.encode_batch_fast(texts[i:i + 256], add_special_tokens=False)
+    return time.perf_counter() - t0
+
+
+def presidio_seconds(texts: list[str], workers: int) -> float:
+    from pile.pii.recognizers import build_analyzer_engine, build_recognizers
+
+    engine = build_analyzer_engine(build_recognizers(PII_ENTITIES).values())
+    entities = list(PII_ENTITIES)
+    t0 = time.process_time()
+    for text in texts:
+        engine.analyze(text, language="en", entities=entities)
+    return (time.process_time() - t0) / workers
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=24)
+    ap.add_argument("--pii-mb", type=float, default=12)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="pile-bench-marginal-"))
+    try:
+        out = tmp / "tok"
+        base = build(config(out, args.mb, [], True), args.workers)
+        texts = written_texts(out)
+        mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+        print(f"corpus: {len(texts):,} documents, {mb:.1f} MB written; {args.workers} workers")
+        have: list[str] = []
+        before = 0.0  # the tokenize phase re-encodes with every vocabulary: subtract the last
+        for name in ("neox", "gpt2"):
+            have.append(name)
+            stats = build(config(out, args.mb, have, True), args.workers)
+            phase = stats["phase_seconds"].get("tokenize", 0.0)
+            marginal, before = max(phase - before, 1e-6), phase
+            hf = hf_seconds(VOCABS[name], texts, args.workers)
+            print(f"+{name:5s}: tokenize phase {phase:6.2f} s, marginal {marginal:6.2f} s ({mb / marginal:5.2f} "
+                  f"MB/s); HF encode_batch_fast on {args.workers} threads {hf:6.2f} s => {hf / marginal:.2f}x HF")
+        out = tmp / "pii"
+        off = build(config(out, args.pii_mb, [], False), args.workers)
+        on = build(config(out, args.pii_mb, [], True), args.workers)
+        texts = written_texts(out)
+        mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
+        final_off = off["phase_seconds"]["final"]
+        final_on = on["phase_seconds"]["final"]
+        marginal = max(final_on - final_off, 1e-6)
+        presidio = presidio_seconds(texts, args.workers)
+        print(f"PII on {len(texts):,} documents, {mb:.1f} MB: final phase {final_off:.2f} s without, "
+              f"{final_on:.2f} s with => +{marginal:.2f} s; presidio AnalyzerEngine on every document "
+              f"{presidio:.2f} s per {args.workers} cores => {presidio / marginal:.1f}x presidio")
+        del base
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

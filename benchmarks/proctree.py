@@ -1,0 +1,74 @@
+"""CPU seconds and memory of a build's whole process tree (driver, Ray, workers), sampled.
+
+Ray's workers are grandchildren of the driver (raylet starts them), and they end before
+the driver can wait for them, so `resource.getrusage(RUSAGE_CHILDREN)` never sees them. A
+background thread samples every process below the driver instead: per process the last
+CPU time seen (so an actor that exits keeps what it had used), and the tree's summed
+resident memory at each sample (the peak is the figure).
+
+Imported by the benchmark scripts (this folder is on ``sys.path`` when they run).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psutil
+
+
+class TreeMonitor:
+    """Use as a context manager around the work; then read the attributes.
+
+    Attributes:
+        driver_cpu: CPU seconds of this process (user + system).
+        tree_cpu: CPU seconds of every other process below it.
+        peak_rss: the largest summed resident memory of the whole tree, in bytes.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self._me = psutil.Process()
+        self._cpu: dict[tuple[int, float], float] = {}
+        self.peak_rss = 0
+        self.driver_cpu = 0.0
+        self.tree_cpu = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        rss = self._me.memory_info().rss
+        for child in self._me.children(recursive=True):
+            try:
+                with child.oneshot():
+                    t = child.cpu_times()
+                    key = (child.pid, child.create_time())  # a reused pid is another process
+                    self._cpu[key] = t.user + t.system
+                    rss += child.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMonitor:
+        t = self._me.cpu_times()
+        self._driver0 = t.user + t.system
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+        t = self._me.cpu_times()
+        self.driver_cpu = t.user + t.system - self._driver0
+        self.tree_cpu = sum(self._cpu.values())
+
+    @property
+    def driver_share(self) -> float:
+        total = self.driver_cpu + self.tree_cpu
+        return self.driver_cpu / total if total else 0.0
