@@ -38,7 +38,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_config(out: Path, mb: int, train: bool, vocabs: int = 1):
-    neox = f", {{name: neox, path: {SHARED / 'tokenizers' / 'gpt-neox-20b' / 'tokenizer.json'}}}"
+    neox = f", {{name: neox, path: {SHARED / 'tokenizers' / 'gpt-neox-20b' / '20B_tokenizer.json'}}}"
     tok = ("[{name: bpe32k, train: {vocab_size: 32768, max_bytes: 50000000}}]" if train else
            f"[{{name: gpt2, path: {SHARED / 'tokenizers' / 'gpt2' / 'tokenizer.json'}}}"
            f"{neox if vocabs > 1 else ''}]")

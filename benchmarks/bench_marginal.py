@@ -33,7 +33,7 @@ from pile.runner import RayExecutor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 VOCABS = {"gpt2": SHARED / "tokenizers" / "gpt2" / "tokenizer.json",
-          "neox": SHARED / "tokenizers" / "gpt-neox-20b" / "tokenizer.json"}
+          "neox": SHARED / "tokenizers" / "gpt-neox-20b" / "20B_tokenizer.json"}
 
 
 def config(out: Path, mb: float, tokenizers: list[str], pii: bool):

@@ -101,8 +101,15 @@ def test_rerun_reuses_finished_phases_and_resumes_after_a_lost_phase(inputs, bui
     first = Build(cfg, LocalExecutor()).run()
     before = artifact_hashes(cfg.out_dir)
     assert first["rebuilt"] == ["clean:plays", "final:plays"]
+    report = cfg.out_dir / "report.md"
+    stamp = (report.stat().st_mtime_ns, (cfg.out_dir / "stats.json").stat().st_mtime_ns)
     again = Build(cfg, LocalExecutor()).run()
     assert again["rebuilt"] == [] and again["reused"] == ["clean:plays", "final:plays"]
+    # Nothing to do says so, and leaves the report of the build that did the work alone.
+    from pile.build import summary_line
+
+    assert summary_line(again).startswith("nothing to do: ") and again["documents"] == first["documents"]
+    assert (report.stat().st_mtime_ns, (cfg.out_dir / "stats.json").stat().st_mtime_ns) == stamp
     # A build killed after the clean phase left no final marker: only that phase reruns.
     (cfg.out_dir / ".work" / "final" / "plays.done.json").unlink()
     resumed = Build(cfg, LocalExecutor()).run()

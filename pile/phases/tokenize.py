@@ -220,7 +220,10 @@ class TokenizePhase(Phase):
             return
         sources = ctx.built_sources()
         table = CountsTable.from_counters(self.counters[name] for name in sources)
-        table.write(ctx.out / "tokens")
+        rebuilt = any(r.startswith(f"{self.name}:") for r in ctx.record.rebuilt)
+        tables = [ctx.out / "tokens" / f"counts.{ext}" for ext in ("csv", "json", "png")]
+        if rebuilt or not all(p.is_file() for p in tables):  # the plot alone costs a second
+            table.write(ctx.out / "tokens")
         shards = self.shards
         manifest = {v.name: {**v.to_dict(), "sources": {
             name: {"documents": self.counters[name].documents,

@@ -48,7 +48,6 @@ from typing import NamedTuple
 from pile.config import PiiConfig
 from pile.document import Document
 from pile.pii.prefilter import Prefilter, email_candidates, gate, phone_candidates
-from pile.pii.recognizers import build_recognizers
 from pile.stage import Mapper
 
 log = logging.getLogger(__name__)
@@ -154,6 +153,10 @@ class PiiScrubber(Mapper):
 
     def setup(self) -> None:
         """Build the presidio recognizers and the prefilter (offline, no model)."""
+        # presidio is imported here, on the workers: the driver only needs the stage's
+        # name and config (a second of imports saved on every build, a no-op one too)
+        from pile.pii.recognizers import build_recognizers
+
         self._recognizers = build_recognizers(self.cfg.entities, self.cfg.keep_private_ips,
                                               self.cfg.phone_regions)
         self._prefilter = Prefilter(self.cfg.entities, self.cfg.keep_private_ips)

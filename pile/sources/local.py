@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import gzip
 import hashlib
+import os
 import re
 import sysconfig
 import zlib
@@ -31,8 +32,41 @@ from pile.stage import Dropped
 _MAX_FILE_BYTES = 8_000_000  # larger files are generated data, not documentation
 
 
-def _spread_order(paths: list[Path], root: Path) -> list[Path]:
-    return sorted(paths, key=lambda p: hashlib.sha1(p.relative_to(root).as_posix().encode()).hexdigest())
+def _spread_order(found: list[tuple[str, str]]) -> list[Path]:
+    """(path, path relative to its root) in the fixed sha1-spread order of the relative path."""
+    keyed = sorted((hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest(), path)
+                   for path, rel in found)
+    return [Path(path) for _key, path in keyed]
+
+
+def _walk(root: Path) -> Iterator[tuple[str, str]]:
+    """(path, relative path) of every regular file below `root` of at most `_MAX_FILE_BYTES`,
+    symlinks neither followed nor listed. `os.scandir` keeps each entry's type and size from
+    the directory read: listing /usr/share/doc's 75,000 files this way is several times
+    faster than `Path.rglob` with a `stat` per path, and every build lists it."""
+    stack = [(str(root), "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                name = f"{rel}{entry.name}"
+                try:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((entry.path, name + "/"))
+                        continue
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    if entry.stat(follow_symlinks=False).st_size > _MAX_FILE_BYTES:
+                        continue
+                except OSError:
+                    continue
+                yield entry.path, name
 
 
 def _decode(data: bytes) -> str | None:
@@ -68,18 +102,8 @@ class _TreeSource(Source):
             if not root.exists():
                 from pile.errors import ConfigError
                 raise ConfigError(f"sources.{self.name}.paths: no such folder: {root}")
-            found = []
-            for p in root.rglob("*"):
-                try:
-                    if p.is_symlink() or not p.is_file():
-                        continue
-                    if p.stat().st_size > _MAX_FILE_BYTES:
-                        continue
-                except OSError:
-                    continue
-                if self.wanted(p.relative_to(root).as_posix()):
-                    found.append(p)
-            out.extend(_spread_order(found, root))
+            found = [(path, rel) for path, rel in _walk(root) if self.wanted(rel)]
+            out.extend(_spread_order(found))
         return out
 
     def key_for(self, path: Path) -> str:
