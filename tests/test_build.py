@@ -95,6 +95,33 @@ def test_same_bytes_with_one_and_two_workers_and_in_process(inputs, build_config
     assert hashes[0] == hashes[1] == hashes[2]
 
 
+def test_same_bytes_with_three_workers_in_their_own_ray(inputs, build_config, tmp_path, artifact_hashes):
+    """Three workers (more than this session's Ray has CPUs, so in a `pile build` process of
+    their own) and the in-process executor: the unit plan does not depend on the workers."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    root, _ = inputs
+    outs = []
+    for name in ("three", "local"):
+        cfg = make_cfg(build_config, root, out=str(tmp_path / name), output={"docs_per_file": 50},
+                       run={"progress": False, "unit_bytes": 40_000})
+        outs.append(cfg.out_dir)
+        if name == "local":
+            Build(cfg, LocalExecutor()).run()
+            continue
+        path = tmp_path / "three.yaml"
+        path.write_text(yaml.safe_dump(cfg.to_dict()))
+        proc = subprocess.run([sys.executable, "-m", "pile", "build", "--config", str(path), "--workers", "3",
+                               "--no-progress"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    stats = json.loads((outs[0] / "stats.json").read_text())
+    assert stats["workers"] == 3 and sum(stats["nodes"].values()) >= 6  # several units, one node
+    assert artifact_hashes(outs[0]) == artifact_hashes(outs[1])
+
+
 def test_rerun_reuses_finished_phases_and_resumes_after_a_lost_phase(inputs, build_config, artifact_hashes):
     root, _ = inputs
     cfg = make_cfg(build_config, root)
