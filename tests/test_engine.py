@@ -267,6 +267,21 @@ def test_no_import_cycle_and_no_private_names_across_modules():
             assert cycle is None, " -> ".join(cycle)
 
 
+# Underscored names that are public API elsewhere: namedtuple's methods, lxml's element type.
+PUBLIC_UNDERSCORED = {"_replace", "_asdict", "_fields", "_Element"}
+
+
+def test_no_module_reaches_into_another_objects_private_attributes():
+    found = []
+    for name, tree in _pile_modules().items():
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                    and not node.attr.startswith("__") and node.attr not in PUBLIC_UNDERSCORED
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert found == []
+
+
 def test_only_the_runner_imports_ray():
     users = [name for name, tree in _pile_modules().items()
              if any(t == "ray" or t.startswith("ray.") for t, _n, _g in _imports(tree))]

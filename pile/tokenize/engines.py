@@ -58,6 +58,12 @@ class Encoder(abc.ABC):
         if self._impl is None:
             self._impl = self._load()
 
+    @property
+    def impl(self) -> Any:
+        """The engine's own tokenizer object (loaded on first use)."""
+        self.setup()
+        return self._impl
+
     @abc.abstractmethod
     def _load(self) -> Any:
         """The engine's tokenizer object."""

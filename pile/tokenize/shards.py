@@ -168,6 +168,11 @@ class ShardWriter:
         self._done.append((self._tmp, self._sizes))
         self._file = None
 
+    @property
+    def closed(self) -> bool:
+        """True once committed (`close`) or discarded (`abort`)."""
+        return self._closed
+
     def add(self, ids: np.ndarray) -> None:
         """Append one document's ids (EOD included) as the next sequence."""
         if self._closed:

@@ -378,8 +378,7 @@ def _decoder(engine: str, file: str, encoding: str | None, specials: tuple[tuple
     if engine == "tiktoken":
         pat, _ = convert.TIKTOKEN_ENCODINGS[encoding or ""]
         enc = TiktokenEncoder(file, encoding or "", pat, dict(specials), 0, np.int32)
-        enc.setup()
-        return enc._impl.decode, None
+        return enc.impl.decode, None
     if engine == "sentencepiece":
         import sentencepiece as spm
 

@@ -67,7 +67,7 @@ def tokenize_source(source: str, batches: Iterable[list[str]], vocabularies: Seq
             writers[v.name].close()
     except BaseException:
         for w in writers.values():
-            if not w._closed:
+            if not w.closed:
                 w.abort()
         raise
     return counter
