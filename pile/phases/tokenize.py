@@ -27,7 +27,7 @@ from pile.config import to_dict
 from pile.executor import Done, Unit
 from pile.phases.context import SPLITS, BuildContext
 from pile.phases.engine import Phase, fingerprint
-from pile.phases.work import MergeTask, TokenizeTask
+from pile.phases.work import MergedShard, MergeTask, TokenizedUnit, TokenizeTask, TokenPart
 from pile.progress import PhaseProgress
 from pile.phases.record import TokenSummary
 from pile.tokenize.counts import CountsTable, SourceCounter
@@ -123,58 +123,58 @@ class TokenizePhase(Phase):
         with PhaseProgress("tokenize", len(units), ctx.cfg.run.progress) as bar:
             for done in ctx.executor.map(task, units):
                 by_key[done.unit.source].append(done)
-                ctx.executor.stats.wrote(done.node, 2 * len(done.result["files"]))  # .bin + .len
-                bar.advance_unit(done.result["documents"], done.result["bytes"])
+                ctx.executor.stats.wrote(done.node, 2 * len(done.result.parts))  # .bin + .len
+                bar.advance_unit(done.result.documents, done.result.bytes)
         merges = [u for key in keys for u in self._merge_units(ctx, key, by_key[key])]
-        merged: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        merged: dict[tuple[str, str, str], list[MergedShard]] = {}
         dtypes = {v.name: str(v.dtype) for v in self.vocabs}
         with PhaseProgress("tokenize: shards", len(merges), ctx.cfg.run.progress) as bar:
             for done in ctx.executor.map(MergeTask(dtypes), merges):
                 u = done.unit
                 merged.setdefault((u.source, u.get("split"), u.get("vocab")), []).append(done.result)
                 ctx.executor.stats.wrote(done.node, 2)  # .bin + .idx
-                bar.advance_unit(done.result["documents"], 0)
+                bar.advance_unit(done.result.documents, 0)
         return {key: self._commit(ctx, key, by_key[key], merged) for key in keys}
 
     def _merge_units(self, ctx: BuildContext, key: str, done: list[Done]) -> list[Unit]:
         units = []
         limit = ctx.cfg.output.shard_tokens
         for part in self._splits(ctx):
-            results = [d.result for d in done if d.result["split"] == part]
+            results: list[TokenizedUnit] = [d.result for d in done if d.result.split == part]
             for v in self.vocabs:
-                groups: list[list[dict[str, Any]]] = [[]]
+                groups: list[list[TokenPart]] = [[]]
                 tokens = 0
                 for r in results:
-                    f = r["files"][v.name]
-                    if groups[-1] and tokens + f["tokens"] > limit:
+                    f = r.parts[v.name]
+                    if groups[-1] and tokens + f.tokens > limit:
                         groups.append([])
                         tokens = 0
                     groups[-1].append(f)
-                    tokens += f["tokens"]
+                    tokens += f.tokens
                 prefix = ctx.split_root(part) / "tokens" / v.name / key
                 for i, group in enumerate(groups):
                     bin_path, _idx = shard_paths(prefix, None if len(groups) == 1 else i)
-                    units.append(Unit(key, len(units), tuple(f["bin"] for f in group),
+                    units.append(Unit(key, len(units), tuple(f.bin for f in group),
                                       extra=(("dest", str(bin_path.with_suffix(""))), ("shards", len(groups)),
                                              ("split", part), ("vocab", v.name))))
         return units
 
     def _commit(self, ctx: BuildContext, key: str, done: list[Done],
-                merged: dict[tuple[str, str, str], list[dict[str, Any]]]) -> dict[str, Any]:
+                merged: dict[tuple[str, str, str], list[MergedShard]]) -> dict[str, Any]:
         counter = SourceCounter(key, ctx.cfg.source(key).epochs)
         heldout: dict[str, dict[str, Any]] = {}
         artifacts: dict[str, list[Any]] = {}
         shards: dict[str, list[str]] = {}
         seconds: dict[str, float] = {}
         for d in done:
-            r = d.result
-            for name, s in r["seconds"].items():
+            r: TokenizedUnit = d.result
+            for name, s in r.seconds.items():
                 seconds[name] = seconds.get(name, 0.0) + s
-            if r["split"] == "train":
-                counter.documents += r["documents"]
-                counter.bytes += r["bytes"]
-                counter.words += r["words"]
-                for name, n in r["tokens"].items():
+            if r.split == "train":
+                counter.documents += r.documents
+                counter.bytes += r.bytes
+                counter.words += r.words
+                for name, n in r.tokens.items():
                     counter.tokens[name] = counter.tokens.get(name, 0) + n
         for v in self.vocabs:
             counter.tokens.setdefault(v.name, 0)
@@ -186,17 +186,17 @@ class TokenizePhase(Phase):
                 remove_stale_shards(prefix, 0 if single else len(results), single)
                 for i, r in enumerate(results):
                     bin_path, idx_path = shard_paths(prefix, None if single else i)
-                    os.replace(r["bin"], bin_path)  # .bin first: an .idx always has its .bin
-                    os.replace(r["idx"], idx_path)
+                    os.replace(r.bin, bin_path)  # .bin first: an .idx always has its .bin
+                    os.replace(r.idx, idx_path)
                     root = "" if part == "train" else f"{part}/"
-                    artifacts[f"{root}tokens/{v.name}/{bin_path.name}"] = [r["bin_size"], r["bin_sha256"]]
-                    artifacts[f"{root}tokens/{v.name}/{idx_path.name}"] = [r["idx_size"], r["idx_sha256"]]
+                    artifacts[f"{root}tokens/{v.name}/{bin_path.name}"] = [r.bin_size, r.bin_sha256]
+                    artifacts[f"{root}tokens/{v.name}/{idx_path.name}"] = [r.idx_size, r.idx_sha256]
                     if part == "train":
                         shards.setdefault(v.name, []).append(bin_path.with_suffix("").name)
                 if part != "train":
                     heldout.setdefault(part, {})[v.name] = {
-                        "documents": sum(r["documents"] for r in results),
-                        "tokens": sum(r["tokens"] for r in results)}
+                        "documents": sum(r.documents for r in results),
+                        "tokens": sum(r.tokens for r in results)}
         shutil.rmtree(ctx.staging(self.name, key), ignore_errors=True)
         counts = {"documents": counter.documents, "bytes": counter.bytes, "words": counter.words,
                   "tokens": dict(counter.tokens)}

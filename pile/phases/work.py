@@ -266,6 +266,43 @@ class FinalTask(UnitTask):
 # -- tokenize --------------------------------------------------------------------------------
 
 
+@dataclass
+class TokenPart:
+    """One vocabulary's part of a tokenized unit: its ``.bin`` and sequence-length files."""
+
+    bin: str
+    lengths: str
+    documents: int
+    tokens: int  # ids written, end-of-document ids included
+
+
+@dataclass
+class TokenizedUnit:
+    """What a tokenize unit returns: its parts per vocabulary and its counts."""
+
+    split: str
+    parts: dict[str, TokenPart]
+    documents: int
+    bytes: int
+    words: int
+    tokens: dict[str, int]  # text tokens per vocabulary (end-of-document ids excluded)
+    seconds: dict[str, float]  # encoding seconds per vocabulary
+
+
+@dataclass
+class MergedShard:
+    """A finished shard under its temporary names, with sizes and sha256."""
+
+    bin: str
+    idx: str
+    bin_size: int
+    bin_sha256: str
+    idx_size: int
+    idx_sha256: str
+    documents: int
+    tokens: int
+
+
 class TokenizeTask(UnitTask):
     """A written docs file -> one ``.bin`` part and its sequence lengths per vocabulary.
 
@@ -282,13 +319,13 @@ class TokenizeTask(UnitTask):
         for enc in self.encoders.values():
             enc.setup()
 
-    def run(self, unit: Unit) -> dict[str, Any]:
+    def run(self, unit: Unit) -> TokenizedUnit:
         from pile.tokenize.counts import SourceCounter
 
         split = unit.get("split", "train")
         counter = SourceCounter(unit.source)
         folder = Path(self.staging[f"{split}/{unit.source}"])
-        files: dict[str, Any] = {}
+        files: dict[str, TokenPart] = {}
         handles = {}
         sizes: dict[str, list[np.ndarray]] = {name: [] for name in self.encoders}
         seconds: dict[str, float] = {}
@@ -316,15 +353,14 @@ class TokenizeTask(UnitTask):
                 np.save(tmp_name(lens_path), lens, allow_pickle=False)
                 os.replace(str(tmp_name(lens_path)) + ".npy", lens_path)
                 os.replace(tmp, path)
-                files[name] = {"bin": str(path), "len": str(lens_path), "documents": int(len(lens)),
-                               "tokens": int(lens.sum())}
+                files[name] = TokenPart(str(path), str(lens_path), int(len(lens)), int(lens.sum()))
         except BaseException:
             for _path, tmp, fh in handles.values():
                 fh.close()
                 tmp.unlink(missing_ok=True)
             raise
-        return {"split": split, "files": files, "documents": counter.documents, "bytes": counter.bytes,
-                "words": counter.words, "tokens": dict(counter.tokens), "seconds": seconds}
+        return TokenizedUnit(split, files, counter.documents, counter.bytes, counter.words,
+                             dict(counter.tokens), seconds)
 
 
 class MergeTask(UnitTask):
@@ -334,7 +370,7 @@ class MergeTask(UnitTask):
     def __init__(self, dtypes: dict[str, str]) -> None:
         self.dtypes = dtypes
 
-    def run(self, unit: Unit) -> dict[str, Any]:
+    def run(self, unit: Unit) -> MergedShard:
         from pile.tokenize.shards import write_index
 
         dest = Path(unit.get("dest"))
@@ -361,10 +397,8 @@ class MergeTask(UnitTask):
             tmp_bin.unlink(missing_ok=True)
             tmp_idx.unlink(missing_ok=True)
             raise
-        return {"bin": str(tmp_bin), "idx": str(tmp_idx), "bin_sha256": h.hexdigest(),
-                "bin_size": tmp_bin.stat().st_size, "idx_sha256": _sha256(tmp_idx),
-                "idx_size": tmp_idx.stat().st_size, "documents": int(len(sizes)),
-                "tokens": int(sizes.sum())}
+        return MergedShard(str(tmp_bin), str(tmp_idx), tmp_bin.stat().st_size, h.hexdigest(),
+                           tmp_idx.stat().st_size, _sha256(tmp_idx), int(len(sizes)), int(sizes.sum()))
 
 
 def _sha256(path: Path) -> str:
@@ -395,5 +429,6 @@ class PassTask(UnitTask):
         return [self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size)]
 
 
-__all__ = ["CleanTask", "FinalTask", "MergeTask", "PartResult", "PassTask", "TokenizeTask",
+__all__ = ["CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PassTask", "TokenPart",
+           "TokenizeTask", "TokenizedUnit",
            "part_name", "read_source_unit", "read_written_unit", "run_stages"]
