@@ -695,31 +695,41 @@ def run_mix(cfg: Any, tokens_dir: Path, sources: Sequence[str],
         return {}
     tokens_dir = Path(tokens_dir)
     epochs = build_epochs(cfg, tokens_dir, sources)
-    results = {}
-    for tok in cfg.tokenizers:
-        inputs = (mix_inputs(tok.name, sources, epochs, cfg.mix.seed, cfg.output.shard_tokens,
-                             source_fingerprints) if source_fingerprints is not None else None)
-        done = load_mix_result(tokens_dir, tok.name) if inputs is not None else None
-        if done is not None and done.inputs == inputs:
-            done.reused = True
-            log.info("mix %s: up to date, reused", tok.name)
-            results[tok.name] = done
-        else:
-            results[tok.name] = write_mix(tokens_dir, tok.name, sources, epochs, cfg.mix.seed,
-                                          cfg.output.shard_tokens, inputs=inputs)
-        held = {split: heldout_prefixes(tokens_dir.parent, split, tok.name, sources)
-                for split in ("val", "test")}
-        neox = neox_data_config(tokens_dir, tok.name, sources, epochs,
-                                source_tokens(tokens_dir, tok.name, sources),
-                                valid_prefixes=held["val"], test_prefixes=held["test"],
-                                root=tokens_dir.parent, prefix=cfg.mix.neox_prefix)
-        write_neox_config(tokens_dir / tok.name / NEOX_FILE, neox,
-                          relative_to=None if cfg.mix.neox_prefix else
-                          "the build's output directory: start the trainer there, or build "
-                          "with --set mix.neox_prefix=/abs/path/of/out for absolute paths",
-                          notes=[f"No {split} split in this build ({key} is 0): "
-                                 f"{name}_data_paths repeat the training shards."
-                                 for split, name, key in (("val", "valid", "splits.val_fraction"),
-                                                          ("test", "test", "splits.test_fraction"))
-                                 if not held[split]])
-    return results
+    return {tok.name: mix_tokenizer(cfg, tokens_dir, tok.name, sources, epochs, source_fingerprints)
+            for tok in cfg.tokenizers}
+
+
+def mix_tokenizer(cfg: Any, tokens_dir: Path, tokenizer: str, sources: Sequence[str],
+                  epochs: Mapping[str, float], source_fingerprints: Mapping[str, str] | None = None
+                  ) -> MixResult:
+    """One tokenizer's mix and NeoX data lines (see `run_mix`; `epochs` from `build_epochs`).
+
+    Independent of the other tokenizers, so a build runs one per worker.
+    """
+    tokens_dir = Path(tokens_dir)
+    inputs = (mix_inputs(tokenizer, sources, epochs, cfg.mix.seed, cfg.output.shard_tokens,
+                         source_fingerprints) if source_fingerprints is not None else None)
+    done = load_mix_result(tokens_dir, tokenizer) if inputs is not None else None
+    if done is not None and done.inputs == inputs:
+        done.reused = True
+        log.info("mix %s: up to date, reused", tokenizer)
+        result = done
+    else:
+        result = write_mix(tokens_dir, tokenizer, sources, epochs, cfg.mix.seed,
+                           cfg.output.shard_tokens, inputs=inputs)
+    held = {split: heldout_prefixes(tokens_dir.parent, split, tokenizer, sources)
+            for split in ("val", "test")}
+    neox = neox_data_config(tokens_dir, tokenizer, sources, epochs,
+                            source_tokens(tokens_dir, tokenizer, sources),
+                            valid_prefixes=held["val"], test_prefixes=held["test"],
+                            root=tokens_dir.parent, prefix=cfg.mix.neox_prefix)
+    write_neox_config(tokens_dir / tokenizer / NEOX_FILE, neox,
+                      relative_to=None if cfg.mix.neox_prefix else
+                      "the build's output directory: start the trainer there, or build "
+                      "with --set mix.neox_prefix=/abs/path/of/out for absolute paths",
+                      notes=[f"No {split} split in this build ({key} is 0): "
+                             f"{name}_data_paths repeat the training shards."
+                             for split, name, key in (("val", "valid", "splits.val_fraction"),
+                                                      ("test", "test", "splits.test_fraction"))
+                             if not held[split]])
+    return result
