@@ -22,7 +22,7 @@ import abc
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
 
 from pile.document import Document
 
@@ -166,6 +166,21 @@ class PassContext(Protocol):
         """Run `fn` over the documents on the workers; yield (source, rows) in order."""
         ...
 
+    def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
+                     dest: Callable[[str], Path]) -> dict[str, int]:
+        """Run `fn` over each source's documents and let `sink` write its rows where they
+        are computed: a part per unit, then the parts merged into ``dest(source)``.
+        Returns the rows written per source; nothing but counts reaches the caller."""
+        ...
+
+
+class PartSink(Protocol):
+    """Writes a global pass's per-document rows to disk on the workers (picklable)."""
+
+    def write(self, folder: Path, batches: Iterable[list[dict[str, Any]]]) -> int: ...
+
+    def merge(self, parts: list[Path], dest: Path, source: str) -> int: ...
+
 
 @dataclass
 class PassResult:
@@ -220,6 +235,19 @@ class InMemoryPassContext:
 
     def iter_documents(self, source: str) -> Iterator[Document]:
         yield from self._docs[source]
+
+    def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
+                     dest: Callable[[str], Path]) -> dict[str, int]:
+        fn.setup()
+        out = {}
+        for source in sources:
+            docs = self._docs[source]
+            part = self.workdir / ".parts" / source / "000000"
+            part.parent.mkdir(parents=True, exist_ok=True)
+            sink.write(part, (fn(docs[i:i + self._batch_size])
+                              for i in range(0, len(docs), self._batch_size)))
+            out[source] = sink.merge([part], dest(source), source)
+        return out
 
     def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
                     ) -> Iterator[tuple[str, list[dict[str, Any]]]]:

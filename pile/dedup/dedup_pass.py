@@ -3,10 +3,10 @@
 Steps (each keeps its intermediates under ``OUT/dedup``; none holds every signature of
 the corpus in one process):
 
-1. **Signatures** (parallel, `PassContext.map_batches`): for every document, the
+1. **Signatures** (parallel, `PassContext.map_to_parts`): for every document, the
    16-byte exact key of its normalised text, its MinHash signature and its LSH band
-   keys (`signatures.SignatureFn`), appended per source to ``signatures/<source>/``
-   (`store`). A source whose store was built with the same settings from the same
+   keys (`signatures.SignatureFn`), written by the workers as part stores and merged per
+   source into ``signatures/<source>/`` (`store.StoreSink`). A source whose store was built with the same settings from the same
    input (``ctx.fingerprints``) is reused, not recomputed.
 2. **Exact** duplicates: exact keys partitioned on disk, each partition sorted and
    grouped; every group keeps one survivor. Exact duplicates never enter LSH.
@@ -57,7 +57,7 @@ from pile.dedup.normalize import Normalizer
 from pile.dedup.partitions import (BAND_RECORD, EXACT_RECORD, PartitionedFiles, bucket_pairs,
                                    group_bounds, unique_pairs)
 from pile.dedup.signatures import ShingleSetFn, SignatureFn, jaccard_estimate
-from pile.dedup.store import SourceStore, StoreWriter, read_meta
+from pile.dedup.store import SourceStore, StoreSink, read_meta
 from pile.errors import ConfigError
 from pile.stage import GlobalPass, PassContext, PassResult
 
@@ -206,19 +206,13 @@ class Dedup(GlobalPass):
             log.info("dedup: computing signatures of %s", ", ".join(todo))
             fn = SignatureFn(self.normalizer, self.cfg.ngram, self.cfg.num_perm, self.cfg.seed,
                              self.cfg.hash_mode, self.bands, self.rows, self.cfg.batch_size)
-            writers: dict[str, StoreWriter] = {}
-            try:
-                for source in todo:
-                    writers[source] = StoreWriter(root, source, self.cfg.num_perm, self.bands)
-                for source, rows in ctx.map_batches(fn, todo):
-                    writers[source].append(rows)
-                for source in todo:
-                    writers[source].publish({"settings": settings, "input": fingerprints.get(source)})
-                    counters[(source, "signatures_computed")] += writers[source].count
-            except BaseException:
-                for w in writers.values():
-                    w.abort()
-                raise
+            # Written where they are computed: a part store per unit, merged per source
+            # on the workers (`StoreSink`); only counts come back.
+            sink = StoreSink(self.cfg.num_perm, self.bands,
+                             {s: {"settings": settings, "input": fingerprints.get(s)} for s in todo})
+            counts = ctx.map_to_parts(fn, sink, todo, lambda source: root / source)
+            for source in todo:
+                counters[(source, "signatures_computed")] += counts.get(source, 0)
         return [SourceStore(root, source) for source in ctx.sources]
 
     # -- helpers over nodes ---------------------------------------------------------------

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 STORE_VERSION = 1
+# The store's row files and the bytes of one row in each (ids.bin is variable-width).
+ROW_FILES = ("nbytes.i64", "nshingles.u32", "exact.u8", "sig.u32", "bands.u64")
 
 
 class StoreWriter:
@@ -92,6 +94,71 @@ class StoreWriter:
         for fh in self._files.values():
             fh.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class StoreSink:
+    """Writes signature stores where the rows are computed (`PassContext.map_to_parts`).
+
+    A worker writes the rows of its unit as a part store (`write`); another worker then
+    concatenates a source's parts, in unit order, into the source's store (`merge`):
+    sequential copies, the id offsets rebased. The signatures never pass through the
+    driver.
+
+    Args:
+        num_perm / bands: widths of the signature and band-key rows.
+        meta: per source, what `publish` records (settings and input fingerprints).
+    """
+
+    def __init__(self, num_perm: int, bands: int, meta: dict[str, dict[str, Any]]) -> None:
+        self.num_perm = num_perm
+        self.bands = bands
+        self.meta = meta
+
+    def write(self, folder: Path, batches: Any) -> int:
+        """One part store at `folder` from an iterable of row lists; returns its rows."""
+        writer = StoreWriter(folder.parent, folder.name, self.num_perm, self.bands)
+        try:
+            for rows in batches:
+                writer.append(rows)
+            writer.publish({})
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.count
+
+    def merge(self, parts: list[Path], dest: Path, source: str) -> int:
+        """The store of `source` at `dest` from its part stores, in order; returns its rows."""
+        tmp = dest.with_name(f".{dest.name}.merge")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        count = 0
+        id_bytes = 0
+        with open(tmp / "ids.off", "wb") as offs, open(tmp / "ids.bin", "wb") as ids:
+            offs.write(np.zeros(1, "<i8").tobytes())
+            handles = {name: open(tmp / name, "wb") for name in ROW_FILES}
+            try:
+                for part in parts:
+                    n = int(json.loads((part / "meta.json").read_text())["count"])
+                    off = np.fromfile(part / "ids.off", dtype="<i8")
+                    offs.write((off[1:] + id_bytes).astype("<i8").tobytes())
+                    id_bytes += int(off[-1])
+                    with open(part / "ids.bin", "rb") as fh:
+                        shutil.copyfileobj(fh, ids, 1 << 22)
+                    for name, out in handles.items():
+                        with open(part / name, "rb") as fh:
+                            shutil.copyfileobj(fh, out, 1 << 22)
+                    count += n
+            finally:
+                for fh in handles.values():
+                    fh.close()
+        meta = dict(self.meta.get(source, {}), version=STORE_VERSION, count=count,
+                    num_perm=self.num_perm, bands=self.bands)
+        (tmp / "meta.json").write_text(json.dumps(meta, sort_keys=True, indent=1))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+        return count
 
 
 def read_meta(root: Path, source: str) -> dict[str, Any] | None:

@@ -4,15 +4,17 @@ mapped on the executor's workers one checkpoint part per unit."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+import shutil
+from typing import Any, Callable, Iterable, Iterator
 
 from pile.docs_io import checkpoint_parts, read_checkpoint
 from pile.document import Document
 from pile.phases.context import BuildContext
 from pile.phases.plan import part_units
-from pile.phases.work import PassTask
+from pile.phases.work import PartSinkTask, PassTask, part_name
 from pile.progress import PhaseProgress
-from pile.stage import BatchFunction
+from pile.executor import Unit
+from pile.stage import BatchFunction, PartSink
 
 
 class RunnerPassContext:
@@ -57,5 +59,28 @@ class RunnerPassContext:
                     yield done.unit.source, rows
                 bar.advance_unit(n, 0)
 
+    def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
+                     dest: Callable[[str], Path]) -> dict[str, int]:
+        names = list(sources)
+        staging = self.ctx.work / "stage" / self.workdir.name
+        shutil.rmtree(staging, ignore_errors=True)
+        units = [u for s in names for u in part_units(s, self.parts(s))]
+        task = PartSinkTask(fn, sink, str(staging), self.ctx.cfg.run.batch_size)
+        step = getattr(fn, "label", type(fn).__name__)
+        with PhaseProgress(f"{self.label}: {step}", len(units), self.ctx.cfg.run.progress) as bar:
+            for done in self.ctx.executor.map(task, units):
+                self.ctx.executor.stats.wrote(done.node, 1)
+                bar.advance_unit(done.result, 0)
+        # One merge per source, on the workers too: the driver names the parts, in order.
+        merges = [Unit(s, i, tuple(str(staging / s / part_name(u.index, "")) for u in units if u.source == s),
+                       extra=(("dest", str(dest(s))), ("merge", True)))
+                  for i, s in enumerate(names)]
+        counts = {}
+        for done in self.ctx.executor.map(task, merges):
+            counts[done.unit.source] = done.result
+        shutil.rmtree(staging, ignore_errors=True)
+        return counts
+
 
 __all__ = ["RunnerPassContext"]
+

@@ -429,6 +429,29 @@ class PassTask(UnitTask):
         return [self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size)]
 
 
-__all__ = ["CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PassTask", "TokenPart",
+class PartSinkTask(UnitTask):
+    """A global pass's rows written where they are computed: a part per checkpoint part
+    (`PartSink.write`), then, per source, the parts merged (`PartSink.merge`)."""
+
+    def __init__(self, fn: BatchFunction, sink: Any, staging: str, batch_size: int) -> None:
+        self.fn = fn
+        self.sink = sink
+        self.staging = staging
+        self.batch_size = batch_size
+
+    def setup(self) -> None:
+        self.fn.setup()
+
+    def run(self, unit: Unit) -> int:
+        if unit.get("merge"):
+            parts = [Path(p) for p in unit.files]
+            return int(self.sink.merge(parts, Path(unit.get("dest")), unit.source))
+        folder = Path(self.staging) / unit.source / part_name(unit.index, "")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        batches = (self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size))
+        return int(self.sink.write(folder, batches))
+
+
+__all__ = ["CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "PassTask", "TokenPart",
            "TokenizeTask", "TokenizedUnit",
            "part_name", "read_source_unit", "read_written_unit", "run_stages"]
