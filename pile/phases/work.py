@@ -23,6 +23,7 @@ import numpy as np
 from pile.docs_io import DocsPartWriter, read_checkpoint, read_pile_documents, write_checkpoint_part
 from pile.document import Document
 from pile.errors import SourceError
+from pile.manifest import sha256_file
 from pile.executor import Unit, UnitTask
 from pile.sources.base import Source
 from pile.stage import BatchFunction, DropIds, Stage
@@ -398,15 +399,7 @@ class MergeTask(UnitTask):
             tmp_idx.unlink(missing_ok=True)
             raise
         return MergedShard(str(tmp_bin), str(tmp_idx), tmp_bin.stat().st_size, h.hexdigest(),
-                           tmp_idx.stat().st_size, _sha256(tmp_idx), int(len(sizes)), int(sizes.sum()))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+                           tmp_idx.stat().st_size, sha256_file(tmp_idx), int(len(sizes)), int(sizes.sum()))
 
 
 # -- global passes ---------------------------------------------------------------------------
