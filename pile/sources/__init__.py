@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "hackernews": "pile.sources.hackernews:HackerNewsSource",
     "freelaw": "pile.sources.freelaw:FreeLawSource",
     "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
+    "opensubtitles": "pile.sources.opensubtitles:OpenSubtitlesSource",
 }
 
 
