@@ -32,6 +32,7 @@ KINDS: dict[str, str] = {
     "freelaw": "pile.sources.freelaw:FreeLawSource",
     "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
     "opensubtitles": "pile.sources.opensubtitles:OpenSubtitlesSource",
+    "youtube_subtitles": "pile.sources.youtube_subtitles:YoutubeSubtitlesSource",
 }
 
 
