@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
     "opensubtitles": "pile.sources.opensubtitles:OpenSubtitlesSource",
     "youtube_subtitles": "pile.sources.youtube_subtitles:YoutubeSubtitlesSource",
+    "github": "pile.sources.github:GithubSource",
 }
 
 
