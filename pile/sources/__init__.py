@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "opensubtitles": "pile.sources.opensubtitles:OpenSubtitlesSource",
     "youtube_subtitles": "pile.sources.youtube_subtitles:YoutubeSubtitlesSource",
     "github": "pile.sources.github:GithubSource",
+    "openwebtext2": "pile.sources.openwebtext2:OpenWebText2Source",
 }
 
 

@@ -39,12 +39,14 @@ class RemoteFile:
         name: relative path under ``raw/<source>/`` where it is stored.
         sha256: the published checksum, when the upstream publishes one (verified).
         size: the published size in bytes, when known (verified).
+        robots: a crawled page: fetched only where the host's robots.txt allows it.
     """
 
     url: str
     name: str
     sha256: str | None = None
     size: int | None = None
+    robots: bool = False
 
 
 class Source(abc.ABC):
@@ -61,6 +63,8 @@ class Source(abc.ABC):
             config says ``accept_terms: true`` (`check_terms`); `pile sources` shows them.
         listing_rounds: how often the downloader may list again while the listing grows
             (an API walked level by level, such as HackerNews comment trees).
+        fetch_with_paths: the kind still downloads when its inputs are local ``paths``
+            (OpenWebText2 reads the user's Reddit dumps and fetches the pages they link).
     """
 
     kind: ClassVar[str] = ""
@@ -70,6 +74,7 @@ class Source(abc.ABC):
     options_schema: ClassVar[dict[str, Any]] = {}
     terms: ClassVar[str] = ""
     listing_rounds: ClassVar[int] = 1
+    fetch_with_paths: ClassVar[bool] = False
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         self.cfg = cfg
