@@ -35,6 +35,7 @@ KINDS: dict[str, str] = {
     "youtube_subtitles": "pile.sources.youtube_subtitles:YoutubeSubtitlesSource",
     "github": "pile.sources.github:GithubSource",
     "openwebtext2": "pile.sources.openwebtext2:OpenWebText2Source",
+    "books": "pile.sources.books:BooksSource",
 }
 
 
