@@ -252,11 +252,15 @@ CASES = [
 ]
 
 
-def run_case(name: str, kind: str, options: dict, build, base_name: str, base, target: int) -> None:
+def run_case(name: str, kind: str, options: dict, build, base_name: str, base, target: int,
+             **cfg) -> None:
+    """Time `read` over the built input against the baseline (``cfg``: more SourceConfig
+    fields; a callable value is called with the input paths, for ``paths``)."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         paths, nbytes = build(tmp, target)
-        src = make_source(SourceConfig(name=kind, kind=kind, options=options), tmp / "raw")
+        extra = {k: (v(paths) if callable(v) else v) for k, v in cfg.items()}
+        src = make_source(SourceConfig(name=kind, kind=kind, options=options, **extra), tmp / "raw")
         start = time.process_time()
         docs = dropped = 0
         for path in paths:

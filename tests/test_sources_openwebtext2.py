@@ -226,3 +226,47 @@ def test_adverts_options_terms_and_pickle(shared_data: Path, tmp_path: Path) -> 
     src = source(tmp_path, [shared_data / DUMPS[0]])
     again = pickle.loads(pickle.dumps(src))
     assert again.list_files() == src.list_files() and again.list_files()
+
+
+def test_robots_txt_status_rules(tmp_path: Path, shared_data: Path) -> None:
+    """RFC 9309 through the real downloader: a 5xx robots.txt forbids the host, a 4xx one
+    allows everything; each host's robots.txt is asked for once."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pile.sources.base import RemoteFile
+
+    page = (shared_data / "samples/html" / PAGES[0]).read_bytes()
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            status = {"/busy/robots.txt": 503, "/none/robots.txt": 404}.get(self.path, 200)
+            body = page if status == 200 else b""
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        rules = {"http://busy.example/": f"{base}/busy/", "http://none.example/": f"{base}/none/"}
+        files = [RemoteFile(url=f"http://{host}.example/a{i}.html", name=f"{host}/a{i}.html",
+                            robots=True) for host in ("busy", "none") for i in range(2)]
+        dl = Downloader(rewrites=rules, progress=False, retries=0, delays={}, timeout=5)
+        results = {r.name: r for r in dl.fetch_files(files, tmp_path / "raw")}
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert [n for n, r in results.items() if r.ok] == ["none/a0.html", "none/a1.html"]
+    failures = load_failures(tmp_path / "raw")
+    assert {n: f["reason"] for n, f in failures.items()} == {
+        "busy/a0.html": "robots_unavailable", "busy/a1.html": "robots_unavailable"}
+    assert hits.count("/busy/robots.txt") == hits.count("/none/robots.txt") == 1
+    assert not any(h.startswith("/busy/a") for h in hits)  # a forbidden host is never asked
