@@ -199,3 +199,16 @@ def test_repo_lists_options_and_pickle(shared_data: Path, tmp_path: Path) -> Non
         source(tmp_path, options={"repos": ["not a repo"]})
     again = pickle.loads(pickle.dumps(src))
     assert again.list_files() == src.list_files()
+
+
+def test_a_folder_of_tarballs_is_read_as_repositories(served, tmp_path: Path) -> None:
+    files, _ = served
+    folder = tmp_path / "tarballs"
+    folder.mkdir()
+    shutil.copyfile(tmp_path / "served" / REPO / "tar.gz" / REF, folder / f"webvtt-py-{REF}.tar.gz")
+    src = source(tmp_path, paths=(str(folder),), options={})
+    (path,) = src.inputs()
+    out = list(src.read(path))
+    assert len(out) == len(files)
+    kept = [o for o in out if not hasattr(o, "reason")]
+    assert kept and {(d.meta["repo"], d.meta["ref"]) for d in kept} == {("webvtt-py", REF)}

@@ -11,8 +11,9 @@ Input: a repository list, or local clones.
   repository list is lost (github-downloader's CSV of ~192,000 repositories was never
   published with the data), so a list must be given.
 - ``paths``: local clones (folders; their ``.git`` folders are skipped) or tarballs
-  already on disk. A clone's ``owner/name`` comes from its ``.git/config`` ``origin``
-  URL, else its folder name.
+  already on disk (files, or ``.tar.gz`` files in a folder that is not a git clone). A
+  clone's ``owner/name`` comes from its ``.git/config`` ``origin`` URL, else its folder
+  name; a tarball's from the listing, else its ``<name>-<ref>/`` folder.
 
 Tarballs are streamed through `pile.sources.archive.iter_archive` (absolute names,
 ``..`` and escaping links are refused; a truncated tarball fails the file). The
@@ -50,6 +51,7 @@ import logging
 import re
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar, Iterator
+from urllib.parse import urlsplit
 
 from pile.config import SourceConfig
 from pile.document import Document
@@ -309,23 +311,37 @@ class GithubSource(Source):
     # -- extraction --------------------------------------------------------------------
 
     def _listed(self, path: Path) -> tuple[str, str, int | None] | None:
+        """The listed repository a downloaded tarball belongs to (matched by its name
+        under ``raw/`` or by its URL path, whichever way raw files are named)."""
         key = self.key_for(path)
         for (repo, ref, stars), remote in zip(self.repositories(), self.list_files()):
-            if remote.name == key:
+            if key in (remote.name, urlsplit(remote.url).path.lstrip("/")):
                 return repo, ref, stars
         return None
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
-        """A repository tarball -> one document per kept file; a clone's file -> its document.
+        """A repository tarball -> one document per file; a clone's file -> its document.
+
+        A file inside a configured folder is a file of that clone, except a ``.tar.gz`` /
+        ``.tgz`` in a folder that is not a git clone (no ``.git``): a folder of tarballs.
+        Anything else (a downloaded or given tarball, whatever its name) must be a tar
+        archive.
 
         Raises:
-            SourceError: a damaged tarball or a refused member (after the files before it).
+            SourceError: a damaged tarball, a refused member (after the files before it),
+                or a file that is neither in a clone nor a tarball.
         """
         path = Path(path)
-        if path.name.endswith((".tar.gz", ".tgz", ".tar")) and archive_format(path) == "tar":
+        root = self._clone_root(path)
+        if root is not None and path.name.endswith((".tar.gz", ".tgz")) \
+                and not (root / ".git").is_dir() and archive_format(path) == "tar":
+            root = None  # a folder of downloaded tarballs, not a working tree
+        if root is None:
+            if archive_format(path) != "tar":
+                raise SourceError(f"{path}: not a repository tarball (.tar.gz) and not in a "
+                                  "clone folder")
             yield from self._read_tarball(path)
             return
-        root = self._clone_root(path)
         repo = self._clone_repo(root)
         rel = path.resolve().relative_to(root.resolve()).as_posix()
         license_id = self._licenses.get(str(root))
@@ -384,17 +400,14 @@ class GithubSource(Source):
 
     # -- local clones ------------------------------------------------------------------
 
-    def _clone_root(self, path: Path) -> Path:
+    def _clone_root(self, path: Path) -> Path | None:
+        """The configured clone folder holding `path`, or None."""
         resolved = path.resolve()
         for pattern in self.cfg.paths:
             root = Path(pattern).expanduser()
-            if root.is_dir():
-                try:
-                    resolved.relative_to(root.resolve())
-                    return root
-                except ValueError:
-                    continue
-        return path.parent
+            if root.is_dir() and resolved.is_relative_to(root.resolve()):
+                return root
+        return None
 
     @staticmethod
     def _clone_repo(root: Path) -> str:
