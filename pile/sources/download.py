@@ -333,6 +333,11 @@ class Downloader:
         self._gates_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._local = threading.local()
+        # dest_dir -> (records, failures) read once, and the changes not yet on disk:
+        # rewriting the whole state file per file made a crawl of n pages O(n^2)
+        self._states: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._changes: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]] = {}
+        self._flushed_at: dict[str, float] = {}
         # (scheme, host) -> parsed robots.txt, or the error that makes the host off limits
         self._robots: dict[str, urllib.robotparser.RobotFileParser | str] = {}
         self._robots_locks: dict[str, threading.Lock] = {}
@@ -394,10 +399,13 @@ class Downloader:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                             TransferSpeedColumn(), TimeRemainingColumn(),
                             disable=not self.progress, transient=False)
-        with progress, ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(self._fetch_one, f, dest_dir, rules, bases, refresh,
-                                   progress) for f in files]
-            return [fut.result() for fut in futures]
+        try:
+            with progress, ThreadPoolExecutor(max_workers=self.workers) as pool:
+                futures = [pool.submit(self._fetch_one, f, dest_dir, rules, bases, refresh,
+                                       progress) for f in files]
+                return [fut.result() for fut in futures]
+        finally:
+            self._flush(dest_dir)
 
     def check_updates(self, source: Source) -> list[UpdateStatus]:
         """Compare each upstream file's ETag, Last-Modified and size with its record.
@@ -439,7 +447,7 @@ class Downloader:
             if cached is not None:
                 if not refresh:
                     return cached
-                status = self._check_one(remote, load_state(dest_dir).get(remote.name),
+                status = self._check_one(remote, self._records(dest_dir)[0].get(remote.name),
                                          rules, bases)
                 if status.status in ("unchanged", "unreachable"):
                     return cached
@@ -481,7 +489,7 @@ class Downloader:
         if not final.is_file():
             return None
         st = final.stat()
-        record = load_state(dest_dir).get(remote.name)
+        record = self._records(dest_dir)[0].get(remote.name)
         if record and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns \
                 and record.get("sha256"):
             digest = record["sha256"]
@@ -738,17 +746,49 @@ class Downloader:
             "url": url, "size": attempt.size, "sha256": attempt.sha256, "etag": attempt.etag,
             "last_modified": attempt.last_modified, "mtime_ns": final.stat().st_mtime_ns})
 
+    def _records(self, dest_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(records, failures) of `dest_dir` as this downloader knows them (disk + changes)."""
+        key = str(dest_dir)
+        with self._state_lock:
+            if key not in self._states:
+                self._states[key] = (load_state(dest_dir), load_failures(dest_dir))
+            return self._states[key]
+
     def _write_record(self, dest_dir: Path, name: str, record: dict[str, Any] | None,
                       failure: dict[str, Any] | None = None) -> None:
-        """Record a finished file (clearing an earlier failure of it), or a failure."""
+        """Record a finished file (clearing an earlier failure of it), or a failure.
+
+        Changes reach ``.download.json`` at most once a second and when `fetch_files`
+        ends; a record lost to a crash only costs re-hashing that file next time."""
+        records, failures = self._records(dest_dir)
+        key = str(dest_dir)
         with self._state_lock:
-            state = load_state(dest_dir)
-            failed = load_failures(dest_dir)
             if record is not None:
-                state[name] = record
-                failed.pop(name, None)
+                records[name] = record
+                failures.pop(name, None)
             if failure is not None:
-                failed[name] = failure
+                failures[name] = failure
+            self._changes.setdefault(key, {})[name] = (record, failure)
+            due = time.monotonic() - self._flushed_at.get(key, 0.0) >= 1.0
+        if due:
+            self._flush(dest_dir)
+
+    def _flush(self, dest_dir: Path) -> None:
+        """Merge this downloader's changes into ``.download.json`` (another process may
+        have written records of other files meanwhile)."""
+        key = str(dest_dir)
+        with self._state_lock:
+            changes = self._changes.pop(key, {})
+            self._flushed_at[key] = time.monotonic()
+            if not changes:
+                return
+            state, failed = load_state(dest_dir), load_failures(dest_dir)
+            for name, (record, failure) in changes.items():
+                if record is not None:
+                    state[name] = record
+                    failed.pop(name, None)
+                if failure is not None:
+                    failed[name] = failure
             data: dict[str, Any] = {"version": STATE_VERSION, "files": dict(sorted(state.items()))}
             if failed:
                 data["failed"] = dict(sorted(failed.items()))
