@@ -165,7 +165,11 @@ class OpenSubtitlesSource(Source):
         except OSError as exc:
             raise SourceError(f"{path}: cannot open ({exc.strerror})") from None
         if fmt is None:
-            with open(path, "rb") as fh:
+            if not path.name.lower().endswith((".xml", ".xml.gz")):
+                raise SourceError(f"{path}: not an OPUS zip (nor one subtitle .xml): "
+                                  "its bytes are not a zip archive")
+            opener = gzip.open if path.name.lower().endswith(".gz") else open
+            with opener(path, "rb") as fh:
                 yield self._member(self.key_for(path), fh, str(path))
             return
         for member, fileobj in iter_archive(path):

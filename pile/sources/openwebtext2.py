@@ -159,9 +159,11 @@ class UrlGroups:
     def submissions(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(key, drop reason, meta) for each submission that is not a link to fetch."""
         batch: list[tuple[Any, ...]] = []
+        lines = 0
         # zstd's stream reader has no readline: buffer it (bounded by the longest line)
         with open_compressed(self.path) as stream, io.BufferedReader(stream, 1 << 20) as fh:
             for line_no, raw in enumerate(fh, 1):
+                lines = line_no
                 if not raw.strip():
                     continue
                 try:
@@ -194,6 +196,8 @@ class UrlGroups:
                     batch.clear()
         if batch:
             self.db.executemany("INSERT INTO s VALUES (?,?,?,?,?,?,?)", batch)
+        if not lines:
+            raise SourceError(f"{self.label}: no submissions at all (an empty dump)")
 
     def groups(self) -> Iterator[tuple[str, int, list[tuple[Any, ...]]]]:
         """(url, summed score, its submissions in dump order), by URL."""
