@@ -26,7 +26,6 @@ Run: ``.venv/bin/python benchmarks/bench_sources_web.py [--mb 20] [--only books,
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import lzma
@@ -38,7 +37,7 @@ from pathlib import Path
 
 import zstandard
 
-from bench_sources_b import SAMPLES, _copies, _tar, run_case
+from bench_sources_b import SAMPLES, _copies, _tar, run_cases
 
 
 def build_opensubtitles(tmp: Path, target: int) -> tuple[list[Path], int]:
@@ -221,16 +220,7 @@ CASES = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mb", type=float, default=20.0, help="input size per source (MB)")
-    parser.add_argument("--only", default="", help="comma-separated case names (prefix match)")
-    args = parser.parse_args()
-    wanted = [w for w in args.only.split(",") if w]
-    print(f"second-wave source extraction, >= {args.mb:.0f} MB per source, CPU time of one process")
-    for name, kind, options, build, base_name, base, cfg in CASES:
-        if wanted and not any(name.startswith(w) for w in wanted):
-            continue
-        run_case(name, kind, options, build, base_name, base, target=int(args.mb * 1e6), **cfg)
+    run_cases("second-wave source extraction", CASES)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ class Source(abc.ABC):
             (an API walked level by level, such as HackerNews comment trees).
         fetch_with_paths: the kind still downloads when its inputs are local ``paths``
             (OpenWebText2 reads the user's Reddit dumps and fetches the pages they link).
+        local_only: why the kind downloads nothing (YouTube's terms, books that cannot be
+            had legally); such a kind lists no files and refuses ``urls``.
     """
 
     kind: ClassVar[str] = ""
@@ -75,6 +77,7 @@ class Source(abc.ABC):
     terms: ClassVar[str] = ""
     listing_rounds: ClassVar[int] = 1
     fetch_with_paths: ClassVar[bool] = False
+    local_only: ClassVar[str] = ""
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         self.cfg = cfg
@@ -86,6 +89,10 @@ class Source(abc.ABC):
             raise ConfigError(f"sources.{cfg.name}.options.{unknown[0]}: unknown option for kind "
                               f"{self.kind!r}; known: {known}")
         self.options = {**self.options_schema, **cfg.options}
+        if self.local_only and (cfg.urls or not cfg.paths):
+            field = "urls" if cfg.urls else "paths"
+            raise ConfigError(f"sources.{cfg.name}.{field}: {self.local_only}; give the files "
+                              "as paths")
 
     @property
     def set_name(self) -> str:
@@ -95,7 +102,10 @@ class Source(abc.ABC):
     # -- listing and downloading -------------------------------------------------------
 
     def list_files(self) -> list[RemoteFile]:
-        """The upstream files; the default is the config's explicit ``urls``."""
+        """The upstream files; the default is the config's explicit ``urls`` (none for a
+        `local_only` kind)."""
+        if self.local_only:
+            return []
         return [RemoteFile(url=u, name=_url_name(u)) for u in self.cfg.urls]
 
     def inputs(self) -> list[Path]:

@@ -57,7 +57,7 @@ from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import DECODE_ERRORS, describe_error
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import Source
 from pile.sources.gutenberg import _decode, strip_headers
 from pile.sources.stackexchange import html_to_text
 from pile.stage import Dropped
@@ -180,24 +180,17 @@ class BooksSource(Source):
     upstream: ClassVar[str] = ("local EPUB / .txt collection only (Books3 and BookCorpus2 "
                                "cannot be downloaded legally)")
     options_schema: ClassVar[dict[str, Any]] = {"strip_gutenberg": True}
+    local_only: ClassVar[str] = ("the book collections cannot be downloaded (Books3 was taken "
+                                 "down, BookCorpus2's terms forbid redistribution)")
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         if not isinstance(self.options["strip_gutenberg"], bool):
             raise ConfigError(f"sources.{self.name}.options.strip_gutenberg: expected true or "
                               f"false, got {self.options['strip_gutenberg']!r}")
-        if cfg.urls:
-            raise ConfigError(f"sources.{self.name}.urls: the book collections cannot be "
-                              "downloaded; give your books as paths")
-
-    def list_files(self) -> list[RemoteFile]:
-        """Nothing: the collection is local."""
-        return []
 
     def inputs(self) -> list[Path]:
         """The ``.epub`` and ``.txt`` files under ``paths``."""
-        if not self.cfg.paths:
-            return []
         return [p for p in super().inputs() if p.suffix.lower() in (".epub", ".txt")]
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:

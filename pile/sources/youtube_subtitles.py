@@ -51,7 +51,7 @@ from defusedxml import ElementTree as SafeET
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import Source
 from pile.stage import Dropped
 
 # extension -> format, longest first so ``.srv3.xml`` wins over ``.xml``
@@ -201,6 +201,8 @@ class YoutubeSubtitlesSource(Source):
     upstream: ClassVar[str] = ("local caption files only (WebVTT, srv3, json3, "
                                "youtube_transcript_api JSON); nothing is downloaded from YouTube")
     options_schema: ClassVar[dict[str, Any]] = {"languages": [], "generated": True}
+    local_only: ClassVar[str] = ("this kind downloads nothing from YouTube (its terms forbid "
+                                 "automated access)")
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
@@ -211,18 +213,9 @@ class YoutubeSubtitlesSource(Source):
         if not isinstance(self.options["generated"], bool):
             raise ConfigError(f"{field}.generated: expected true or false, got "
                               f"{self.options['generated']!r}")
-        if cfg.urls:
-            raise ConfigError(f"sources.{self.name}.urls: this kind downloads nothing from "
-                              "YouTube; give the caption files as paths")
-
-    def list_files(self) -> list[RemoteFile]:
-        """Nothing: captions are never downloaded."""
-        return []
 
     def inputs(self) -> list[Path]:
         """One file per video (the first of its caption files); collections stand alone."""
-        if not self.cfg.paths:
-            return []
         seen: set[tuple[str, str]] = set()
         out = []
         for path in super().inputs():
