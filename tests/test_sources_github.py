@@ -212,3 +212,17 @@ def test_a_folder_of_tarballs_is_read_as_repositories(served, tmp_path: Path) ->
     assert len(out) == len(files)
     kept = [o for o in out if not hasattr(o, "reason")]
     assert kept and {(d.meta["repo"], d.meta["ref"]) for d in kept} == {("webvtt-py", REF)}
+
+
+def test_escaping_members_are_refused(shared_data: Path, tmp_path: Path) -> None:
+    files = tree_files(shared_data / TREE)
+    hostile = tmp_path / "in" / "webvtt-py-main.tar.gz"
+    hostile.parent.mkdir(parents=True)
+    with tarfile.open(hostile, "w:gz") as tf:
+        for rel, data in [("README.rst", files["README.rst"]), ("../../etc/cron.d/x", b"* * * * *")]:
+            info = tarfile.TarInfo(f"webvtt-py-main/{rel}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    src = source(tmp_path, paths=(str(hostile),), options={})
+    with pytest.raises(SourceError, match=r"\.\."):
+        list(src.read(hostile))

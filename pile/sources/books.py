@@ -13,7 +13,7 @@ EPUB (2 and 3), read from the zip without unpacking it:
 - ``META-INF/container.xml`` names the OPF package; the OPF gives the metadata (meta:
   ``title``, ``author`` (the ``dc:creator`` entries, joined by "; "), ``language``,
   ``identifier``: the package's unique identifier) and the reading order (the spine);
-- each linear spine document (XHTML) becomes paragraphs (`html_to_text`: block elements
+- each linear spine document (XHTML) becomes paragraphs (`element_text`: block elements
   start paragraphs), in spine order; non-linear ones (auxiliary material) are left out;
 - dropped: the navigation document and NCX, ``<nav>`` elements and ``epub:type`` toc /
   landmarks / page-list / loi / lot, a spine document that is a table of contents (most
@@ -59,7 +59,7 @@ from pile.errors import ConfigError, SourceError
 from pile.sources.archive import DECODE_ERRORS, describe_error
 from pile.sources.base import Source
 from pile.sources.gutenberg import _decode, strip_headers
-from pile.sources.stackexchange import html_to_text
+from pile.sources.stackexchange import element_text
 from pile.stage import Dropped
 
 # A spine member's size bound in bytes (until run.max_record_bytes replaces it).
@@ -78,6 +78,7 @@ _NS = {"c": "urn:oasis:names:tc:opendocument:xmlns:container",
 _XHTML_TYPES = {"application/xhtml+xml", "text/html", "application/x-dtbook+xml"}
 _BLANKS_RE = re.compile(r"\n{3,}")
 _WS_RE = re.compile(r"\s+")
+_WRAPPED_RE = re.compile(r"\s\s|[^\S ]")  # whitespace that is not one plain space
 
 
 def _text(elem: Any) -> str:
@@ -151,17 +152,15 @@ def xhtml_to_text(data: bytes, own_names: set[str]) -> tuple[str, str]:
     if total and len(links) >= TOC_MIN_LINKS and linked / total >= TOC_LINK_SHARE:
         return "", "toc"
     # HTML wraps its source lines anywhere: a paragraph is one line of text (not in <pre>)
+    verbatim = {id(e) for pre in body.iter("pre") for e in pre.iter()}
     for elem in body.iter():
-        if not isinstance(elem.tag, str) or any(a.tag == "pre" for a in elem.iterancestors()) \
-                or elem.tag == "pre":
+        if id(elem) in verbatim:
             continue
-        if elem.text:
+        if elem.text and _WRAPPED_RE.search(elem.text):
             elem.text = _WS_RE.sub(" ", elem.text)
-        if elem.tail:
+        if elem.tail and _WRAPPED_RE.search(elem.tail):
             elem.tail = _WS_RE.sub(" ", elem.tail)
-    inner = (body.text or "") + "".join(lxml.html.tostring(child, encoding="unicode")
-                                        for child in body)
-    text = html_to_text(inner)
+    text = element_text(body)
     return "\n".join(line.strip() for line in text.split("\n")), ""
 
 
