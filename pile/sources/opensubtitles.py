@@ -54,6 +54,26 @@ LAYOUTS = ("lines_v1", "pile_v1")
 MAX_DOCUMENT_CHARS = 64 * 1024 * 1024
 
 _WS_RE = re.compile(r"\s+")
+_HEAD_BYTES = 4096
+_DOC_ID_RE = re.compile(rb"<document\b[^>]*?\sid=[\"']([^\"']*)[\"']")
+
+
+class _HeadThen:
+    """A reader giving `head` first, then the rest of `stream` (read back after a peek)."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self.head = head
+        self.stream = stream
+        self.name = getattr(stream, "name", "<stream>")
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if size is None or size < 0:
+                out, self.head = self.head + self.stream.read(), b""
+                return out
+            out, self.head = self.head[:size], self.head[size:]
+            return out
+        return self.stream.read(size)
 _YEAR_RE = re.compile(r"^\d{4}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}(?:_[A-Za-z]{2,4})?$")
 
@@ -89,7 +109,13 @@ def parse_subtitle(stream: IO[bytes], layout: str) -> tuple[str, dict[str, Any]]
     pieces: list[str] = []
     size = 0
     meta: dict[str, Any] = {}
-    for elem in iterparse(stream, {"s", "meta", "document"}):
+    # <document id> from the head: asking iterparse for <document> would keep the whole
+    # tree (every <s>) until its end
+    head = stream.read(_HEAD_BYTES)
+    found_id = _DOC_ID_RE.search(head)
+    if found_id:
+        meta["subtitle_id"] = found_id.group(1).decode("utf-8", "replace")
+    for elem in iterparse(_HeadThen(head, stream), {"s", "meta"}):
         name = local_name(elem)
         if name == "s":
             raw = "".join(elem.itertext())
@@ -105,8 +131,6 @@ def parse_subtitle(stream: IO[bytes], layout: str) -> tuple[str, dict[str, Any]]
                 found = elem.find(tag)
                 if found is not None and found.text and found.text.strip():
                     meta[key] = found.text.strip()
-        elif name == "document" and elem.get("id"):
-            meta["subtitle_id"] = elem.get("id")
     if layout == "pile_v1":
         joined = " ".join(pieces)
         text = "\n".join(line for line in joined.split("\n") if line)

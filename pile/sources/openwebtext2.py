@@ -28,8 +28,10 @@ A kept URL whose page could not be fetched is dropped with the downloader's reas
 ``http_403``..., or ``not_fetched`` before any download), a page with no main text is
 ``no_text``, a page over `MAX_PAGE_BYTES` is ``page_too_large`` (a module constant until
 ``run.max_record_bytes`` lands). A line that is not JSON is ``malformed_json``; a damaged
-compressed stream fails the dump with `SourceError` after what was read before it. Ids
-are ``<source>/<sha1 of the URL>``, stable whatever the dump's name.
+compressed stream (or an empty dump) fails the dump with `SourceError` after what was
+read before it. Ids are ``<source>/<dump>/<sha1 of the URL>`` (``<dump>`` is its name
+without the compression suffix, ``RS_2019-01``): a URL posted in two months is a
+document of each, and the corpus-wide dedup keeps one.
 """
 
 from __future__ import annotations
@@ -113,6 +115,13 @@ def page_name(url: str) -> str:
 
 def url_key(url: str) -> str:
     return hashlib.sha1(url.encode("utf-8")).hexdigest()
+
+
+def dump_key(name: str) -> str:
+    """A dump's name without its compression suffix (``RS_2019-01.zst`` -> ``RS_2019-01``)."""
+    for suffix in (".zst", ".zstd", ".xz", ".bz2", ".gz", ".json", ".ndjson"):
+        name = name.removesuffix(suffix)
+    return name
 
 
 def strip_adverts(text: str) -> str:
@@ -300,16 +309,18 @@ class OpenWebText2Source(Source):
         from pile.sources.download import load_failures
 
         groups = UrlGroups(Path(path), str(path))
+        # one dump is one month; a URL posted in two months is a document of each
+        month = dump_key(self.key_for(Path(path)))
         try:
             for key, reason, meta in groups.submissions():
-                yield self.dropped(key, reason, **meta)
+                yield self.dropped(f"{month}/{key}", reason, **meta)
             failures = load_failures(self.raw_dir)
             for url, score, rows in groups.groups():
-                yield self._page(url, score, rows, failures)
+                yield self._page(f"{month}/{url_key(url)}", url, score, rows, failures)
         finally:
             groups.close()
 
-    def _page(self, url: str, score: int, rows: list[tuple[Any, ...]],
+    def _page(self, key: str, url: str, score: int, rows: list[tuple[Any, ...]],
               failures: dict[str, dict[str, Any]]) -> Document | Dropped:
         first = rows[0]
         meta: dict[str, Any] = {
@@ -317,7 +328,6 @@ class OpenWebText2Source(Source):
             "scores": [r[2] for r in rows], "title": first[4],
             "date": dt.datetime.fromtimestamp(first[5], dt.timezone.utc).date().isoformat(),
             "domain": (urlsplit(url).hostname or "").lower()}
-        key = url_key(url)
         if score < self.options["min_score"]:
             return self.dropped(key, "low_score", **meta)
         name = page_name(url)
