@@ -1,7 +1,7 @@
-"""The bad-input suite of the second-wave kinds (opensubtitles, youtube_subtitles, github,
-openwebtext2, books): next to a real good input, garbage, empty and truncated variants
-(derived in tmp_path) each fail alone with a SourceError naming the file, and the good
-file still gives all its documents."""
+"""The second-wave kinds together (opensubtitles, youtube_subtitles, github, openwebtext2,
+books): their bad-input suite -- next to a real good input, garbage, empty and truncated
+variants (derived in tmp_path) each fail alone with a SourceError naming the file, and the
+good file still gives all its documents -- and their `pile sources` rows."""
 
 from __future__ import annotations
 
@@ -92,3 +92,35 @@ def test_each_bad_file_fails_alone(kind: str, shared_data: Path, tmp_path: Path)
         assert out and all(hasattr(o, "reason") for o in out), (name, out)
     again = [getattr(o, "id", None) or o.doc.id for o in src.read(good)]
     assert again == expected
+
+
+def test_pile_sources_names_upstream_licence_and_terms(shared_data: Path, tmp_path: Path) -> None:
+    """`pile sources` rows of the five kinds: the upstream and licence of each, the terms
+    OpenWebText2's crawl must accept, and why the book components cannot be fetched."""
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    samples = shared_data / "samples"
+    cfg = tmp_path / "pile.yaml"
+    cfg.write_text(
+        f"out: {tmp_path / 'out'}\nsources:\n"
+        "  - {name: opensubtitles, kind: opensubtitles}\n"
+        f"  - {{name: youtube, kind: youtube_subtitles, paths: [{samples / 'youtube_subtitles'}]}}\n"
+        "  - {name: github, kind: github, options: {repos: [glut23/webvtt-py]}}\n"
+        f"  - {{name: owt2, kind: openwebtext2, paths: [{samples / 'openwebtext2'}]}}\n"
+        f"  - {{name: books3, kind: books, paths: [{samples / 'books'}]}}\n")
+    proc = subprocess.run([sys.executable, "-m", "pile", "sources", "--config", str(cfg), "--json"],
+                          capture_output=True, text=True, cwd=repo, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["opensubtitles"]["upstream"].startswith("object.pouta.csc.fi/OPUS-OpenSubtitles")
+    assert rows["opensubtitles"]["pile_set_name"] == "OpenSubtitles"
+    assert "nothing is downloaded from YouTube" in rows["youtube"]["upstream"]
+    assert rows["youtube"]["status"] == "3 local file(s)"  # three videos
+    assert "lost" in rows["github"]["upstream"] and "SPDX" in rows["github"]["license"]
+    assert "robots.txt" in rows["owt2"]["terms"] and rows["owt2"]["terms"].endswith("[not accepted]")
+    assert "taken down" in rows["books3"]["license"] and "Smashwords" in rows["books3"]["license"]
+    assert {r["pile_set_name"] for r in rows.values()} == {
+        "OpenSubtitles", "YouTube Subtitles", "Github", "OpenWebText2", "Books3"}
