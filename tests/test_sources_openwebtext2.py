@@ -240,8 +240,11 @@ def test_robots_txt_status_rules(tmp_path: Path, shared_data: Path) -> None:
 
     from pile.sources.base import RemoteFile
 
+    import time
+
     page = (shared_data / "samples/html" / PAGES[0]).read_bytes()
     hits: list[str] = []
+    slow: list[float] = []
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -249,8 +252,12 @@ def test_robots_txt_status_rules(tmp_path: Path, shared_data: Path) -> None:
 
         def do_GET(self) -> None:
             hits.append(self.path)
+            if self.path.startswith("/slow/a"):
+                slow.append(time.monotonic())
             status = {"/busy/robots.txt": 503, "/none/robots.txt": 404}.get(self.path, 200)
             body = page if status == 200 else b""
+            if self.path == "/slow/robots.txt":
+                body = b"User-agent: *\nCrawl-delay: 1\nDisallow: /private/\n"
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -260,17 +267,43 @@ def test_robots_txt_status_rules(tmp_path: Path, shared_data: Path) -> None:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{httpd.server_address[1]}"
-        rules = {"http://busy.example/": f"{base}/busy/", "http://none.example/": f"{base}/none/"}
+        rules = {f"http://{h}.example/": f"{base}/{h}/" for h in ("busy", "none", "slow")}
         files = [RemoteFile(url=f"http://{host}.example/a{i}.html", name=f"{host}/a{i}.html",
-                            robots=True) for host in ("busy", "none") for i in range(2)]
-        dl = Downloader(rewrites=rules, progress=False, retries=0, delays={}, timeout=5)
+                            robots=True) for host in ("busy", "none", "slow") for i in range(3)]
+        dl = Downloader(rewrites=rules, progress=False, retries=0, delays={}, timeout=5,
+                        workers=4, per_host=4)
         results = {r.name: r for r in dl.fetch_files(files, tmp_path / "raw")}
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert [n for n, r in results.items() if r.ok] == ["none/a0.html", "none/a1.html"]
+    assert [n for n, r in results.items() if r.ok] == [f"{h}/a{i}.html" for h in ("none", "slow")
+                                                       for i in range(3)]
     failures = load_failures(tmp_path / "raw")
     assert {n: f["reason"] for n, f in failures.items()} == {
-        "busy/a0.html": "robots_unavailable", "busy/a1.html": "robots_unavailable"}
+        f"busy/a{i}.html": "robots_unavailable" for i in range(3)}
     assert hits.count("/busy/robots.txt") == hits.count("/none/robots.txt") == 1
     assert not any(h.startswith("/busy/a") for h in hits)  # a forbidden host is never asked
+    # the slow host's Crawl-delay spaced its three pages, though per_host allowed 4 at once
+    gaps = [b - a for a, b in zip(sorted(slow), sorted(slow)[1:])]
+    assert len(gaps) == 2 and min(gaps) >= 0.9  # (robotparser reads whole seconds)
+
+
+def test_dumps_given_as_urls_are_downloaded_then_their_pages(shared_data: Path, tmp_path: Path,
+                                                              http_folder) -> None:
+    """Round 1 fetches the dump from its (loopback) copy, round 2 lists its pages."""
+    served = tmp_path / "served"
+    served.mkdir()
+    dump = served / "RS_v2_2005-06.xz"
+    dump.write_bytes((shared_data / DUMPS[0]).read_bytes())
+    server = http_folder(served)
+    src = make_source(SourceConfig(name="owt2", kind="openwebtext2", accept_terms=True,
+                                   urls=(f"{server.url}/RS_v2_2005-06.xz",)), tmp_path / "raw")
+    dead = f"http://127.0.0.1:{_closed_port()}/"
+    kept, _ = recipe([json.loads(line) for line in lzma.open(dump)])
+    rules = {f"{urlsplit(u).scheme}://{urlsplit(u).netloc}/": dead for u in kept}
+    results = Downloader(rewrites=rules, progress=False, retries=0, delays={}, timeout=5).fetch(src)
+    assert results[0].ok and results[0].name == "RS_v2_2005-06.xz"
+    assert sorted(r.name for r in results[1:]) == sorted(page_name(u) for u in kept)
+    assert not any(r.ok for r in results[1:])  # every host is the closed port
+    out = read_all(src)
+    assert collections.Counter(o.reason for o in out if hasattr(o, "reason"))["unreachable"] == len(kept)

@@ -34,7 +34,7 @@ Every source's upstream files go through `Downloader.fetch(source)` into
 - **robots.txt.** A `RemoteFile` with ``robots=True`` (a crawled web page, not a dump)
   is fetched only when its host's ``robots.txt`` allows this user agent
   (`urllib.robotparser`; fetched once per host, through the same rewrites, limits and
-  timeouts). As RFC 9309 says: a 4xx robots.txt allows everything, a 5xx one forbids
+  timeouts); its ``Crawl-delay`` becomes the host's politeness delay. As RFC 9309 says: a 4xx robots.txt allows everything, a 5xx one forbids
   everything; a host whose robots.txt cannot be reached is unreachable.
 - **Failures recorded.** A file that fails is recorded in ``.download.json`` too
   (``failed``: URL, error, and a short `failure_reason` such as ``unreachable``,
@@ -809,6 +809,14 @@ class Downloader:
             verdict = self._robots.get(base)
             if verdict is None:
                 verdict = self._robots[base] = self._load_robots(base, rules)
+                delay = None if isinstance(verdict, str) else verdict.crawl_delay(USER_AGENT)
+                if delay:
+                    # the host's Crawl-delay spaces our requests (capped: a robots.txt
+                    # asking for hours would stall the crawl; max_backoff bounds it)
+                    host = urlsplit(rewrite_url(url, rules)).hostname or ""
+                    with self._gates_lock:
+                        self.delays[host] = max(self.delays.get(host, 0.0),
+                                                min(float(delay), self.max_backoff))
         if isinstance(verdict, str):
             raise SourceError(f"{url}: {verdict}")
         if not verdict.can_fetch(USER_AGENT, url):

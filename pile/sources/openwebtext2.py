@@ -269,8 +269,8 @@ class OpenWebText2Source(Source):
         self._listing_cache: dict[tuple[str, int, int], list[str]] = {}
 
     def dumps(self) -> list[RemoteFile]:
-        return [RemoteFile(url=u, name=u.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0])
-                for u in self.cfg.urls]
+        """The dumps of ``urls``, named under ``raw/`` as any source's explicit urls are."""
+        return Source.list_files(self)
 
     def inputs(self) -> list[Path]:
         """The dumps (local ``paths``, or the downloaded ``urls``), never the pages."""
