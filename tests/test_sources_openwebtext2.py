@@ -184,7 +184,7 @@ def test_pages_fetched_politely_and_failures_counted(crawled, shared_data: Path)
     assert reasons == {"robots_disallowed": 1, "unreachable": len(kept) - len(chosen)}
     robots_hits = [h for h in server.hits if h.startswith("/robots/")]
     assert len(robots_hits) == len(set(robots_hits)) == len(chosen)  # once per host
-    assert server.max_in_flight <= 4
+    assert 1 <= server.max_in_flight <= 2  # per_host: every page host rewrites to loopback
 
     out = read_all(src)
     docs = [o for o in out if not hasattr(o, "reason")]

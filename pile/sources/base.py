@@ -65,6 +65,9 @@ class Source(abc.ABC):
             (an API walked level by level, such as HackerNews comment trees).
         fetch_with_paths: the kind still downloads when its inputs are local ``paths``
             (OpenWebText2 reads the user's Reddit dumps and fetches the pages they link).
+        counts_fetch_failures: the kind accounts for its failed downloads itself (each
+            crawled page OpenWebText2 could not fetch is a document dropped with the
+            downloader's reason), so a build should not also list them as failed files.
         local_only: why the kind downloads nothing (YouTube's terms, books that cannot be
             had legally); such a kind lists no files and refuses ``urls``.
     """
@@ -77,6 +80,7 @@ class Source(abc.ABC):
     terms: ClassVar[str] = ""
     listing_rounds: ClassVar[int] = 1
     fetch_with_paths: ClassVar[bool] = False
+    counts_fetch_failures: ClassVar[bool] = False
     local_only: ClassVar[str] = ""
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:

@@ -256,6 +256,8 @@ class OpenWebText2Source(Source):
     # round 1: the dumps; round 2: the pages of the dumps now on disk
     listing_rounds: ClassVar[int] = 2
     fetch_with_paths: ClassVar[bool] = True
+    # a page that could not be fetched is a drop with its reason in `read`, not a failed file
+    counts_fetch_failures: ClassVar[bool] = True
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
