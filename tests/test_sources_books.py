@@ -154,3 +154,38 @@ def test_nothing_is_downloaded_and_the_source_pickles(shared_data: Path, tmp_pat
     assert [d.text for d in again.read(epub)] == [d.text for d in src.read(epub)]
     named = source(tmp_path, [epub], pile_set_name="BookCorpus2")
     assert next(iter(named.read(epub))).meta["pile_set_name"] == "BookCorpus2"
+
+
+def test_epub3_navigation_and_licence_sections_are_dropped(shared_data: Path, tmp_path: Path) -> None:
+    """An EPUB 3 nav document and epub:type sections (as Standard Ebooks writes them),
+    added at test time to the real book: none of their text is left."""
+    epub = shared_data / EPUB
+    derived = tmp_path / "se.epub"
+    nav = (b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
+           b'xmlns:epub="http://www.idpf.org/2007/ops"><body><nav epub:type="toc"><ol>'
+           b'<li><a href="110231777846946344_84-h-2.htm.html">NAVLETTER</a></li></ol></nav>'
+           b'</body></html>')
+    colophon = (b'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml" '
+                b'xmlns:epub="http://www.idpf.org/2007/ops"><body><section epub:type="colophon">'
+                b'<p>COLOPHONTEXT set in Linux Libertine.</p></section><section epub:type="imprint">'
+                b'<p>IMPRINTTEXT released under CC0.</p></section><p>After the colophon.</p></body></html>')
+    with zipfile.ZipFile(epub) as src, zipfile.ZipFile(derived, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "OEBPS/content.opf":
+                data = data.replace(b"<manifest>", b'<manifest><item href="nav.xhtml" id="nav" '
+                                    b'media-type="application/xhtml+xml" properties="nav"/>'
+                                    b'<item href="colophon.xhtml" id="colophon" '
+                                    b'media-type="application/xhtml+xml"/>')
+                data = data.replace(b'<spine toc="ncx">', b'<spine toc="ncx"><itemref idref="nav"/>')
+                data = data.replace(b'<itemref idref="pg-footer" linear="yes"/>',
+                                    b'<itemref idref="colophon"/><itemref idref="pg-footer" linear="yes"/>')
+            dst.writestr(info, data)
+        dst.writestr("OEBPS/nav.xhtml", nav)
+        dst.writestr("OEBPS/colophon.xhtml", colophon)
+    (doc,) = source(tmp_path, [derived]).read(derived)
+    (plain,) = source(tmp_path, [epub]).read(epub)
+    assert "NAVLETTER" not in doc.text and "COLOPHONTEXT" not in doc.text
+    assert "IMPRINTTEXT" not in doc.text
+    assert doc.text == plain.text + "\n\nAfter the colophon."
+    assert doc.meta["skipped_items"] == {"navigation": 1, "toc": 1}

@@ -66,6 +66,7 @@ def test_one_document_per_subtitle_file_in_the_readable_layout(tmp_path: Path, x
                             "subtitle_id": "3991985"}
     assert docs[1].meta["subtitle_id"] == "3991986" and docs[1].text == docs[0].text
     assert "<" not in docs[0].text and "00:01:46" not in docs[0].text  # no tags, no times
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["en.zip"]  # nothing unpacked
 
 
 def test_pile_layout_is_the_pile_scripts_join(tmp_path: Path, xml: bytes) -> None:

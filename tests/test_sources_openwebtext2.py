@@ -143,8 +143,11 @@ def crawled(shared_data: Path, tmp_path: Path, http_folder):
     (served / "robots").mkdir()
     rules = {}
     server = http_folder(served)
-    for url, page in zip(chosen, PAGES):
+    for n, (url, page) in enumerate(zip(chosen, PAGES)):
         html = (shared_data / "samples/html" / page).read_bytes()
+        if n == 1:  # an advert line inside the article, as news sites have them
+            cut = html.index(b"</p>", html.index(b"<main")) + 4
+            html = html[:cut] + b"<p>Advertisement</p>" + html[cut:]
         if url.endswith("/"):  # a folder rule maps to a folder: serve its index.html
             (served / "pages" / page.removesuffix(".html")).mkdir()
             (served / "pages" / page.removesuffix(".html") / "index.html").write_bytes(html)
@@ -202,6 +205,7 @@ def test_pages_fetched_politely_and_failures_counted(crawled, shared_data: Path)
         flat = " ".join(doc.text.split())
         assert doc.text.startswith(title) and first_para in flat  # the article ...
         assert "Keyboard shortcuts" not in doc.text  # ... without the site's chrome
+        assert "Advertisement" not in doc.text.split("\n")  # (planted in the second page)
         assert doc.meta["reddit_ids"] == [p["id"] for p in kept[doc.meta["url"]]]
         month = "RS_v2_2005-06" if any(p["created_utc"] < 1120176000 for p in kept[doc.meta["url"]]) \
             else "RS_v2_2005-07"
