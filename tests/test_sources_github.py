@@ -226,3 +226,18 @@ def test_escaping_members_are_refused(shared_data: Path, tmp_path: Path) -> None
     src = source(tmp_path, paths=(str(hostile),), options={})
     with pytest.raises(SourceError, match=r"\.\."):
         list(src.read(hostile))
+
+
+def test_a_tarball_without_a_top_folder_keeps_every_file(shared_data: Path, tmp_path: Path) -> None:
+    files = tree_files(shared_data / TREE)
+    flat = tmp_path / "in" / "webvtt-py.tar.gz"
+    flat.parent.mkdir(parents=True)
+    with tarfile.open(flat, "w:gz") as tf:
+        for rel, data in sorted(files.items()):
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    out = list(source(tmp_path, paths=(str(flat),), options={}).read(flat))
+    paths = sorted(o.doc.meta["path"] if hasattr(o, "reason") else o.meta["path"] for o in out)
+    assert paths == sorted(files)
+    assert {o.meta["license"] for o in out if not hasattr(o, "reason")} == {"MIT"}

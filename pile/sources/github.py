@@ -209,6 +209,12 @@ def _read_capped(fh: IO[bytes]) -> bytes:
     return fh.read(_MAX_READ + 1)
 
 
+def _relative(member: str, top: str | None) -> str:
+    """A member's path in the repository: without the tarball's top folder, if it has one."""
+    prefix, _, rest = member.partition("/")
+    return rest if top is not None and prefix == top and rest else member
+
+
 def parse_repo_entry(entry: str, field: str) -> tuple[str, str]:
     """``owner/name[@ref]`` -> (``owner/name``, ref)."""
     repo, _, ref = entry.strip().partition("@")
@@ -356,25 +362,30 @@ class GithubSource(Source):
 
     def _read_tarball(self, path: Path) -> Iterator[Document | Dropped]:
         listed = self._listed(path)
-        license_id = "NONE"
-        top: str | None = None
-        for member, fh in iter_archive(path):
-            prefix, _, rest = member.partition("/")
-            top = prefix if top is None else top
-            if rest and "/" not in rest and is_license_name(rest):
-                license_id = detect_license(_read_capped(fh).decode("utf-8", "replace"))
-                if license_id != "NOASSERTION":
-                    break
+        # Pass 1: the common top folder (codeload's <name>-<ref>/) and the root licence file
+        first: str | None = None
+        common = False
+        licences: dict[str, str] = {}
+        for n, (member, fh) in enumerate(iter_archive(path)):
+            if n == 0:
+                first, common = (member.split("/", 1)[0], True) if "/" in member else (None, False)
+            elif common and not member.startswith(f"{first}/"):
+                common = False
+            parts = member.split("/")
+            if len(parts) <= 2 and is_license_name(parts[-1]) and len(licences) < 8:
+                licences[member] = detect_license(_read_capped(fh).decode("utf-8", "replace"))
+        top = first if common else None
+        root = {m: v for m, v in licences.items() if "/" not in _relative(m, top)}
+        known = [v for m, v in sorted(root.items()) if v != "NOASSERTION"]
+        license_id = known[0] if known else ("NOASSERTION" if root else "NONE")
         if listed:
             repo, ref, stars = listed
         else:
             # a tarball given as a path: codeload names its folder <name>-<ref>
-            name, _, ref = (top or path.name).rpartition("-")
-            repo, stars = name, None
+            name, _, ref = (top or path.name.split(".", 1)[0]).rpartition("-")
+            repo, stars = name or ref, None
         for member, fh in iter_archive(path):
-            _, _, rel = member.partition("/")
-            if not rel:
-                continue
+            rel = _relative(member, top)
             reason = path_drop_reason(rel)
             if reason:
                 yield self.dropped(f"{repo}/{rel}", reason, repo=repo, path=rel)
