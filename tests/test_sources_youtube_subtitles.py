@@ -116,6 +116,25 @@ def test_several_languages_get_headings_in_a_fixed_order(shared_data: Path, tmp_
     assert chosen.meta["languages"] == ["fr", "en"]
     (again,) = read_all(source(tmp_path, [folder], languages=["fr", "en"]))
     assert again.text == chosen.text  # deterministic, unlike the Pile's unseeded shuffle
+    # the Pile's layout: minute by minute (by cue end), each language's lines under its
+    # heading, languages in the same fixed order
+    (pile,) = read_all(source(tmp_path, [folder], layout="pile_v1"))
+    vtt = en.read_text("utf-8")
+    ends = [sum(float(x) * 60 ** i for i, x in enumerate(reversed(m.split(":"))))
+            for m in re.findall(r"--> (\S+)", vtt)]
+    fr = value["manual"]["bYeteZQrUcE"][:3]
+    minutes = sorted({int(e // 60) for e in ends} | {int((i["start"] + i["duration"]) // 60) for i in fr})
+    expected = []
+    for minute in minutes:
+        for code, name in (("de", "German:"), ("en", "English:"), ("fr", "French:")):
+            times = ends if code != "fr" else [i["start"] + i["duration"] for i in fr]
+            if any(int(t // 60) == minute for t in times):
+                expected.append(name)
+    assert headings(pile.text) == expected and len(expected) > 3
+    def spoken(text: str) -> list[str]:
+        return sorted(line for line in text.split("\n") if line and line not in headings(text))
+
+    assert spoken(pile.text) == spoken(doc.text)  # the same lines, laid out by minute
     (en_only,) = read_all(source(tmp_path, [folder], languages=["en"]))
     assert "English:" not in en_only.text and en_only.meta["languages"] == ["en"]
 

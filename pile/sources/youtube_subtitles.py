@@ -26,10 +26,12 @@ tracks are counted in ``meta.tracks_skipped``. The Pile kept manual tracks only
 (``generated: false`` does the same here: a language with only an auto track is then
 left out).
 
-With several languages, each section starts with a ``<Language>:`` heading line, in a
-deterministic order (the ``languages`` option's order, then by language code; the Pile
-interleaved them per minute in an unseeded random order). One language: no heading.
-Sections are separated by a blank line.
+Layout (``layout`` option): ``sections_v1`` (default): with several languages, each
+language is one section that starts with a ``<Language>:`` heading line, in a
+deterministic order (the ``languages`` option's order, then by language code), sections
+separated by a blank line; one language: no heading. ``pile_v1``: the Pile's own layout,
+minute by minute, each language's lines of a minute in turn under its heading; the Pile
+shuffled the languages of every minute unseeded, here they keep the same fixed order.
 
 A caption file that cannot be parsed is dropped with its reason (``unreadable_track``)
 and the video is built from its other files; a video left with no text is dropped
@@ -60,6 +62,7 @@ EXTENSIONS: tuple[tuple[str, str], ...] = (
     (".vtt", "vtt"), (".json", "transcript"))
 # which track of a language wins (lower is better)
 FORMAT_RANK = {"json3": 0, "srv3": 1, "transcript": 2, "vtt": 3}
+LAYOUTS = ("sections_v1", "pile_v1")
 # A caption file's size bound in bytes (until run.max_record_bytes replaces it).
 MAX_CAPTION_BYTES = 64 * 1024 * 1024
 
@@ -78,6 +81,10 @@ _LANG_RE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _VTT_LANG_RE = re.compile(r"^Language:\s*(\S+)", re.MULTILINE)
 
 
+# A cue: when it ends (seconds) and its raw lines.
+Cue = tuple[float, tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class Track:
     """One caption track: its cues (each a list of raw lines) and where it came from."""
@@ -86,7 +93,7 @@ class Track:
     language: str
     fmt: str
     generated: bool
-    cues: tuple[tuple[str, ...], ...]
+    cues: tuple[Cue, ...]
     label: str
 
 
@@ -109,12 +116,13 @@ def clean_line(line: str) -> str:
     return _WS_RE.sub(" ", text).strip()
 
 
-def collapse(cues: Iterator[tuple[str, ...]] | tuple[tuple[str, ...], ...]) -> list[str]:
-    """The spoken lines once (``rolling_v1``): a line repeating one of the previous cue's
-    lines (a rolling caption) or the line before it in its cue (a styled double) goes."""
-    out: list[str] = []
+def collapse(cues: Iterator[Cue] | tuple[Cue, ...]) -> list[tuple[float, str]]:
+    """The spoken lines once, each with its cue's end (``rolling_v1``): a line repeating
+    one of the previous cue's lines (a rolling caption) or the line before it in its cue
+    (a styled double) goes."""
+    out: list[tuple[float, str]] = []
     previous: set[str] = set()
-    for cue in cues:
+    for end, cue in cues:
         lines = [clean_line(line) for raw in cue for line in raw.split("\n")]
         lines = [line for line in lines if line]
         if not lines:
@@ -122,45 +130,56 @@ def collapse(cues: Iterator[tuple[str, ...]] | tuple[tuple[str, ...], ...]) -> l
         last = None
         for line in lines:
             if line not in previous and line != last:
-                out.append(line)
+                out.append((end, line))
             last = line
         previous = set(lines)
     return out
 
 
-def parse_vtt(text: str) -> tuple[str, list[tuple[str, ...]]]:
+def _vtt_seconds(stamp: str) -> float:
+    """``00:04:46.070`` / ``04:46.070`` -> seconds."""
+    seconds = 0.0
+    for part in stamp.strip().replace(",", ".").split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def parse_vtt(text: str) -> tuple[str, list[Cue]]:
     """(``Language:`` header or "", cues) of a WebVTT file. A line with ``-->`` starts a
     cue even without the blank line before it (youtube-dl writes such files)."""
     found = _VTT_LANG_RE.search(text.split("-->", 1)[0])
-    cues: list[tuple[str, ...]] = []
+    cues: list[Cue] = []
     current: list[str] | None = None
+    end = 0.0
     if not text.lstrip("\ufeff").startswith("WEBVTT"):
         raise ValueError("no WEBVTT signature")
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if "-->" in line:
             if current is not None:
-                cues.append(tuple(current))
+                cues.append((end, tuple(current)))
             current = []
+            end = _vtt_seconds(line.split("-->", 1)[1].split()[0])
         elif current is not None:
             if line.strip() == "":
-                cues.append(tuple(current))
+                cues.append((end, tuple(current)))
                 current = None
             else:
                 current.append(line)
     if current is not None:
-        cues.append(tuple(current))
+        cues.append((end, tuple(current)))
     return (found.group(1) if found else ""), cues
 
 
-def parse_srv3(data: bytes) -> list[tuple[str, ...]]:
-    """The cues of a srv3 timedtext file (each ``<p>``'s whole text)."""
+def parse_srv3(data: bytes) -> list[Cue]:
+    """The cues of a srv3 timedtext file (each ``<p>``'s whole text; ``t``/``d`` in ms)."""
     root = SafeET.fromstring(data, forbid_dtd=True)
     if root.tag != "timedtext":
         raise ValueError(f"root element is <{root.tag}>, not <timedtext>")
-    return [("".join(p.itertext()),) for p in root.iter("p")]
+    return [((int(p.get("t") or 0) + int(p.get("d") or 0)) / 1000, ("".join(p.itertext()),))
+            for p in root.iter("p")]
 
 
-def parse_json3(value: Any) -> list[tuple[str, ...]]:
+def parse_json3(value: Any) -> list[Cue]:
     """The cues of a json3 file (each event's segments joined)."""
     events = value.get("events") if isinstance(value, dict) else None
     if not isinstance(events, list):
@@ -169,16 +188,38 @@ def parse_json3(value: Any) -> list[tuple[str, ...]]:
     for event in events:
         segs = event.get("segs") if isinstance(event, dict) else None
         if isinstance(segs, list):
-            cues.append(("".join(str(s.get("utf8", "")) for s in segs if isinstance(s, dict)),))
+            end = (int(event.get("tStartMs") or 0) + int(event.get("dDurationMs") or 0)) / 1000
+            cues.append((end, ("".join(str(s.get("utf8", "")) for s in segs
+                                       if isinstance(s, dict)),)))
     return cues
 
 
-def parse_transcript(value: Any) -> list[tuple[str, ...]]:
+def parse_transcript(value: Any) -> list[Cue]:
     """The cues of one ``youtube_transcript_api`` transcript (a list of ``{text, ...}``)."""
     if not isinstance(value, list) or not all(isinstance(i, dict) and isinstance(i.get("text"), str)
                                               for i in value):
         raise ValueError("not a list of {text, start, duration} items")
-    return [(item["text"],) for item in value]
+    return [(float(item.get("start") or 0) + float(item.get("duration") or 0), (item["text"],))
+            for item in value]
+
+
+def pile_layout(sections: list[tuple[str, list[tuple[float, str]]]]) -> str:
+    """The Pile's layout (``pile_v1``): the transcript minute by minute (by each line's
+    cue end), every language's lines of that minute in turn, each such block headed
+    ``<Language>:`` when there are several languages. The Pile shuffled the languages of
+    each minute unseeded; here they keep the section order."""
+    minutes: dict[int, dict[str, list[str]]] = {}
+    for code, lines in sections:
+        for end, line in lines:
+            minutes.setdefault(int(end // 60), {}).setdefault(code, []).append(line)
+    blocks = []
+    for minute in sorted(minutes):
+        for code, _ in sections:
+            lines = minutes[minute].get(code)
+            if lines:
+                head = f"{language_heading(code)}\n" if len(sections) > 1 else ""
+                blocks.append(head + "\n".join(lines))
+    return "\n".join(blocks)
 
 
 def language_heading(code: str) -> str:
@@ -192,6 +233,8 @@ class YoutubeSubtitlesSource(Source):
     Options:
         languages: the languages to keep, in the order of their sections ([]: all, by code).
         generated: keep auto-generated tracks (a manual track of a language still wins).
+        layout: ``sections_v1`` (default: one section per language) or ``pile_v1`` (the
+            Pile's minute-by-minute interleaving, in a fixed language order).
     """
 
     kind: ClassVar[str] = "youtube_subtitles"
@@ -200,7 +243,8 @@ class YoutubeSubtitlesSource(Source):
                               "of service forbid automated access, so nothing is fetched")
     upstream: ClassVar[str] = ("local caption files only (WebVTT, srv3, json3, "
                                "youtube_transcript_api JSON); nothing is downloaded from YouTube")
-    options_schema: ClassVar[dict[str, Any]] = {"languages": [], "generated": True}
+    options_schema: ClassVar[dict[str, Any]] = {"languages": [], "generated": True,
+                                                "layout": "sections_v1"}
     local_only: ClassVar[str] = ("this kind downloads nothing from YouTube (its terms forbid "
                                  "automated access)")
 
@@ -210,6 +254,9 @@ class YoutubeSubtitlesSource(Source):
         langs = self.options["languages"]
         if not isinstance(langs, list) or not all(isinstance(x, str) and x for x in langs):
             raise ConfigError(f"{field}.languages: expected a list of language codes, got {langs!r}")
+        if self.options["layout"] not in LAYOUTS:
+            raise ConfigError(f"{field}.layout: expected one of {', '.join(LAYOUTS)}, got "
+                              f"{self.options['layout']!r}")
         if not isinstance(self.options["generated"], bool):
             raise ConfigError(f"{field}.generated: expected true or false, got "
                               f"{self.options['generated']!r}")
@@ -352,13 +399,16 @@ class YoutubeSubtitlesSource(Source):
                 "tracks_skipped": len(tracks) - len(sections)}
         if not sections:
             return self.dropped(video_id, "no_text", **meta)
-        if len(sections) == 1:
-            text = "\n".join(sections[0][1])
+        if self.options["layout"] == "pile_v1":
+            text = pile_layout(sections)
+        elif len(sections) == 1:
+            text = "\n".join(line for _, line in sections[0][1])
         else:
-            text = "\n\n".join(language_heading(c) + "\n" + "\n".join(lines)
+            text = "\n\n".join(language_heading(c) + "\n" + "\n".join(line for _, line in lines)
                                for c, lines in sections)
         return self.document(video_id, text, **meta)
 
 
-__all__ = ["EXTENSIONS", "MAX_CAPTION_BYTES", "YoutubeSubtitlesSource", "caption_name",
-           "clean_line", "collapse", "parse_json3", "parse_srv3", "parse_transcript", "parse_vtt"]
+__all__ = ["EXTENSIONS", "LAYOUTS", "MAX_CAPTION_BYTES", "YoutubeSubtitlesSource",
+           "caption_name", "clean_line", "collapse", "parse_json3", "parse_srv3",
+           "parse_transcript", "parse_vtt", "pile_layout"]
