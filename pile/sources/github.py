@@ -17,9 +17,10 @@ Input: a repository list, or local clones.
 
 Tarballs are streamed through `pile.sources.archive.iter_archive` (absolute names,
 ``..`` and escaping links are refused; a truncated tarball fails the file). The
-codeload ``<name>-<ref>/`` prefix is removed from paths. Each tarball is read twice,
-first for its licence file (git archive orders members by path, so LICENSE need not come
-first), then for the documents; nothing is unpacked to disk.
+codeload ``<name>-<ref>/`` prefix (a top folder every file is under) is removed from
+paths. Each tarball is read twice, first for its licence file and its top folder (git
+archive orders members by path, so LICENSE need not come first), then for the documents;
+nothing is unpacked to disk.
 
 One document per file. Files are dropped, each counted by reason, as github-downloader
 and the Pile did (``github_v1``):
