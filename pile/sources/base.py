@@ -123,6 +123,17 @@ class Source(abc.ABC):
         files = [self.raw_dir / f.name for f in self.list_files()]
         return [p for p in files if p.is_file()]
 
+    def check_choice(self, key: str, choices: tuple[str, ...] | list[str]) -> None:
+        """Refuse an option whose value is not one of `choices` (named behaviours).
+
+        Raises:
+            ConfigError: naming the option, the choices and the value.
+        """
+        value = self.options[key]
+        if value not in choices:
+            raise ConfigError(f"sources.{self.name}.options.{key}: expected one of "
+                              f"{', '.join(choices)}, got {value!r}")
+
     def check_terms(self) -> None:
         """Refuse to fetch from an upstream whose terms the config has not accepted.
 

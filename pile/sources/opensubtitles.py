@@ -161,9 +161,7 @@ class OpenSubtitlesSource(Source):
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
         field = f"sources.{self.name}.options"
-        if self.options["layout"] not in LAYOUTS:
-            raise ConfigError(f"{field}.layout: expected one of {', '.join(LAYOUTS)}, "
-                              f"got {self.options['layout']!r}")
+        self.check_choice("layout", LAYOUTS)
         for key in ("language", "release"):
             value = self.options[key]
             if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_.-]+$", value):

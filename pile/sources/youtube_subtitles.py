@@ -254,9 +254,7 @@ class YoutubeSubtitlesSource(Source):
         langs = self.options["languages"]
         if not isinstance(langs, list) or not all(isinstance(x, str) and x for x in langs):
             raise ConfigError(f"{field}.languages: expected a list of language codes, got {langs!r}")
-        if self.options["layout"] not in LAYOUTS:
-            raise ConfigError(f"{field}.layout: expected one of {', '.join(LAYOUTS)}, got "
-                              f"{self.options['layout']!r}")
+        self.check_choice("layout", LAYOUTS)
         if not isinstance(self.options["generated"], bool):
             raise ConfigError(f"{field}.generated: expected true or false, got "
                               f"{self.options['generated']!r}")
