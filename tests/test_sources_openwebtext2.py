@@ -271,7 +271,9 @@ def test_robots_txt_status_rules(tmp_path: Path, shared_data: Path) -> None:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{httpd.server_address[1]}"
-        rules = {f"http://{h}.example/": f"{base}/{h}/" for h in ("busy", "none", "slow")}
+        rules = {f"http://{h}.example/": f"{base}/{h}/" for h in ("busy", "none")}
+        # another name for the loopback server: the slow host's delay is its own
+        rules["http://slow.example/"] = f"http://localhost:{httpd.server_address[1]}/slow/"
         files = [RemoteFile(url=f"http://{host}.example/a{i}.html", name=f"{host}/a{i}.html",
                             robots=True) for host in ("busy", "none", "slow") for i in range(3)]
         dl = Downloader(rewrites=rules, progress=False, retries=0, delays={}, timeout=5,
