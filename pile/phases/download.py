@@ -31,8 +31,10 @@ def download_all(src: Source, mirror_map: dict[str, str], progress: bool, max_ro
 
 
 def remote_sources(ctx: BuildContext) -> list[Source]:
-    """The selected sources that fetch upstream files (no local ``paths:``)."""
-    remote = [ctx.sources[n] for n in ctx.selected() if not ctx.cfg.source(n).paths]
+    """The selected sources that fetch upstream files: no local ``paths:``, or a kind that
+    fetches from its local inputs (OpenWebText2's pages, listed by the user's dumps)."""
+    remote = [ctx.sources[n] for n in ctx.selected()
+              if not ctx.cfg.source(n).paths or ctx.sources[n].fetch_with_paths]
     return [s for s in remote if type(s).list_files is not Source.list_files or s.cfg.urls]
 
 
@@ -50,9 +52,12 @@ class DownloadPhase(Phase):
     def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
         out = {}
         for key in keys:
+            src = ctx.sources[key]
+            # A kind that counts its failed fetches as drops itself (a page that could not
+            # be fetched is a document lost, not a file) only leaves the refusals here.
             failures = [{"file": r.name, "reason": f"download failed: {r.error}"}
-                        for r in download_all(ctx.sources[key], ctx.mirror_map, ctx.cfg.run.progress)
-                        if not r.ok]
+                        for r in download_all(src, ctx.mirror_map, ctx.cfg.run.progress)
+                        if not r.ok and (not src.counts_fetch_failures or r.name == "(terms of use)")]
             out[key] = {"failures": failures}
         return out
 

@@ -31,6 +31,11 @@ KINDS: dict[str, str] = {
     "hackernews": "pile.sources.hackernews:HackerNewsSource",
     "freelaw": "pile.sources.freelaw:FreeLawSource",
     "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
+    "opensubtitles": "pile.sources.opensubtitles:OpenSubtitlesSource",
+    "youtube_subtitles": "pile.sources.youtube_subtitles:YoutubeSubtitlesSource",
+    "github": "pile.sources.github:GithubSource",
+    "openwebtext2": "pile.sources.openwebtext2:OpenWebText2Source",
+    "books": "pile.sources.books:BooksSource",
 }
 
 

@@ -38,14 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
+from zstandard import ZstdError
+
 from pile.errors import SourceError
 
 log = logging.getLogger(__name__)
 
-# Exceptions that a truncated or corrupt compressed stream raises from `read()`.
+# Exceptions that a truncated or corrupt compressed stream raises from `read()` (a
+# corrupt .zst raises ZstdError, which is no OSError).
 DECODE_ERRORS: tuple[type[BaseException], ...] = (
     EOFError, OSError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile,
-    ValueError,
+    ValueError, ZstdError,
 )
 
 _MAGIC = {

@@ -53,12 +53,14 @@ class RemoteFile:
         name: relative path under ``raw/<source>/`` where it is stored.
         sha256: the published checksum, when the upstream publishes one (verified).
         size: the published size in bytes, when known (verified).
+        robots: a crawled page: fetched only where the host's robots.txt allows it.
     """
 
     url: str
     name: str
     sha256: str | None = None
     size: int | None = None
+    robots: bool = False
 
 
 class Source(abc.ABC):
@@ -75,6 +77,13 @@ class Source(abc.ABC):
             config says ``accept_terms: true`` (`check_terms`); `pile sources` shows them.
         listing_rounds: how often the downloader may list again while the listing grows
             (an API walked level by level, such as HackerNews comment trees).
+        fetch_with_paths: the kind still downloads when its inputs are local ``paths``
+            (OpenWebText2 reads the user's Reddit dumps and fetches the pages they link).
+        counts_fetch_failures: the kind accounts for its failed downloads itself (each
+            crawled page OpenWebText2 could not fetch is a document dropped with the
+            downloader's reason), so a build should not also list them as failed files.
+        local_only: why the kind downloads nothing (YouTube's terms, books that cannot be
+            had legally); such a kind lists no files and refuses ``urls``.
     """
 
     kind: ClassVar[str] = ""
@@ -84,6 +93,9 @@ class Source(abc.ABC):
     options_schema: ClassVar[dict[str, Any]] = {}
     terms: ClassVar[str] = ""
     listing_rounds: ClassVar[int] = 1
+    fetch_with_paths: ClassVar[bool] = False
+    counts_fetch_failures: ClassVar[bool] = False
+    local_only: ClassVar[str] = ""
 
     def __init__(self, cfg: SourceConfig, raw_dir: Path) -> None:
         self.cfg = cfg
@@ -95,6 +107,10 @@ class Source(abc.ABC):
             raise ConfigError(f"sources.{cfg.name}.options.{unknown[0]}: unknown option for kind "
                               f"{self.kind!r}; known: {known}")
         self.options = {**self.options_schema, **cfg.options}
+        if self.local_only and (cfg.urls or not cfg.paths):
+            field = "urls" if cfg.urls else "paths"
+            raise ConfigError(f"sources.{cfg.name}.{field}: {self.local_only}; give the files "
+                              "as paths")
 
     @property
     def set_name(self) -> str:
@@ -104,12 +120,14 @@ class Source(abc.ABC):
     # -- listing and downloading -------------------------------------------------------
 
     def list_files(self) -> list[RemoteFile]:
-        """The upstream files; the default is the config's explicit ``urls``, each stored
-        under its URL path (see `url_name`).
+        """The upstream files; the default is the config's explicit ``urls`` (none for a
+        `local_only` kind), each stored under its URL path (see `url_name`).
 
         Raises:
             ConfigError: two URLs map to one local name (named, both).
         """
+        if self.local_only:
+            return []
         files = [RemoteFile(url=u, name=url_name(u)) for u in self.cfg.urls]
         check_unique_names(files, f"sources.{self.name}.urls")
         return files
@@ -124,6 +142,17 @@ class Source(abc.ABC):
             return expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
         files = [self.raw_dir / f.name for f in self.list_files()]
         return [p for p in files if p.is_file()]
+
+    def check_choice(self, key: str, choices: tuple[str, ...] | list[str]) -> None:
+        """Refuse an option whose value is not one of `choices` (named behaviours).
+
+        Raises:
+            ConfigError: naming the option, the choices and the value.
+        """
+        value = self.options[key]
+        if value not in choices:
+            raise ConfigError(f"sources.{self.name}.options.{key}: expected one of "
+                              f"{', '.join(choices)}, got {value!r}")
 
     def check_terms(self) -> None:
         """Refuse to fetch from an upstream whose terms the config has not accepted.

@@ -31,6 +31,15 @@ Every source's upstream files go through `Downloader.fetch(source)` into
 - **Change detection.** `Downloader.check_updates(source)` sends HEAD requests and
   compares ETag, Last-Modified and size with the records (``pile sources``);
   ``fetch(source, refresh=True)`` re-downloads the files that changed.
+- **robots.txt.** A `RemoteFile` with ``robots=True`` (a crawled web page, not a dump)
+  is fetched only when its host's ``robots.txt`` allows this user agent
+  (`urllib.robotparser`; fetched once per host, through the same rewrites, limits and
+  timeouts); its ``Crawl-delay`` becomes the host's politeness delay. As RFC 9309 says: a 4xx robots.txt allows everything, a 5xx one forbids
+  everything; a host whose robots.txt cannot be reached is unreachable.
+- **Failures recorded.** A file that fails is recorded in ``.download.json`` too
+  (``failed``: URL, error, and a short `failure_reason` such as ``unreachable``,
+  ``not_found``, ``robots_disallowed``), so a source can count what it could not get;
+  `load_failures` reads them. A later success clears the entry.
 - **Progress.** A rich progress bar with bytes, rate and ETA, on when stderr is a
   terminal (or when asked), off otherwise.
 """
@@ -45,6 +54,7 @@ import os
 import sys
 import threading
 import time
+import urllib.robotparser
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +170,38 @@ def download_records(source_dir: Path) -> list[dict[str, Any]]:
     state = load_state(source_dir)
     return [{"name": name, **{k: v for k, v in rec.items() if k != "mtime_ns"}}
             for name, rec in sorted(state.items())]
+
+
+def load_failures(source_dir: Path) -> dict[str, dict[str, Any]]:
+    """The failed downloads of one source folder (file name -> url, error, reason)."""
+    path = Path(source_dir) / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    failed = data.get("failed", {}) if isinstance(data, dict) else {}
+    return failed if isinstance(failed, dict) else {}
+
+
+def failure_reason(error: str) -> str:
+    """A short, countable reason for a download error message."""
+    if "robots.txt disallows" in error:
+        return "robots_disallowed"
+    if "robots.txt unavailable" in error:
+        return "robots_unavailable"
+    if "HTTP 404" in error or "HTTP 410" in error:
+        return "not_found"
+    codes = [c for c in ("401", "403", "429") if f"HTTP {c}" in error]
+    if codes:
+        return f"http_{codes[0]}"
+    if "HTTP 5" in error:
+        return "server_error"
+    if any(word in error for word in ("ConnectionError", "Timeout", "unreachable",
+                                      "connection lost", "connection closed")):
+        return "unreachable"
+    if "mismatch" in error:
+        return "checksum_mismatch"
+    return "failed"
 
 
 # -- URL rewriting ---------------------------------------------------------------------
@@ -292,6 +334,14 @@ class Downloader:
         self._gates_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._local = threading.local()
+        # dest_dir -> (records, failures) read once, and the changes not yet on disk:
+        # rewriting the whole state file per file made a crawl of n pages O(n^2)
+        self._states: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._changes: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]] = {}
+        self._flushed_at: dict[str, float] = {}
+        # (scheme, host) -> parsed robots.txt, or the error that makes the host off limits
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | str] = {}
+        self._robots_locks: dict[str, threading.Lock] = {}
 
     # -- public API ----------------------------------------------------------------------
 
@@ -314,7 +364,7 @@ class Downloader:
             A source whose terms were not accepted (``accept_terms``) gets one failed
             result naming them, and nothing is fetched.
         """
-        if source.cfg.paths:
+        if source.cfg.paths and not source.fetch_with_paths:
             return []
         try:
             source.check_terms()
@@ -357,10 +407,13 @@ class Downloader:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                             TransferSpeedColumn(), TimeRemainingColumn(),
                             disable=not self.progress, transient=False)
-        with progress, ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(self._fetch_one, f, dest_dir, rules, bases, refresh,
-                                   progress) for f in files]
-            return [fut.result() for fut in futures]
+        try:
+            with progress, ThreadPoolExecutor(max_workers=self.workers) as pool:
+                futures = [pool.submit(self._fetch_one, f, dest_dir, rules, bases, refresh,
+                                       progress) for f in files]
+                return [fut.result() for fut in futures]
+        finally:
+            self._flush(dest_dir)
 
     def check_updates(self, source: Source) -> list[UpdateStatus]:
         """Compare each upstream file's ETag, Last-Modified and size with its record.
@@ -402,12 +455,14 @@ class Downloader:
             if cached is not None:
                 if not refresh:
                     return cached
-                status = self._check_one(remote, load_state(dest_dir).get(remote.name),
+                status = self._check_one(remote, self._records(dest_dir)[0].get(remote.name),
                                          rules, bases)
                 if status.status in ("unchanged", "unreachable"):
                     return cached
                 log.info("%s: upstream changed (%s); downloading again", remote.name,
                          ", ".join(status.changes))
+            if remote.robots:
+                self._check_robots(remote.url, rules)
             errors: list[str] = []
             for url in candidates:
                 try:
@@ -432,6 +487,8 @@ class Downloader:
             message = str(exc) if isinstance(exc, (SourceError, RetryableError)) \
                 else f"{remote.name}: {exc}"
             log.error("download failed: %s", message)
+            self._write_record(dest_dir, remote.name, None, failure={
+                "url": remote.url, "error": message, "reason": failure_reason(message)})
             return DownloadResult(name=remote.name, path=final, url=candidates[0],
                                   status="failed", error=message)
 
@@ -440,7 +497,7 @@ class Downloader:
         if not final.is_file():
             return None
         st = final.stat()
-        record = load_state(dest_dir).get(remote.name)
+        record = self._records(dest_dir)[0].get(remote.name)
         if record and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns \
                 and record.get("sha256"):
             digest = record["sha256"]
@@ -697,12 +754,109 @@ class Downloader:
             "url": url, "size": attempt.size, "sha256": attempt.sha256, "etag": attempt.etag,
             "last_modified": attempt.last_modified, "mtime_ns": final.stat().st_mtime_ns})
 
-    def _write_record(self, dest_dir: Path, name: str, record: dict[str, Any]) -> None:
+    def _records(self, dest_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(records, failures) of `dest_dir` as this downloader knows them (disk + changes)."""
+        key = str(dest_dir)
         with self._state_lock:
-            state = load_state(dest_dir)
-            state[name] = record
-            _write_json(Path(dest_dir) / STATE_FILE,
-                        {"version": STATE_VERSION, "files": dict(sorted(state.items()))})
+            if key not in self._states:
+                self._states[key] = (load_state(dest_dir), load_failures(dest_dir))
+            return self._states[key]
+
+    def _write_record(self, dest_dir: Path, name: str, record: dict[str, Any] | None,
+                      failure: dict[str, Any] | None = None) -> None:
+        """Record a finished file (clearing an earlier failure of it), or a failure.
+
+        Changes reach ``.download.json`` at most once a second and when `fetch_files`
+        ends; a record lost to a crash only costs re-hashing that file next time."""
+        records, failures = self._records(dest_dir)
+        key = str(dest_dir)
+        with self._state_lock:
+            if record is not None:
+                records[name] = record
+                failures.pop(name, None)
+            if failure is not None:
+                failures[name] = failure
+            self._changes.setdefault(key, {})[name] = (record, failure)
+            due = time.monotonic() - self._flushed_at.get(key, 0.0) >= 1.0
+        if due:
+            self._flush(dest_dir)
+
+    def _flush(self, dest_dir: Path) -> None:
+        """Merge this downloader's changes into ``.download.json`` (another process may
+        have written records of other files meanwhile)."""
+        key = str(dest_dir)
+        with self._state_lock:
+            changes = self._changes.pop(key, {})
+            self._flushed_at[key] = time.monotonic()
+            if not changes:
+                return
+            state, failed = load_state(dest_dir), load_failures(dest_dir)
+            for name, (record, failure) in changes.items():
+                if record is not None:
+                    state[name] = record
+                    failed.pop(name, None)
+                if failure is not None:
+                    failed[name] = failure
+            data: dict[str, Any] = {"version": STATE_VERSION, "files": dict(sorted(state.items()))}
+            if failed:
+                data["failed"] = dict(sorted(failed.items()))
+            _write_json(Path(dest_dir) / STATE_FILE, data)
+
+    # -- robots.txt ----------------------------------------------------------------------
+
+    def _check_robots(self, url: str, rules: Sequence[tuple[str, str]]) -> None:
+        """Raise `SourceError` when the host's robots.txt forbids `url` (or cannot be read).
+
+        Fetched once per scheme and host; the robots URL goes through the same rewrite
+        rules as the page, so a mirror serves both."""
+        parts = urlsplit(url)
+        base = f"{parts.scheme}://{parts.netloc}"
+        with self._gates_lock:
+            lock = self._robots_locks.setdefault(base, threading.Lock())
+        with lock:
+            verdict = self._robots.get(base)
+            if verdict is None:
+                verdict = self._robots[base] = self._load_robots(base, rules)
+                delay = None if isinstance(verdict, str) else verdict.crawl_delay(USER_AGENT)
+                if delay:
+                    # the host's Crawl-delay spaces our requests (capped: a robots.txt
+                    # asking for hours would stall the crawl; max_backoff bounds it)
+                    host = urlsplit(rewrite_url(url, rules)).hostname or ""
+                    with self._gates_lock:
+                        self.delays[host] = max(self.delays.get(host, 0.0),
+                                                min(float(delay), self.max_backoff))
+        if isinstance(verdict, str):
+            raise SourceError(f"{url}: {verdict}")
+        if not verdict.can_fetch(USER_AGENT, url):
+            raise SourceError(f"{url}: robots.txt disallows it for {USER_AGENT.split('/')[0]}")
+
+    def _load_robots(self, base: str, rules: Sequence[tuple[str, str]]
+                     ) -> urllib.robotparser.RobotFileParser | str:
+        robots_url = rewrite_url(base + "/robots.txt", rules)
+        parser = urllib.robotparser.RobotFileParser()
+        if not _is_remote(robots_url):
+            src = _local_path(robots_url)
+            parser.parse(src.read_text("utf-8", "replace").splitlines() if src.is_file() else [])
+            return parser
+        try:
+            host = urlsplit(robots_url).hostname or ""
+            with self._gate(host).semaphore:
+                resp = self._request("GET", robots_url, {})
+                with resp:
+                    status = resp.status_code
+                    # RFC 9309: at most 500 KiB of a robots.txt need be parsed
+                    body = resp.raw.read(500 * 1024, decode_content=True) if status == 200 else b""
+        except (RetryableError, _NextCandidate, requests.RequestException, OSError) as exc:
+            log.info("%s: unreachable (%s)", robots_url, exc)
+            return f"host unreachable: robots.txt: {_first_line(exc)}"
+        log.info("%s: HTTP %d", robots_url, status)
+        if status >= 500 or status == 429:
+            return f"robots.txt unavailable (HTTP {status}): the host is treated as off limits"
+        if status == 200:
+            parser.parse(body.decode("utf-8", "replace").splitlines())
+        else:
+            parser.allow_all = True  # 4xx: no robots.txt, no restriction
+        return parser
 
 
 # -- entry points for the CLI and the runner ------------------------------------------
@@ -860,5 +1014,6 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 __all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",
-           "cached_json", "check_updates", "download_records", "download_sources", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
+           "cached_json", "check_updates", "download_records", "download_sources",
+           "failure_reason", "load_failures", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
            "sha256_file", "source_mirrors"]

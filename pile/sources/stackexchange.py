@@ -80,6 +80,11 @@ def html_to_text(fragment: str) -> str:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     except (lxml.etree.ParserError, ValueError):
         return fragment.strip()
+    return element_text(root)
+
+
+def element_text(root: Any) -> str:
+    """`html_to_text` of an already parsed element (an EPUB chapter's ``<body>``...)."""
     parts: list[str] = []
 
     def walk(el: Any) -> None:

@@ -30,6 +30,7 @@ from pile.config import DEFAULT_MAX_RECORD_BYTES
 from pile.errors import SourceError
 from pile.sources.archive import DECODE_ERRORS, GuardedReader, describe_error, refuse_empty
 
+MAX_ZSTD_WINDOW = 1 << 31
 _SUFFIXES = {".gz": "gz", ".tgz": "gz", ".bz2": "bz2", ".xz": "xz", ".lzma": "xz", ".zst": "zst",
              ".zstd": "zst"}
 
@@ -61,8 +62,10 @@ def open_compressed(path: Path | str) -> IO[bytes]:
             import zstandard
 
             fh = open(path, "rb")
-            raw = zstandard.ZstdDecompressor().stream_reader(fh, read_across_frames=True,
-                                                             closefd=True)
+            # Pushshift's monthly dumps use a long window (up to 2 GiB); the default
+            # limit (128 MiB) refuses them. Memory is used only when a frame asks for it.
+            raw = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW).stream_reader(
+                fh, read_across_frames=True, closefd=True)
         else:
             raw = open(path, "rb")
     except OSError as exc:
