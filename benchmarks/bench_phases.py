@@ -51,7 +51,7 @@ def main() -> int:
         (inputs / "plays.jsonl").write_text("".join(json.dumps({"text": s}) + "\n" for s in scenes[:60]))
         ray = RayExecutor(workers=args.workers)
         t0 = time.perf_counter()
-        ray._init()
+        ray.start()
         ray_init = time.perf_counter() - t0
         rows = {}
         walls = {}

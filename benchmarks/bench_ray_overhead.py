@@ -79,6 +79,7 @@ def main() -> int:
         print(f"plain Python loop (1 process):       {plain_s:7.2f} s  {mb / plain_s:6.2f} MB/s")
         t0 = time.perf_counter()
         executor = RayExecutor(workers=2)
+        executor.start()  # the local instance, with 2 CPUs (Ray starts lazily otherwise)
         startup = time.perf_counter() - t0
         print(f"Ray start (local instance):          {startup:7.2f} s  (once per build)")
         results = {}

@@ -101,8 +101,11 @@ class RayExecutor(Executor):
         self._actors: list[Any] = []
         self._tasks = 0
 
-    def _init(self) -> None:
-        """Start or join Ray on first use: a build with nothing to do never pays for it."""
+    def start(self) -> None:
+        """Start or join Ray (on first use: a build with nothing to do never pays for it).
+
+        A local instance gets `workers` CPUs; a later build on this executor may use fewer
+        workers, not more."""
         import ray
 
         if ray.is_initialized():
@@ -138,7 +141,12 @@ class RayExecutor(Executor):
             return self._actors
         import ray
 
-        self._init()
+        self.start()
+        if not self.address:
+            cpus = int(ray.cluster_resources().get("CPU", 0))
+            if cpus < self.workers:  # a local instance never grows: fail now, not in 10 minutes
+                raise PileError(f"the local Ray instance has {cpus} CPUs, fewer than --workers "
+                                f"{self.workers}; start a new process or lower --workers")
         cls = ray.remote(num_cpus=1, max_restarts=0, scheduling_strategy="SPREAD")(_Worker)
         actors = [cls.remote() for _ in range(self.workers)]
         try:

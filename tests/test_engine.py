@@ -286,3 +286,20 @@ def test_only_the_runner_imports_ray():
     users = [name for name, tree in _pile_modules().items()
              if any(t == "ray" or t.startswith("ray.") for t, _n, _g in _imports(tree))]
     assert users == ["pile.runner"]
+
+
+def test_more_workers_than_the_local_instance_has_cpus_fails_at_once(ray_executor, fake):
+    """A local Ray instance never grows: asking for more actors than it has CPUs is one
+    clear error now, not a wait for actors that can never start."""
+    import time
+
+    from pile.errors import PileError
+    from pile.runner import RayExecutor
+
+    inputs, outputs, context = fake
+    ctx = context()
+    ctx.executor = RayExecutor(workers=3)  # the session's instance has 2 CPUs
+    t0 = time.perf_counter()
+    with pytest.raises(PileError, match="fewer than --workers 3"):
+        PhaseRunner(ctx).run(FakePhase(inputs, outputs))
+    assert time.perf_counter() - t0 < 30
