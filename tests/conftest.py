@@ -82,6 +82,7 @@ def ray_executor():
     from pile.runner import RayExecutor
 
     executor = RayExecutor(workers=2)
+    executor.start()  # Ray starts lazily; the session's instance has these 2 CPUs
     yield executor
     executor.close()
 

@@ -58,7 +58,7 @@ from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import DECODE_ERRORS, describe_error
 from pile.sources.base import Source
-from pile.sources.gutenberg import _decode, strip_headers
+from pile.sources.gutenberg import decode_book, strip_headers
 from pile.sources.stackexchange import element_text
 from pile.stage import Dropped
 
@@ -204,7 +204,7 @@ class BooksSource(Source):
             text, meta = self._epub(path)
         else:
             try:
-                decoded = _decode(path.read_bytes())
+                decoded = decode_book(path.read_bytes())
             except OSError as exc:
                 raise SourceError(f"{path}: cannot read ({exc.strerror})") from None
             if decoded is None:

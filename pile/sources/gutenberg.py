@@ -65,7 +65,7 @@ _CHARSET_RE = re.compile(r"^Character set encoding:\s*(.+)$", re.IGNORECASE | re
 _FILE_KEY_RE = re.compile(r"^(?:pg)?(\d+)(?:-\d+)?$")
 
 
-def _decode(data: bytes) -> str | None:
+def decode_book(data: bytes) -> str | None:
     """Decode a book: UTF-8, or the 8-bit charset its header declares; None if undecodable.
 
     Old PG files are often ISO-8859-1 and say so in a ``Character set encoding:`` line;
@@ -219,7 +219,7 @@ class GutenbergSource(Source):
         if isinstance(data, Dropped):
             yield data
             return
-        text = _decode(data)
+        text = decode_book(data)
         if text is None:
             yield self.dropped(key, "invalid_utf8", file=self.key_for(path))
             return
