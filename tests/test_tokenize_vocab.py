@@ -185,3 +185,32 @@ def test_import_tokenize_is_the_standard_library():
     out = subprocess.run([sys.executable, "-c", "import tokenize, inspect; print(tokenize.__file__)"],
                          cwd=REPO, check=True, capture_output=True, text=True).stdout
     assert "/pile/" not in out and out.strip().endswith("tokenize.py")
+
+
+def test_a_second_load_of_the_same_bytes_reuses_the_analysis_and_a_changed_file_does_not(
+        shared_data, tmp_path):
+    """`Build.check` and the tokenize phase both load each vocabulary; the second load of
+    the same bytes and entry reuses the first one's analysis (engine, eod, size), and any
+    change of the file is analysed again."""
+    import json
+
+    from pile.tokenize import vocab as vocab_module
+    from pile.tokenize.vocab import load_vocabulary
+
+    src = tmp_path / "gpt2.json"
+    src.write_bytes((shared_data / "tokenizers" / "gpt2" / "tokenizer.json").read_bytes())
+    cfg = TokenizerConfig(name="gpt2", path=str(src))
+    first = load_vocabulary(cfg, tmp_path / "a")
+    cached = len(vocab_module._ANALYSES)
+    second = load_vocabulary(cfg, tmp_path / "b")
+    assert len(vocab_module._ANALYSES) == cached
+    assert {**first.to_dict()} == {**second.to_dict()} and second.file == tmp_path / "b" / "tokenizer.json"
+    assert second.engine == "tiktoken"
+    # The same vocabulary with one more added token: new bytes, a new analysis.
+    data = json.loads(src.read_text())
+    data["added_tokens"].append({"id": 50257, "content": "<|pad|>", "single_word": False, "lstrip": False,
+                                 "rstrip": False, "normalized": False, "special": True})
+    src.write_text(json.dumps(data))
+    third = load_vocabulary(cfg, tmp_path / "c")
+    assert len(vocab_module._ANALYSES) == cached + 1
+    assert third.vocab_size == first.vocab_size + 1 and third.sha256 != first.sha256

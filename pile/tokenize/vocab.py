@@ -40,7 +40,7 @@ import numpy as np
 
 from pile.docs_io import atomic_write_bytes
 from pile.manifest import sha256_file
-from pile.config import TokenizerConfig, TrainConfig
+from pile.config import TokenizerConfig, TrainConfig, to_dict
 from pile.errors import ConfigError
 from pile.tokenize import convert
 from pile.tokenize.engines import Encoder, HFEncoder, SentencePieceEncoder, TiktokenEncoder
@@ -249,8 +249,31 @@ def _resolve_eod(cfg: TokenizerConfig, lookup: Callable[[str], int | None],
                       f"{', '.join(EOD_CANDIDATES)}; set eod to its end-of-document token")
 
 
+# What a tokenizer.json's analysis found, by (file sha256, entry): `Build.check` loads
+# every vocabulary before any work and the tokenize phase loads it again; the second
+# load (same process, same bytes) skips parsing the file and the tiktoken-equivalence
+# conversion, which cost about a second of driver time per vocabulary.
+_ANALYSES: dict[tuple[str, str], tuple[int, str, int, str, str | None, dict[str, int]]] = {}
+
+
 def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: str,
                          field_path: str) -> Vocabulary:
+    key = (sha256_file(src) if src.is_file() else "", repr(sorted(to_dict(cfg).items())))
+    found = _ANALYSES.get(key) if key[0] else None
+    out = dest_dir / "tokenizer.json"
+    if found is None:
+        found = _analyse_tokenizer_json(cfg, src, field_path)
+        _ANALYSES[key] = found
+    _copy(src, out)
+    vocab_size, eod_token, eod_id, engine, encoding, specials = found
+    return Vocabulary(name=cfg.name, kind=kind, file=out, vocab_size=vocab_size,
+                      eod_id=eod_id, eod_token=eod_token, engine=engine,
+                      sha256=sha256_file(out), encoding=encoding, special_tokens=dict(specials))
+
+
+def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
+                            ) -> tuple[int, str, int, str, str | None, dict[str, int]]:
+    """(vocab size, eod token, eod id, engine, tiktoken encoding, specials) of a file."""
     from tokenizers import Tokenizer
 
     try:
@@ -258,13 +281,11 @@ def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: 
     except Exception as exc:  # tokenizers raises plain Exception subclasses
         raise ConfigError(f"{field_path}: {src} is not a loadable tokenizer.json "
                           f"({str(exc).splitlines()[0][:200]})") from None
-    out = dest_dir / "tokenizer.json"
-    _copy(src, out)
     vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
     eod_token, eod_id = _resolve_eod(cfg, tok.token_to_id, None, field_path)
     engine, encoding, specials = "hf", None, {}
     try:
-        ranks, added = convert.ranks_from_tokenizer_json(out)
+        ranks, added = convert.ranks_from_tokenizer_json(src)
         known = convert.KNOWN_TIKTOKEN_SHA256.get(convert.tiktoken_file_sha256(ranks))
         if known is not None and all(c in convert.TIKTOKEN_ENCODINGS[known][1]
                                      and convert.TIKTOKEN_ENCODINGS[known][1][c] == i
@@ -272,9 +293,7 @@ def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: 
             engine, encoding, specials = "tiktoken", known, dict(added)
     except (ValueError, KeyError) as exc:
         logger.debug("%s: HF engine (%s)", cfg.name, exc)
-    return Vocabulary(name=cfg.name, kind=kind, file=out, vocab_size=vocab_size,
-                      eod_id=eod_id, eod_token=eod_token, engine=engine,
-                      sha256=sha256_file(out), encoding=encoding, special_tokens=specials)
+    return vocab_size, eod_token, eod_id, engine, encoding, specials
 
 
 def _hub_offline_check(cfg: TokenizerConfig, where: str) -> None:
