@@ -203,8 +203,9 @@ class RayExecutor(Executor):
                 ray.cancel(ref)
             if isinstance(cause, PileError):
                 raise cause from None
-            raise PileError(f"a unit of work failed: {type(cause).__name__ if cause else 'error'}: "
-                            f"{str(cause or exc).splitlines()[0] if str(cause or exc) else ''}") from None
+            failure = cause or exc
+            first = (str(failure).splitlines() or [""])[0]
+            raise PileError(f"a unit of work failed: {type(failure).__name__}: {first}") from None
         except ray.exceptions.RayActorError:
             raise PileError("a Ray worker died (killed, or out of memory); the next build resumes "
                             "from the last finished phase") from None

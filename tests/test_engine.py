@@ -13,7 +13,7 @@ import pytest
 from pile.config import parse_config
 from pile.executor import Done, LocalExecutor, Unit, UnitTask
 from pile.phases.context import BuildContext
-from pile.phases.engine import Phase, PhaseRunner, fingerprint
+from pile.phases.engine import PhaseRunner, UnitPhase, fingerprint
 from pile.phases.plan import MIN_UNIT_BYTES, plan_source, unit_target
 from pile.sources import make_source
 
@@ -36,7 +36,7 @@ class CountTask(UnitTask):
         return {"chars": n, "parts": {f"{unit.source}-{unit.index}.txt": n}}
 
 
-class FakePhase(Phase):
+class FakePhase(UnitPhase):
     """One key per input folder; a unit per file; commit sums the chars of its units."""
 
     name = "fake"
@@ -158,7 +158,17 @@ def test_the_plan_depends_on_bytes_and_config_never_on_workers(tmp_path):
     assert len(spans) >= 8  # the big file alone keeps eight workers busy
     assert [u.index for u in units] == list(range(len(units)))
     assert unit_target(10 * 10**9, cfg.run.unit_bytes) == cfg.run.unit_bytes  # 10 GB: capped
-    assert 10 * 10**9 // cfg.run.unit_bytes >= 64
+    # A 10 GB JSON Lines file (sparse: the plan only looks at sizes) keeps 64 workers busy.
+    huge = tmp_path / "huge" / "dump.jsonl"
+    huge.parent.mkdir()
+    with open(huge, "wb") as fh:
+        fh.truncate(10 * 10**9)
+    big = parse_config({"out": str(tmp_path / "out2"), "sources": [{"name": "h", "kind": "files",
+                                                                     "paths": [str(huge.parent)]}]})
+    hsrc = make_source(big.sources[0], big.raw_dir)
+    huge_units, _ = plan_source(hsrc, hsrc.inputs(), big.run.unit_bytes)
+    assert len(huge_units) >= 64 and all(u.span is not None for u in huge_units)
+    assert huge_units[0].span[0] == 0 and huge_units[-1].span[0] < 10 * 10**9
 
 
 def test_one_file_read_as_several_units_gives_the_same_documents_and_tokens(tmp_path, shared_data,

@@ -19,7 +19,7 @@ from pile.config import Config, SourceConfig, to_dict
 from pile.docs_io import swap_in
 from pile.executor import Done, Unit
 from pile.phases.context import BuildContext
-from pile.phases.engine import Phase, file_fingerprint, fingerprint
+from pile.phases.engine import UnitPhase, file_fingerprint, fingerprint
 from pile.phases.plan import plan_source
 from pile.phases.work import CleanTask, PartResult
 from pile.stage import Stage
@@ -40,7 +40,7 @@ def clean_stages(cfg: Config, src: SourceConfig) -> list[Stage]:
     return build_clean_stages(clean)
 
 
-class CleanPhase(Phase):
+class CleanPhase(UnitPhase):
     name = "clean"
     label = "read+clean"
 

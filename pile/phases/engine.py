@@ -5,8 +5,9 @@ name, or ``_all`` for a global pass):
 
 - `keys`: what it works on in this build;
 - `fingerprint`: the hash of everything its output depends on (inputs, config, versions);
-- `run`: do the work for the keys that are not up to date (by default: `plan` units,
-  run its `task` on the executor's workers, `commit` each key's parts in unit order);
+- `run`: do the work for the keys that are not up to date (a `UnitPhase` does it as
+  `plan` units, run its `task` on the executor's workers, `commit` each key's parts in
+  unit order; the global passes run their own steps);
 - `load`: put a finished key's payload (fresh, or read back from its marker) into the
   typed `BuildRecord` that the next phases and the report read.
 
@@ -118,8 +119,23 @@ class Phase(abc.ABC):
         """Whether a finished key's outputs are still on disk (a marker alone is not enough)."""
         return True
 
+    @abc.abstractmethod
     def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
         """Do the work for `keys`; return each key's payload (saved in its marker)."""
+
+    @abc.abstractmethod
+    def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:
+        """Put `key`'s payload into `ctx.record` (for a fresh or a reused key alike)."""
+
+    def finish(self, ctx: BuildContext) -> None:
+        """Aggregate work after every key is loaded (tables over all sources)."""
+
+
+class UnitPhase(Phase):
+    """A phase that is one map over units: `plan` them, run `task` on the executor's
+    workers, `commit` each key's results in unit order (read+clean, final)."""
+
+    def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
         units = self.plan(ctx, keys)
         task = self.task(ctx, keys)
         by_key: dict[str, list[Done]] = {k: [] for k in keys}
@@ -130,28 +146,21 @@ class Phase(abc.ABC):
                 bar.advance_unit(*self.progress_of(done))
         return {key: self.commit(ctx, key, by_key[key]) for key in keys}
 
+    @abc.abstractmethod
     def plan(self, ctx: BuildContext, keys: list[str]) -> list[Unit]:
         """The units of work for `keys` (depends on the inputs and config, never on workers)."""
-        raise NotImplementedError(f"{type(self).__name__} overrides run() or plan()")
 
+    @abc.abstractmethod
     def task(self, ctx: BuildContext, keys: list[str]) -> UnitTask:
         """The picklable task the workers run on every unit."""
-        raise NotImplementedError(f"{type(self).__name__} overrides run() or task()")
 
+    @abc.abstractmethod
     def commit(self, ctx: BuildContext, key: str, done: list[Done]) -> dict[str, Any]:
         """Move `key`'s staged parts into place (in unit order); return its payload."""
-        raise NotImplementedError(f"{type(self).__name__} overrides run() or commit()")
 
     def progress_of(self, done: Done) -> tuple[int, int]:
         """(documents, bytes) a finished unit adds to the progress bar."""
         return 0, 0
-
-    @abc.abstractmethod
-    def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:
-        """Put `key`'s payload into `ctx.record` (for a fresh or a reused key alike)."""
-
-    def finish(self, ctx: BuildContext) -> None:
-        """Aggregate work after every key is loaded (tables over all sources)."""
 
 
 class PhaseRunner:
@@ -193,4 +202,4 @@ class PhaseRunner:
         return bool(pending)
 
 
-__all__ = ["GLOBAL", "Markers", "Phase", "PhaseRunner", "file_fingerprint", "fingerprint"]
+__all__ = ["GLOBAL", "Markers", "Phase", "PhaseRunner", "UnitPhase", "file_fingerprint", "fingerprint"]

@@ -19,7 +19,7 @@ from pile.docs_io import checkpoint_parts, swap_in
 from pile.executor import Done, Unit
 from pile.phases.context import SPLITS, BuildContext
 from pile.phases.dedup import drops_fingerprint, drops_path
-from pile.phases.engine import Phase, fingerprint
+from pile.phases.engine import UnitPhase, fingerprint
 from pile.phases.heldout import index_path
 from pile.phases.plan import part_units
 from pile.phases.work import FinalTask, PartResult
@@ -29,7 +29,7 @@ from pile.stats import PhaseAccounting
 DOCS_FILE = "{:05d}.jsonl.zst"
 
 
-class FinalPhase(Phase):
+class FinalPhase(UnitPhase):
     name = "final"
     label = "dedup+pii+write"
 

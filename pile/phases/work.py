@@ -351,8 +351,9 @@ class TokenizeTask(UnitTask):
                 fh.close()
                 lens = np.concatenate(sizes[name]) if sizes[name] else np.empty(0, np.int32)
                 lens_path = path.with_suffix(".len")
-                np.save(tmp_name(lens_path), lens, allow_pickle=False)
-                os.replace(str(tmp_name(lens_path)) + ".npy", lens_path)
+                with open(tmp_name(lens_path), "wb") as lens_fh:  # a handle: np.save adds no suffix
+                    np.save(lens_fh, lens, allow_pickle=False)
+                os.replace(tmp_name(lens_path), lens_path)
                 os.replace(tmp, path)
                 files[name] = TokenPart(str(path), str(lens_path), int(len(lens)), int(lens.sum()))
         except BaseException:
