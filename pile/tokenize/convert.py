@@ -2,10 +2,9 @@
 
 - `bytes_to_unicode`: GPT-2's reversible byte <-> printable-character table, which
   byte-level BPE ``tokenizer.json`` files use to spell raw bytes.
-- `ranks_from_tokenizer_json`: the tiktoken ranks (token bytes -> id) of a byte-level BPE
-  ``tokenizer.json``, and `tiktoken_file_sha256` of those ranks in ``.tiktoken`` form: when
-  it equals the hash tiktoken pins for an OpenAI encoding, the ``tokenizer.json`` holds
-  exactly that encoding's vocabulary (how GPT-2's ``tokenizer.json`` gets the tiktoken engine).
+- `tiktoken_file_sha256`: the hash of ranks in ``.tiktoken`` form; when it equals the hash
+  tiktoken pins for an OpenAI encoding, a ``tokenizer.json`` whose merges give those ranks
+  holds exactly that encoding's vocabulary (the manifest then names it: GPT-2's is r50k).
 - `tiktoken_to_hf` and `sentencepiece_to_hf`: build an HF ``tokenizers.Tokenizer`` from a
   ``.tiktoken`` file or a SentencePiece BPE ``.model``. The merge list is recovered as in
   Hugging Face's converters: every split of a token into two tokens is a merge, ranked by the
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -26,21 +24,21 @@ from typing import Any, Iterable
 # tiktoken's own regexes when importable (they are what its pinned vocabularies expect);
 # the literal fallbacks are the same published patterns.
 try:  # pragma: no cover - depends on the installed tiktoken
-    from tiktoken_ext.openai_public import r50k_pat_str as _R50K_PAT
+    from tiktoken_ext.openai_public import r50k_pat_str as R50K_PAT
 except Exception:  # pragma: no cover
-    _R50K_PAT = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++"""
+    R50K_PAT = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++"""
                  r"""|\s++$|\s+(?!\S)|\s""")
-_CL100K_PAT = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+"""
+CL100K_PAT = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+"""
                r"""| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""")
 
 ENDOFTEXT = "<|endoftext|>"
 
 # name -> (regex, special tokens); `gpt2` is tiktoken's alias of r50k_base.
 TIKTOKEN_ENCODINGS: dict[str, tuple[str, dict[str, int]]] = {
-    "r50k_base": (_R50K_PAT, {ENDOFTEXT: 50256}),
-    "gpt2": (_R50K_PAT, {ENDOFTEXT: 50256}),
-    "p50k_base": (_R50K_PAT, {ENDOFTEXT: 50256}),
-    "cl100k_base": (_CL100K_PAT, {ENDOFTEXT: 100257, "<|fim_prefix|>": 100258,
+    "r50k_base": (R50K_PAT, {ENDOFTEXT: 50256}),
+    "gpt2": (R50K_PAT, {ENDOFTEXT: 50256}),
+    "p50k_base": (R50K_PAT, {ENDOFTEXT: 50256}),
+    "cl100k_base": (CL100K_PAT, {ENDOFTEXT: 100257, "<|fim_prefix|>": 100258,
                                   "<|fim_middle|>": 100259, "<|fim_suffix|>": 100260,
                                   "<|endofprompt|>": 100276}),
 }
@@ -84,54 +82,6 @@ def token_to_bytes(token: str) -> bytes:
 def bytes_to_token(data: bytes) -> str:
     table = bytes_to_unicode()
     return "".join(table[b] for b in data)
-
-
-def _merges(model: dict[str, Any]) -> list[tuple[str, str]]:
-    out = []
-    for m in model.get("merges", []):
-        a, b = m.split(" ", 1) if isinstance(m, str) else m
-        out.append((a, b))
-    return out
-
-
-def ranks_from_tokenizer_json(path: str | Path) -> tuple[dict[bytes, int], dict[str, int]]:
-    """The tiktoken form of a byte-level BPE ``tokenizer.json``.
-
-    Returns:
-        (mergeable ranks: token bytes -> id, added tokens: content -> id).
-
-    Raises:
-        ValueError: the file is not a plain byte-level BPE (a normalizer, a model other
-            than BPE, dropout, byte fallback, a non-regex ByteLevel pre-tokenizer...), or
-            its merges are not in the order of the merged tokens' ids.
-    """
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    pre = data.get("pre_tokenizer") or {}
-    model = data.get("model") or {}
-    reasons = []
-    if data.get("normalizer") is not None:
-        reasons.append("has a normalizer")
-    if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or not pre.get("use_regex", True):
-        reasons.append("pre-tokenizer is not plain ByteLevel with the GPT-2 regex")
-    if model.get("type", "BPE") != "BPE" or model.get("dropout") or model.get("byte_fallback") \
-            or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") \
-            or model.get("ignore_merges"):
-        reasons.append("model is not a plain BPE")
-    if reasons:
-        raise ValueError(f"{path}: not a plain byte-level BPE: {'; '.join(reasons)}")
-    added = {t["content"]: t["id"] for t in data.get("added_tokens", [])}
-    # Added tokens (``<|endoftext|>``) may also sit in the model's vocab; they are
-    # specials, matched before BPE, never merged into.
-    vocab: dict[str, int] = {t: i for t, i in model["vocab"].items() if t not in added}
-    ranks = {token_to_bytes(tok): idx for tok, idx in vocab.items()}
-    # Rank-ordered merging (tiktoken) equals merge-list merging (HF) when merge i creates
-    # the i-th multi-byte token, in id order.
-    multi = sorted(idx for tok, idx in vocab.items() if len(token_to_bytes(tok)) > 1)
-    merges = _merges(model)
-    if len(merges) != len(multi) or any(vocab.get(a + b) != want
-                                        for (a, b), want in zip(merges, multi)):
-        raise ValueError(f"{path}: merges are not in the order of the merged tokens' ids")
-    return ranks, added
 
 
 def tiktoken_file_bytes(ranks: dict[bytes, int]) -> bytes:

@@ -7,8 +7,11 @@ decides, and `tests/test_tokenize_engines.py` proves identical ids on the test c
 
 - `HFEncoder`: Hugging Face ``tokenizers`` ``encode_batch_fast`` on a ``tokenizer.json``;
   the reference engine for every HF vocabulary.
-- `TiktokenEncoder`: OpenAI's ``tiktoken`` BPE, several times faster than HF for the
-  GPT-2 (r50k), p50k and cl100k vocabularies.
+- `TiktokenEncoder`: OpenAI's ``tiktoken`` BPE on an OpenAI ``.tiktoken`` ranks file
+  (GPT-2 r50k, p50k, cl100k).
+- `TiktokenJsonEncoder`: tiktoken on the ranks of a byte-level BPE ``tokenizer.json``'s
+  merges, behind that file's own normalizer, added tokens and pre-tokenizer regex
+  (`pile.tokenize.pipeline`): GPT-2, GPT-NeoX/Pythia, Llama-3/Qwen-style files; 3-4x HF.
 - `SentencePieceEncoder`: Google's ``sentencepiece`` on a ``.model`` (LLaMA/Mistral).
 
 Document text is always encoded as *ordinary* text: a literal ``<|endoftext|>`` written
@@ -72,8 +75,7 @@ class Encoder(abc.ABC):
     def _encode(self, texts: list[str]) -> list[list[int]]:
         """Ids of each text, without the end-of-document token."""
 
-    def encode_ids(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of each text, without the end-of-document id."""
+    def _encode_safe(self, texts: list[str]) -> list[list[int]]:
         self.setup()
         try:
             return self._encode(texts)
@@ -82,15 +84,19 @@ class Encoder(abc.ABC):
             logger.debug("re-encoding a batch with lone surrogates replaced")
             return self._encode([_sanitize(t) for t in texts])
 
+    def _array(self, ids: list[int]) -> np.ndarray:
+        """What `_encode` returned for one text -> its ids with `eod_id`, in `dtype`."""
+        ids.append(self.eod_id)
+        return np.array(ids, dtype=self.dtype)
+
+    def encode_ids(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each text, without the end-of-document id."""
+        return [self._array(ids)[:-1].tolist() for ids in self._encode_safe(texts)]
+
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         """Token ids of each text with `eod_id` appended, as arrays of `dtype`."""
-        eod = self.eod_id
-        dtype = self.dtype
-        out = []
-        for ids in self.encode_ids(texts):
-            ids.append(eod)
-            out.append(np.array(ids, dtype=dtype))
-        return out
+        array = self._array
+        return [array(ids) for ids in self._encode_safe(texts)]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -133,8 +139,7 @@ class TiktokenEncoder(Encoder):
     """OpenAI ``tiktoken`` on a ``.tiktoken`` ranks file.
 
     Args:
-        path: the ``.tiktoken`` file (base64 token, rank per line), or a byte-level BPE
-            ``tokenizer.json`` whose ranks equal an OpenAI encoding's.
+        path: the ``.tiktoken`` file (base64 token, rank per line).
         name: encoding name (``r50k_base``, ``cl100k_base``...), for tiktoken's repr.
         pat_str: the pre-tokenization regex of the encoding.
         special_tokens: special token -> id (``<|endoftext|>``...).
@@ -155,20 +160,40 @@ class TiktokenEncoder(Encoder):
         import tiktoken
         from tiktoken.load import load_tiktoken_bpe
 
-        if self.path.endswith(".json"):
-            # A tokenizer.json proven to hold this encoding's exact vocabulary.
-            from pile.tokenize.convert import ranks_from_tokenizer_json
-
-            ranks, _added = ranks_from_tokenizer_json(self.path)
-        else:
-            ranks = load_tiktoken_bpe(self.path)
-        return tiktoken.Encoding(name=self.name, pat_str=self.pat_str, mergeable_ranks=ranks,
+        return tiktoken.Encoding(name=self.name, pat_str=self.pat_str,
+                                 mergeable_ranks=load_tiktoken_bpe(self.path),
                                  special_tokens=self.special_tokens)
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         enc = self._impl
         # A plain loop: encode_ordinary_batch would go through a thread pool per call.
         return [enc.encode_ordinary(t) for t in texts]
+
+
+class TiktokenJsonEncoder(Encoder):
+    """tiktoken on a byte-level BPE ``tokenizer.json``, exactly as HF encodes it.
+
+    Args:
+        plan: the file's `pile.tokenize.pipeline.TiktokenPlan` (ranks derived from its
+            merges, its normalizer, added tokens and pre-tokenizer regex).
+        eod_id / dtype: see `Encoder`.
+    """
+
+    engine = "tiktoken"
+
+    def __init__(self, plan: Any, eod_id: int, dtype: np.dtype | str) -> None:
+        super().__init__(eod_id, dtype)
+        self.plan = plan
+
+    def _load(self) -> Any:
+        return self.plan.compile()
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        encode = self._impl.encode
+        return [encode(t) for t in texts]
+
+    def _array(self, ids: list[int]) -> np.ndarray:
+        return self._impl.to_ids(ids, self.eod_id, self.dtype)
 
 
 class SentencePieceEncoder(Encoder):

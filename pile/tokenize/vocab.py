@@ -18,11 +18,13 @@ The exact file used is copied to ``tokens/<name>/`` (``tokenizer.json``, ``<file
 or ``tokenizer.model``) and its sha256 goes to the manifest. The end-of-document token is
 ``eod`` or the vocabulary's own (``<|endoftext|>``, ``</s>``...).
 
-Engine: the fastest exact one. tiktoken for tiktoken files and for any ``tokenizer.json``
-whose vocabulary is byte-for-byte one of OpenAI's pinned encodings (GPT-2's is; see
-`pile.tokenize.convert.ranks_from_tokenizer_json`), sentencepiece for ``.model`` files, HF
-``encode_batch_fast`` for everything else. ``tests/test_tokenize_engines.py`` proves the
-ids identical on the test corpora.
+Engine: the fastest exact one. tiktoken for tiktoken files; for a ``tokenizer.json``,
+tiktoken on the ranks of its merges behind its own normalizer, added tokens and
+pre-tokenizer (`pile.tokenize.pipeline`, `pile.tokenize.merges`) when the file's pipeline
+can be expressed that way *and* the engine gives HF's ids on the fixed probe
+(`pile.tokenize.probe`), checked when the vocabulary is loaded; otherwise HF
+``encode_batch_fast``, with a log line saying why. sentencepiece for ``.model`` files.
+``tests/test_tokenize_parity.py`` proves the ids identical on 100+ MB of real text.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ from pile.manifest import sha256_file
 from pile.config import TokenizerConfig, TrainConfig, to_dict
 from pile.errors import ConfigError
 from pile.tokenize import convert
-from pile.tokenize.engines import Encoder, HFEncoder, SentencePieceEncoder, TiktokenEncoder
+from pile.tokenize.engines import (Encoder, HFEncoder, SentencePieceEncoder, TiktokenEncoder,
+                                   TiktokenJsonEncoder)
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +77,10 @@ class Vocabulary:
         eod_id / eod_token: the end-of-document token appended to every document.
         engine: ``tiktoken``, ``hf`` or ``sentencepiece``.
         sha256: of `file`.
-        encoding: tiktoken encoding name when the engine is tiktoken.
+        encoding: the OpenAI encoding whose ranks the vocabulary holds (``r50k_base`` for
+            GPT-2's ``tokenizer.json``), when there is one.
+        special_tokens: the vocabulary's special tokens (content -> id).
+        plan: for a ``tokenizer.json`` on tiktoken, what the engine runs (not in the manifest).
     """
 
     name: str
@@ -87,6 +93,7 @@ class Vocabulary:
     sha256: str
     encoding: str | None = None
     special_tokens: dict[str, int] = field(default_factory=dict)
+    plan: Any = field(default=None, compare=False, repr=False)
 
     @property
     def dtype(self) -> np.dtype:
@@ -94,6 +101,9 @@ class Vocabulary:
 
     def encoder(self) -> Encoder:
         """A picklable encoder; call ``setup()`` in the worker, then ``encode_batch``."""
+        if self.engine == "tiktoken" and self.file.suffix == ".json":
+            return TiktokenJsonEncoder(self.plan or _plan_of(str(self.file), self.sha256),
+                                       self.eod_id, self.dtype)
         if self.engine == "tiktoken":
             pat, _specials = convert.TIKTOKEN_ENCODINGS[self.encoding or ""]
             return TiktokenEncoder(self.file, self.encoding or "", pat, self.special_tokens,
@@ -251,9 +261,9 @@ def _resolve_eod(cfg: TokenizerConfig, lookup: Callable[[str], int | None],
 
 # What a tokenizer.json's analysis found, by (file sha256, entry): `Build.check` loads
 # every vocabulary before any work and the tokenize phase loads it again; the second
-# load (same process, same bytes) skips parsing the file and the tiktoken-equivalence
-# conversion, which cost about a second of driver time per vocabulary.
-_ANALYSES: dict[tuple[str, str], tuple[int, str, int, str, str | None, dict[str, int]]] = {}
+# load (same process, same bytes) skips parsing the file, deriving the tiktoken ranks and
+# the probe, about a second of driver time per vocabulary.
+_ANALYSES: dict[tuple[str, str], tuple[int, str, int, str, str | None, dict[str, int], Any]] = {}
 
 
 def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: str,
@@ -265,15 +275,16 @@ def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: 
         found = _analyse_tokenizer_json(cfg, src, field_path)
         _ANALYSES[key] = found
     _copy(src, out)
-    vocab_size, eod_token, eod_id, engine, encoding, specials = found
+    vocab_size, eod_token, eod_id, engine, encoding, specials, plan = found
     return Vocabulary(name=cfg.name, kind=kind, file=out, vocab_size=vocab_size,
                       eod_id=eod_id, eod_token=eod_token, engine=engine,
-                      sha256=sha256_file(out), encoding=encoding, special_tokens=dict(specials))
+                      sha256=sha256_file(out), encoding=encoding, special_tokens=dict(specials),
+                      plan=plan)
 
 
 def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
-                            ) -> tuple[int, str, int, str, str | None, dict[str, int]]:
-    """(vocab size, eod token, eod id, engine, tiktoken encoding, specials) of a file."""
+                            ) -> tuple[int, str, int, str, str | None, dict[str, int], Any]:
+    """(vocab size, eod token, eod id, engine, OpenAI encoding, specials, tiktoken plan)."""
     from tokenizers import Tokenizer
 
     try:
@@ -283,17 +294,49 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
                           f"({str(exc).splitlines()[0][:200]})") from None
     vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
     eod_token, eod_id = _resolve_eod(cfg, tok.token_to_id, None, field_path)
-    engine, encoding, specials = "hf", None, {}
+    data = json.loads(src.read_text(encoding="utf-8"))
+    specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []
+                if t.get("special")}
+    plan = _proven_plan(cfg.name, data, src, eod_id, dtype_for(vocab_size))
+    if plan is None:
+        return vocab_size, eod_token, eod_id, "hf", None, specials, None
+    encoding = None
+    if plan.ranks.ids is None:
+        encoding = convert.KNOWN_TIKTOKEN_SHA256.get(convert.tiktoken_file_sha256(plan.ranks.ranks))
+    return vocab_size, eod_token, eod_id, "tiktoken", encoding, specials, plan
+
+
+def _proven_plan(name: str, data: dict[str, Any], src: Path, eod_id: int, dtype: np.dtype):
+    """The tiktoken plan of a tokenizer.json when it expresses the file's pipeline and
+    gives HF's ids on the probe; None (HF engine) otherwise, with a log line saying why."""
+    from pile.tokenize.merges import Inexpressible
+    from pile.tokenize.pipeline import plan_tokenizer_json
+    from pile.tokenize.probe import first_difference
+
     try:
-        ranks, added = convert.ranks_from_tokenizer_json(src)
-        known = convert.KNOWN_TIKTOKEN_SHA256.get(convert.tiktoken_file_sha256(ranks))
-        if known is not None and all(c in convert.TIKTOKEN_ENCODINGS[known][1]
-                                     and convert.TIKTOKEN_ENCODINGS[known][1][c] == i
-                                     for c, i in added.items()):
-            engine, encoding, specials = "tiktoken", known, dict(added)
-    except (ValueError, KeyError) as exc:
-        logger.debug("%s: HF engine (%s)", cfg.name, exc)
-    return vocab_size, eod_token, eod_id, engine, encoding, specials
+        plan = plan_tokenizer_json(data)
+        fast = TiktokenJsonEncoder(plan, eod_id, dtype)
+        fast.setup()
+    except Inexpressible as exc:
+        logger.info("tokenizer %s: HF engine (tiktoken cannot express it: %s)", name, exc)
+        return None
+    differs = first_difference(fast, HFEncoder(src, eod_id, dtype))
+    if differs is not None:
+        logger.warning("tokenizer %s: HF engine (the tiktoken engine failed the probe on %s)",
+                       name, differs)
+        return None
+    logger.info("tokenizer %s: tiktoken engine on the ranks of its merges%s; identical ids to "
+                "HF on the probe", name, "".join(f"; {n}" for n in plan.notes))
+    return plan
+
+
+@lru_cache(maxsize=4)
+def _plan_of(path: str, sha256: str):
+    """The tiktoken plan of a saved tokenizer.json recorded on the tiktoken engine (a
+    vocabulary read back from a manifest), proven when that build loaded it."""
+    from pile.tokenize.pipeline import plan_tokenizer_json
+
+    return plan_tokenizer_json(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def _hub_offline_check(cfg: TokenizerConfig, where: str) -> None:
@@ -394,7 +437,7 @@ def decode_batch(vocab: Vocabulary, batch: Iterable[Iterable[int]]) -> list[str]
 def _decoder(engine: str, file: str, encoding: str | None, specials: tuple[tuple[str, int], ...]
              ) -> tuple[Callable[[list[int]], str], Callable[[list[list[int]]], list[str]] | None]:
     """(decode one sequence, decode a batch or None) for one vocabulary file."""
-    if engine == "tiktoken":
+    if engine == "tiktoken" and not file.endswith(".json"):
         pat, _ = convert.TIKTOKEN_ENCODINGS[encoding or ""]
         enc = TiktokenEncoder(file, encoding or "", pat, dict(specials), 0, np.int32)
         return enc.impl.decode, None

@@ -1,0 +1,362 @@
+"""The pipeline a ``tokenizer.json`` puts in front of its BPE, reproduced around tiktoken.
+
+Hugging Face ``tokenizers`` encodes a text in four steps (``Tokenizer.encode`` with
+``add_special_tokens=False``, and special tokens kept as text, as the build encodes):
+
+1. added tokens whose ``normalized`` flag is off are cut out of the original text;
+2. each remaining piece is normalized (NFC for GPT-NeoX), then the added tokens whose
+   flag is on are cut out of it, matched in their normalized spelling;
+3. each remaining piece goes through the pre-tokenizer: ByteLevel's GPT-2 regex (with a
+   space prepended to the piece when ``add_prefix_space``), or a ``Split`` regex followed by
+   a ByteLevel without regex (Llama-3 / Qwen style);
+4. every regex match is a word for the BPE model (`pile.tokenize.merges`).
+
+`plan_tokenizer_json` reads those steps from the file into a `TiktokenPlan` (or raises
+`Inexpressible`), and `CompiledPlan` runs them: steps 1-2 in Python (the cuts follow HF's
+rules: leftmost-longest match, special tokens skipped but still consuming their span, and
+the ``single_word``, ``lstrip`` and ``rstrip`` flags), steps 3-4 in one tiktoken call per piece.
+A text with no added token in it, which is most of them, is a single tiktoken call.
+
+NFC: a text that is ASCII, or that Python's ``unicodedata`` finds NFC already, is left as
+is; any other goes through HF's own NFC. That is exact because HF's Unicode tables are not
+newer than Python's (checked once: `hf_nfc_not_newer`): a character HF knows has the same
+data in Python (Unicode's stability policy), and one it does not know only blocks more.
+Any other normalizer is HF's own object, applied to every piece.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+
+from pile.tokenize.convert import R50K_PAT as BYTELEVEL_PAT
+from pile.tokenize.merges import Inexpressible, MergeRanks, merge_ranks
+
+# Unicode White_Space (what ``\s`` means to HF's Rust regex, for lstrip/rstrip); the set
+# has not changed since Unicode 6.3. Python's str.isspace() also takes U+001C..U+001F.
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+                        "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+# Onig (HF's regex engine, Ruby syntax) constructs whose meaning differs in tiktoken's
+# fancy-regex or that it lacks: a pattern holding one keeps the HF engine.
+_ONIG_ONLY = ("\\h", "\\H", "\\R", "\\X", "\\K", "\\G", "\\Z", "\\O", "\\y", "\\Y", "\\k<",
+              "\\g<", "(?m", "(?s", "(?x", "(?~", "(?<", "(?'")
+
+
+@dataclass(frozen=True)
+class AddedToken:
+    """One ``added_tokens`` entry, as matched (``content`` normalized when ``normalized``)."""
+
+    content: str
+    id: int
+    special: bool = False
+    single_word: bool = False
+    lstrip: bool = False
+    rstrip: bool = False
+
+
+@dataclass(frozen=True)
+class TiktokenPlan:
+    """Everything the tiktoken engine needs to encode like one ``tokenizer.json`` (picklable).
+
+    Attributes:
+        pattern: the pre-tokenizer regex, in tiktoken's syntax.
+        ranks: the BPE as tiktoken ranks (`pile.tokenize.merges.MergeRanks`).
+        prefix_space: ByteLevel ``add_prefix_space``.
+        normalizer: None, ``"NFC"``, or the JSON of another HF normalizer.
+        raw_tokens / norm_tokens: added tokens matched before / after normalization.
+    """
+
+    pattern: str
+    ranks: MergeRanks
+    prefix_space: bool = False
+    normalizer: str | None = None
+    raw_tokens: tuple[AddedToken, ...] = ()
+    norm_tokens: tuple[AddedToken, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def compile(self) -> CompiledPlan:
+        return CompiledPlan(self)
+
+
+def plan_tokenizer_json(data: dict[str, Any]) -> TiktokenPlan:
+    """The `TiktokenPlan` of a parsed ``tokenizer.json``.
+
+    Raises:
+        Inexpressible: a step tiktoken cannot reproduce exactly (the message names it).
+    """
+    pattern, prefix_space = _pre_tokenizer(data.get("pre_tokenizer"))
+    normalizer = _normalizer(data.get("normalizer"))
+    ranks = merge_ranks(data.get("model") or {})
+    norm_fn = _normalize_fn(normalizer)
+    raw, norm = [], []
+    for t in data.get("added_tokens") or []:
+        if not t.get("content"):
+            continue
+        normalized = t.get("normalized", not t.get("special", False))
+        content = norm_fn(t["content"]) if normalized else t["content"]
+        tok = AddedToken(content, int(t["id"]), bool(t.get("special")),
+                         bool(t.get("single_word")), bool(t.get("lstrip")), bool(t.get("rstrip")))
+        (norm if normalized else raw).append(tok)
+    notes = [f"{ranks.unreachable} token(s) merges never build left out"] if ranks.unreachable else []
+    if ranks.ids is not None:
+        notes.append("ranks mapped to the file's ids")
+    return TiktokenPlan(pattern, ranks, prefix_space, normalizer, _effective(raw),
+                        _effective(norm), tuple(notes))
+
+
+def _effective(tokens: list[AddedToken]) -> tuple[AddedToken, ...]:
+    # Special tokens are never cut out (documents are plain text), but a special token's
+    # match still hides any added token overlapping it; with no other token, none matters.
+    return tuple(tokens) if any(not t.special for t in tokens) else ()
+
+
+def _pre_tokenizer(pre: dict[str, Any] | None) -> tuple[str, bool]:
+    """(tiktoken pattern, add_prefix_space) of a supported pre-tokenizer."""
+    if pre is None:
+        raise Inexpressible("no pre-tokenizer (the whole text would be one BPE word)")
+    steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else [pre]
+    if len(steps) == 1 and steps[0].get("type") == "ByteLevel":
+        if not steps[0].get("use_regex", True):
+            raise Inexpressible("ByteLevel pre-tokenizer without its regex")
+        return BYTELEVEL_PAT, bool(steps[0].get("add_prefix_space"))
+    if (len(steps) == 2 and steps[0].get("type") == "Split" and steps[1].get("type") == "ByteLevel"
+            and not steps[1].get("use_regex", True) and not steps[1].get("add_prefix_space")):
+        split = steps[0]
+        regex = (split.get("pattern") or {}).get("Regex")
+        if regex is None or split.get("behavior") != "Isolated" or split.get("invert"):
+            raise Inexpressible("Split pre-tokenizer other than an isolated, non-inverted regex")
+        return translate_onig(regex), False
+    kinds = "+".join(str(s.get("type")) for s in steps)
+    raise Inexpressible(f"pre-tokenizer {kinds} is not ByteLevel or Split+ByteLevel")
+
+
+def translate_onig(pattern: str) -> str:
+    """An HF ``Split`` regex (Onig, Ruby syntax) in tiktoken's syntax (fancy-regex), with
+    the same matches.
+
+    ``^``/``$`` are line anchors in Ruby and text anchors in fancy-regex, so they become
+    ``(?m:^)``/``(?m:$)``. tiktoken drops text the regex does not match where HF keeps it as a
+    piece of its own, so the pattern gets a last alternative matching exactly such a gap.
+
+    Raises:
+        Inexpressible: a construct the two engines read differently (``X{1,3}+`` is
+            possessive in fancy-regex and a repetition in Ruby; ``\\h``, ``(?m)``...).
+    """
+    for bad in _ONIG_ONLY:
+        if bad in pattern:
+            raise Inexpressible(f"Split regex uses {bad!r} (Onig-only or read differently)")
+    out = []
+    i, in_class = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1:i + 2]
+            if nxt.isdigit() and nxt != "0":
+                raise Inexpressible("Split regex uses a back-reference")
+            end = i + 2
+            if nxt in "pPx" and pattern[end:end + 1] == "{":  # \p{L}, \x{263A}: one atom
+                end = pattern.index("}", end) + 1
+            out.append(pattern[i:end])
+            i = end
+            continue
+        if in_class:
+            if c == "[":
+                in_class += 1
+            elif c == "]":
+                in_class -= 1
+            out.append(c)
+        elif c == "[":
+            in_class = 1
+            out.append(c)
+            # a ']' right after '[' or '[^' is a literal, not the end of the class
+            for lead in ("^]", "]"):
+                if pattern.startswith(lead, i + 1):
+                    out.append(lead)
+                    i += len(lead)
+                    break
+        elif c in "^$":
+            out.append(f"(?m:{c})")
+        elif c == "}" and pattern[i + 1:i + 2] == "+":
+            raise Inexpressible("Split regex has an interval followed by '+' (X{m,n}+)")
+        else:
+            out.append(c)
+        i += 1
+    body = "".join(out)
+    return f"(?:{body})|(?:(?!(?:{body}))[\\s\\S])+"
+
+
+def _normalizer(norm: dict[str, Any] | None) -> str | None:
+    if norm is None:
+        return None
+    if norm.get("type") == "NFC":
+        return "NFC"
+    if "ByteLevel" in json.dumps(norm):
+        raise Inexpressible("ByteLevel normalizer")
+    return json.dumps(norm, sort_keys=True)
+
+
+def _normalize_fn(normalizer: str | None) -> Callable[[str], str]:
+    """text -> normalized text, exactly as the file's normalizer."""
+    if normalizer is None:
+        return lambda text: text
+    hf = _hf_normalizer(normalizer)
+    if normalizer != "NFC" or not hf_nfc_not_newer():
+        return hf.normalize_str
+    is_nfc = unicodedata.is_normalized
+
+    def nfc(text: str) -> str:
+        if text.isascii() or is_nfc("NFC", text):
+            return text
+        return hf.normalize_str(text)
+
+    return nfc
+
+
+def _hf_normalizer(normalizer: str):
+    from tokenizers import Tokenizer
+
+    if normalizer == "NFC":
+        from tokenizers import normalizers
+
+        return normalizers.NFC()
+    # a normalizer object from its JSON: load a minimal tokenizer that holds it
+    shell = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+             "normalizer": json.loads(normalizer), "pre_tokenizer": None,
+             "post_processor": None, "decoder": None,
+             "model": {"type": "BPE", "vocab": {}, "merges": []}}
+    return Tokenizer.from_str(json.dumps(shell)).normalizer
+
+
+@lru_cache(maxsize=1)
+def hf_nfc_not_newer() -> bool:
+    """True when HF's NFC leaves alone every code point Python's ``unicodedata`` has not
+    assigned in the planes Unicode fills (after a letter, before a combining mark): HF's tables are then no newer than
+    Python's, and Python's NFC check may stand in for HF's NFC."""
+    from tokenizers import normalizers
+
+    from pile.tokenize.probe import assigned_planes
+
+    unassigned = [chr(cp) for cp in assigned_planes() if unicodedata.category(chr(cp)) == "Cn"]
+    probe = "".join("a" + c + "\u0334" for c in unassigned)
+    return normalizers.NFC().normalize_str(probe) == probe
+
+
+class CompiledPlan:
+    """A `TiktokenPlan` ready to encode (built once per worker)."""
+
+    def __init__(self, plan: TiktokenPlan) -> None:
+        import tiktoken
+
+        self.plan = plan
+        try:
+            self.encoding = tiktoken.Encoding(name="tokenizer_json", pat_str=plan.pattern,
+                                              mergeable_ranks=plan.ranks.ranks, special_tokens={})
+        except ValueError as exc:
+            raise Inexpressible(f"tiktoken rejects the pattern or ranks: {exc}") from None
+        self.ids = plan.ranks.ids
+        self.normalize = _normalize_fn(plan.normalizer)
+        self.raw = _Matcher(plan.raw_tokens) if plan.raw_tokens else None
+        self.norm = _Matcher(plan.norm_tokens) if plan.norm_tokens else None
+        self.identity = plan.normalizer is None and self.raw is None and self.norm is None \
+            and not plan.prefix_space
+
+    def encode(self, text: str) -> list[int]:
+        """Token ranks of `text` (the file's ids when `ids` is None; else map with `ids`)."""
+        if self.identity:
+            return self.encoding.encode_ordinary(text)
+        out: list[int] = []
+        if self.raw is None:
+            self._normalized(text, out)
+            return out
+        for start, stop, tok in self.raw.splits(text):
+            if tok is not None:
+                out.append(tok)
+            elif stop > start:
+                self._normalized(text[start:stop], out)
+        return out
+
+    def _normalized(self, piece: str, out: list[int]) -> None:
+        piece = self.normalize(piece)
+        if self.norm is None:
+            self._words(piece, out)
+            return
+        for start, stop, tok in self.norm.splits(piece):
+            if tok is not None:
+                out.append(tok)
+            elif stop > start:
+                self._words(piece[start:stop], out)
+
+    def _words(self, piece: str, out: list[int]) -> None:
+        if not piece:
+            return
+        if self.plan.prefix_space and not piece.startswith(" "):
+            piece = " " + piece
+        out += self.encoding.encode_ordinary(piece)
+
+    def to_ids(self, ranks: list[int], eod: int, dtype: np.dtype) -> np.ndarray:
+        """`encode`'s result with `eod` appended, as the file's ids in `dtype`."""
+        if self.ids is None:
+            ranks.append(eod)
+            return np.array(ranks, dtype=dtype)
+        out = np.empty(len(ranks) + 1, dtype=dtype)
+        out[:-1] = self.ids[ranks] if ranks else ()
+        out[-1] = eod
+        return out
+
+
+class _Matcher:
+    """HF's added-token cut: leftmost-longest matches of the tokens' contents; special
+    tokens consume their match but stay text; ``single_word``, ``lstrip``, ``rstrip`` as HF
+    applies them (Rust ``\\w`` and ``\\s``, on the piece being cut)."""
+
+    def __init__(self, tokens: tuple[AddedToken, ...]) -> None:
+        import regex
+
+        by_len = sorted(tokens, key=lambda t: (-len(t.content), t.content))
+        self.tokens = {t.content: t for t in tokens}
+        # longest first: at the leftmost position the first alternative that matches is
+        # the longest token there (Aho-Corasick leftmost-longest, as HF's trie)
+        self.regex = regex.compile("|".join(regex.escape(t.content) for t in by_len))
+        self.word = regex.compile(r"[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]")
+        # a text holding none of the tokens' first two characters has no match (a C scan,
+        # where the regex module costs a call per text); GPT-NeoX's tokens all begin "  "
+        heads = {t.content[:2] for t in tokens}
+        self.heads = tuple(sorted(heads)) if len(heads) <= 8 else None
+
+    def splits(self, text: str) -> list[tuple[int, int, int | None]]:
+        """(start, stop, token id or None for text) covering `text`, as HF cuts it."""
+        if self.heads is not None and not any(h in text for h in self.heads):
+            return [(0, len(text), None)]
+        out: list[tuple[int, int, int | None]] = []
+        offset = 0
+        word = self.word
+        for m in self.regex.finditer(text):
+            start, stop = m.span()
+            tok = self.tokens[m.group()]
+            if tok.special:
+                continue
+            if tok.single_word:
+                if (start > 0 and word.match(text, start - 1)) or \
+                        (stop < len(text) and word.match(text, stop)):
+                    continue
+            if tok.lstrip:
+                new = start
+                while new > 0 and text[new - 1] in WHITE_SPACE:
+                    new -= 1
+                start = max(new, offset)
+            if tok.rstrip:
+                while stop < len(text) and text[stop] in WHITE_SPACE:
+                    stop += 1
+            if offset < start:
+                out.append((offset, start, None))
+            out.append((start, stop, tok.id))
+            offset = stop
+        if offset != len(text):
+            out.append((offset, len(text), None))
+        return out
