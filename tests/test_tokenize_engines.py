@@ -2,7 +2,8 @@
 
 The test corpora: every text under ``shared/data/text`` and every sample under
 ``shared/data/samples`` (decompressed), capped per file, cut into documents, plus a few
-Python standard library sources and hand-picked edge cases.
+Python standard library sources and hand-picked edge cases. The 100 MB comparison is
+``tests/test_tokenize_parity.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tiktoken.load import load_tiktoken_bpe
 
 from pile.config import TokenizerConfig
 from pile.tokenize import load_vocabulary
-from pile.tokenize.convert import TIKTOKEN_ENCODINGS, ranks_from_tokenizer_json, tiktoken_to_hf
+from pile.tokenize.convert import TIKTOKEN_ENCODINGS, tiktoken_to_hf
 from pile.tokenize.engines import HFEncoder, TiktokenEncoder
 
 PER_FILE = 150_000  # characters per corpus file: every file and script is represented
@@ -111,25 +112,49 @@ def _extra_special(data):
                                  "special": True})
 
 
+def _swap_and_add(data):
+    # ids out of merge order (ranks mapped to ids) together with added tokens cut from the text
+    _swap_ids(data)
+    data["added_tokens"].append({"id": 50257, "content": "ing", "single_word": False,
+                                 "lstrip": True, "rstrip": False, "normalized": True,
+                                 "special": False})
+
+
 @pytest.mark.parametrize("change", [
     lambda d: d.update(normalizer={"type": "NFC"}),
+    lambda d: d.update(normalizer={"type": "Lowercase"}),
     lambda d: d["pre_tokenizer"].update(add_prefix_space=True),
-    lambda d: d["model"].update(dropout=0.1),
     _swap_ids,
     _extra_special,
-], ids=["normalizer", "prefix_space", "dropout", "swapped_ids", "extra_special"])
-def test_changed_gpt2_json_falls_back_to_hf(shared_data, tmp_path, change):
+    _swap_and_add,
+], ids=["nfc", "lowercase", "prefix_space", "swapped_ids", "extra_special", "swapped_and_added"])
+def test_changed_gpt2_json_keeps_tiktoken_with_the_same_ids(shared_data, corpus, tmp_path, change):
     path = _variant(shared_data / "tokenizers/gpt2/tokenizer.json", tmp_path / "t.json", change)
     v = load_vocabulary(TokenizerConfig(name="g", path=str(path)), tmp_path / "out")
+    assert v.engine == "tiktoken"
+    _assert_same(v.encoder().encode_batch(corpus), v.hf_encoder().encode_batch(corpus), corpus)
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["model"].update(dropout=0.1),
+    lambda d: d["pre_tokenizer"].update(use_regex=False),
+    lambda d: d.update(pre_tokenizer={"type": "Whitespace"}),
+    lambda d: d["model"].update(byte_fallback=True),
+], ids=["dropout", "no_regex", "whitespace_pre_tokenizer", "byte_fallback"])
+def test_inexpressible_gpt2_json_falls_back_to_hf(shared_data, tmp_path, change, caplog):
+    path = _variant(shared_data / "tokenizers/gpt2/tokenizer.json", tmp_path / "t.json", change)
+    with caplog.at_level("INFO", logger="pile.tokenize.vocab"):
+        v = load_vocabulary(TokenizerConfig(name="g", path=str(path)), tmp_path / "out")
     assert v.engine == "hf"
+    assert any("tokenizer g: HF engine (tiktoken cannot express it" in r.getMessage()
+               for r in caplog.records)
 
 
-def test_neox_has_no_faster_engine(shared_data, tmp_path):
+def test_neox_gets_tiktoken_and_same_ids(shared_data, corpus, tmp_path):
     path = shared_data / "tokenizers/gpt-neox-20b/20B_tokenizer.json"
-    with pytest.raises(ValueError, match="normalizer"):
-        ranks_from_tokenizer_json(path)
     v = load_vocabulary(TokenizerConfig(name="neox", path=str(path)), tmp_path)
-    assert v.engine == "hf" and v.eod_id == 0
+    assert v.engine == "tiktoken" and v.eod_id == 0 and v.encoding is None
+    _assert_same(v.encoder().encode_batch(corpus), v.hf_encoder().encode_batch(corpus), corpus)
 
 
 def test_tiktoken_on_plain_tiktoken_matches_library(shared_data, corpus):

@@ -29,7 +29,7 @@ def tok_dir(shared: Path) -> Path:
 # name, config kwargs (paths relative to shared/data/tokenizers), vocab size, eod token, engine
 KINDS = [
     ("gpt2", {"path": "gpt2/tokenizer.json"}, 50257, "<|endoftext|>", "tiktoken"),
-    ("neox", {"path": "gpt-neox-20b/20B_tokenizer.json"}, 50277, "<|endoftext|>", "hf"),
+    ("neox", {"path": "gpt-neox-20b/20B_tokenizer.json"}, 50277, "<|endoftext|>", "tiktoken"),
     ("cl100k", {"tiktoken": "tiktoken/cl100k_base.tiktoken"}, 100277, "<|endoftext|>", "tiktoken"),
     ("r50k", {"tiktoken": "tiktoken/gpt2.tiktoken", "encoding": "gpt2"}, 50257, "<|endoftext|>",
      "tiktoken"),
@@ -99,7 +99,7 @@ def test_training_is_deterministic_and_usable(shared_data, tmp_path):
     cfg = TokenizerConfig(name="bpe2k", train=TrainConfig(vocab_size=2000))
     v = load_vocabulary(cfg, tmp_path / "a", train_texts=lambda: texts)
     assert (v.kind, v.engine, v.vocab_size, v.eod_id, v.eod_token) == \
-        ("train", "hf", 2000, 0, "<|endoftext|>")
+        ("train", "tiktoken", 2000, 0, "<|endoftext|>")
     # same texts -> same tokenizer.json bytes, in a fresh process too
     script = ("import sys, json; sys.path.insert(0, sys.argv[1]);"
               "from pile.config import TrainConfig; from pile.tokenize.vocab import train_bpe;"

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -84,8 +84,14 @@ class TiktokenPlan:
         return CompiledPlan(self)
 
 
-def plan_tokenizer_json(data: dict[str, Any]) -> TiktokenPlan:
+def plan_tokenizer_json(data: dict[str, Any], hf: Any = None) -> TiktokenPlan:
     """The `TiktokenPlan` of a parsed ``tokenizer.json``.
+
+    Args:
+        data: the parsed file.
+        hf: the same file loaded by ``tokenizers`` (loaded here when None): the added
+            tokens' ids and flags are taken from it, since HF gives an added token the id
+            of the same content in the model's vocabulary, whatever id the file lists.
 
     Raises:
         Inexpressible: a step tiktoken cannot reproduce exactly (the message names it).
@@ -93,16 +99,19 @@ def plan_tokenizer_json(data: dict[str, Any]) -> TiktokenPlan:
     pattern, prefix_space = _pre_tokenizer(data.get("pre_tokenizer"))
     normalizer = _normalizer(data.get("normalizer"))
     ranks = merge_ranks(data.get("model") or {})
+    if hf is None:
+        from tokenizers import Tokenizer
+
+        hf = Tokenizer.from_str(json.dumps(data))
     norm_fn = _normalize_fn(normalizer)
     raw, norm = [], []
-    for t in data.get("added_tokens") or []:
-        if not t.get("content"):
+    for idx, t in sorted(hf.get_added_tokens_decoder().items()):
+        if not t.content:
             continue
-        normalized = t.get("normalized", not t.get("special", False))
-        content = norm_fn(t["content"]) if normalized else t["content"]
-        tok = AddedToken(content, int(t["id"]), bool(t.get("special")),
-                         bool(t.get("single_word")), bool(t.get("lstrip")), bool(t.get("rstrip")))
-        (norm if normalized else raw).append(tok)
+        content = norm_fn(t.content) if t.normalized else t.content
+        tok = AddedToken(content, int(idx), bool(t.special), bool(t.single_word),
+                         bool(t.lstrip), bool(t.rstrip))
+        (norm if t.normalized else raw).append(tok)
     notes = [f"{ranks.unreachable} token(s) merges never build left out"] if ranks.unreachable else []
     if ranks.ids is not None:
         notes.append("ranks mapped to the file's ids")
@@ -260,9 +269,18 @@ class CompiledPlan:
         except ValueError as exc:
             raise Inexpressible(f"tiktoken rejects the pattern or ranks: {exc}") from None
         self.ids = plan.ranks.ids
+        raw, norm = plan.raw_tokens, plan.norm_tokens
+        if self.ids is not None and (raw or norm):
+            # Added tokens go into the same list as tiktoken's ranks: give each a rank of
+            # its own past tiktoken's, mapped to its id like the others.
+            added = sorted({t.id for t in raw + norm})
+            code = {idx: len(self.ids) + k for k, idx in enumerate(added)}
+            self.ids = np.concatenate([self.ids, np.array(added, dtype=np.int64)])
+            raw = tuple(replace(t, id=code[t.id]) for t in raw)
+            norm = tuple(replace(t, id=code[t.id]) for t in norm)
         self.normalize = _normalize_fn(plan.normalizer)
-        self.raw = _Matcher(plan.raw_tokens) if plan.raw_tokens else None
-        self.norm = _Matcher(plan.norm_tokens) if plan.norm_tokens else None
+        self.raw = _Matcher(raw) if raw else None
+        self.norm = _Matcher(norm) if norm else None
         self.identity = plan.normalizer is None and self.raw is None and self.norm is None \
             and not plan.prefix_space
 

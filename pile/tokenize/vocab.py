@@ -289,7 +289,9 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
 
     try:
         tok = Tokenizer.from_file(str(src))
-    except Exception as exc:  # tokenizers raises plain Exception subclasses
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # plain Exception subclasses, and Rust panics (BaseException)
         raise ConfigError(f"{field_path}: {src} is not a loadable tokenizer.json "
                           f"({str(exc).splitlines()[0][:200]})") from None
     vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
@@ -297,7 +299,7 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
     data = json.loads(src.read_text(encoding="utf-8"))
     specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []
                 if t.get("special")}
-    plan = _proven_plan(cfg.name, data, src, eod_id, dtype_for(vocab_size))
+    plan = _proven_plan(cfg.name, data, tok, src, eod_id, dtype_for(vocab_size))
     if plan is None:
         return vocab_size, eod_token, eod_id, "hf", None, specials, None
     encoding = None
@@ -306,7 +308,8 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
     return vocab_size, eod_token, eod_id, "tiktoken", encoding, specials, plan
 
 
-def _proven_plan(name: str, data: dict[str, Any], src: Path, eod_id: int, dtype: np.dtype):
+def _proven_plan(name: str, data: dict[str, Any], tok: Any, src: Path, eod_id: int,
+                 dtype: np.dtype):
     """The tiktoken plan of a tokenizer.json when it expresses the file's pipeline and
     gives HF's ids on the probe; None (HF engine) otherwise, with a log line saying why."""
     from pile.tokenize.merges import Inexpressible
@@ -314,7 +317,7 @@ def _proven_plan(name: str, data: dict[str, Any], src: Path, eod_id: int, dtype:
     from pile.tokenize.probe import first_difference
 
     try:
-        plan = plan_tokenizer_json(data)
+        plan = plan_tokenizer_json(data, tok)
         fast = TiktokenJsonEncoder(plan, eod_id, dtype)
         fast.setup()
     except Inexpressible as exc:
