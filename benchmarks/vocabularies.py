@@ -73,13 +73,14 @@ def gpt2_flags(shared: Path, dest: Path) -> Path:
     return _save(data, dest / "gpt2_flags.json")
 
 
-def bpe_trained(texts: Iterable[str], dest: Path, vocab_size: int = 16384) -> Path:
+def bpe_trained(texts: Iterable[str], dest: Path, vocab_size: int = 8192,
+                max_bytes: int = 3_000_000) -> Path:
     from pile.config import TrainConfig
     from pile.tokenize.vocab import train_bpe
 
     out = dest / f"bpe{vocab_size}.json"
     if not out.is_file():
-        tok = train_bpe(texts, TrainConfig(vocab_size=vocab_size, max_bytes=4_000_000))
+        tok = train_bpe(texts, TrainConfig(vocab_size=vocab_size, max_bytes=max_bytes))
         out.write_text(tok.to_str(pretty=False), encoding="utf-8")
     return out
 
