@@ -22,6 +22,7 @@ import gzip
 import lzma
 import os
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,11 +92,15 @@ class Parity:
     documents: int = 0
     bytes: int = 0
     differ: list[str] = field(default_factory=list)  # "<input>: <context>" of the first few
+    seconds: float = 0.0  # CPU seconds of the fast engine
+    reference_seconds: float = 0.0  # and of the reference engine
 
     def merge(self, other: Parity) -> None:
         self.documents += other.documents
         self.bytes += other.bytes
         self.differ += other.differ
+        self.seconds += other.seconds
+        self.reference_seconds += other.reference_seconds
 
 
 def _compare(args: tuple[list[Any], list[tuple[str, str]], dict[str, int]]) -> dict[str, Parity]:
@@ -104,7 +109,7 @@ def _compare(args: tuple[list[Any], list[tuple[str, str]], dict[str, int]]) -> d
     vocabs, items, quota = args
     os.environ["RAYON_NUM_THREADS"] = "1"
     fast = {v.name: v.encoder() for v in vocabs}
-    hf = {v.name: v.hf_encoder() for v in vocabs}
+    hf = {v.name: v.reference_encoder() for v in vocabs}
     out = {v.name: Parity(v.name) for v in vocabs}
 
     def run(batch: list[tuple[str, str]]) -> None:
@@ -113,7 +118,12 @@ def _compare(args: tuple[list[Any], list[tuple[str, str]], dict[str, int]]) -> d
         for name, result in out.items():
             if result.bytes >= quota[name]:
                 continue
-            got, want = fast[name].encode_batch(texts), hf[name].encode_batch(texts)
+            t0 = time.process_time()
+            got = fast[name].encode_batch(texts)
+            t1 = time.process_time()
+            want = hf[name].encode_batch(texts)
+            result.seconds += t1 - t0
+            result.reference_seconds += time.process_time() - t1
             for (label, text), a, b in zip(batch, got, want):
                 if len(a) != len(b) or (a != b).any():
                     result.differ.append(f"{label}: {text[:60]!r}")
@@ -158,34 +168,53 @@ def compare(vocabs: list[Any], shared: Path, megabytes: dict[str, float], worker
     return total
 
 
-def main() -> None:
-    import argparse
-    import sys
+SHARED_VOCABS = ("gpt2", "neox", "mistral_v1")
+MODELS = {"mistral_v1": "tokenizer.model.v1",
+          "mistral_v3": "mistral_instruct_tokenizer_240323.model.v3"}
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+def load_all(shared: Path, work: Path) -> list[Any]:
+    """Every vocabulary the comparison covers: the shared GPT-2 and GPT-NeoX files, the
+    Mistral models, and the derived byte-level files of `vocabularies`."""
     from corpus import stdlib_texts
     from vocabularies import derived_vocabularies
 
     from pile.config import TokenizerConfig
     from pile.tokenize import load_vocabulary
 
+    files = {"gpt2": shared / "tokenizers/gpt2/tokenizer.json",
+             "neox": shared / "tokenizers/gpt-neox-20b/20B_tokenizer.json",
+             **derived_vocabularies(shared, work / "derived", (t for _, t in stdlib_texts()))}
+    cfgs = [TokenizerConfig(name=name, path=str(path)) for name, path in files.items()]
+    cfgs += [TokenizerConfig(name=name, sentencepiece=str(shared / "tokenizers/mistral" / f))
+             for name, f in MODELS.items()]
+    return [load_vocabulary(cfg, work / cfg.name) for cfg in cfgs]
+
+
+def main() -> None:
+    import argparse
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mb", type=float, default=100.0)
+    ap.add_argument("--mb", type=float, default=100.0, help="for GPT-2, GPT-NeoX, Mistral v1")
+    ap.add_argument("--other-mb", type=float, default=3.0, help="for the other vocabularies")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     shared = Path(os.environ.get("PILE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     work = Path(tempfile.mkdtemp(prefix="parity_"))
-    files = {"gpt2": shared / "tokenizers/gpt2/tokenizer.json",
-             "neox": shared / "tokenizers/gpt-neox-20b/20B_tokenizer.json",
-             **derived_vocabularies(shared, work, (t for _, t in stdlib_texts()))}
-    vocabs = [load_vocabulary(TokenizerConfig(name=n, path=str(p)), work / n) for n, p in files.items()]
+    vocabs = load_all(shared, work)
     for v in vocabs:
         print(f"{v.name}: engine {v.engine}")
+    t0 = time.perf_counter()
     results = compare([v for v in vocabs if v.engine == "tiktoken"], shared,
-                      {v.name: args.mb for v in vocabs}, args.workers)
+                      {v.name: args.mb if v.name in SHARED_VOCABS else args.other_mb
+                       for v in vocabs}, args.workers)
+    print(f"compared in {time.perf_counter() - t0:.1f} s wall on {args.workers} workers")
     for r in results.values():
         print(f"{r.name:14s} {r.bytes / 1e6:8.1f} MB {r.documents:7d} documents, "
-              f"{len(r.differ)} differ {r.differ[:3]}")
+              f"{len(r.differ)} differ {r.differ[:3]}; CPU s: engine {r.seconds:.1f}, "
+              f"reference {r.reference_seconds:.1f}")
 
 
 if __name__ == "__main__":

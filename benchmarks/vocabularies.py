@@ -74,7 +74,7 @@ def gpt2_flags(shared: Path, dest: Path) -> Path:
 
 
 def bpe_trained(texts: Iterable[str], dest: Path, vocab_size: int = 8192,
-                max_bytes: int = 3_000_000) -> Path:
+                max_bytes: int = 2_000_000) -> Path:
     from pile.config import TrainConfig
     from pile.tokenize.vocab import train_bpe
 

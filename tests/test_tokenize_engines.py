@@ -65,7 +65,7 @@ def test_gpt2_tokenizer_json_gets_tiktoken_and_same_ids(shared_data, corpus, tmp
     v = load_vocabulary(TokenizerConfig(name="gpt2", path=str(path)), tmp_path)
     assert (v.engine, v.encoding) == ("tiktoken", "r50k_base")
     fast = v.encoder().encode_batch(corpus)
-    reference = v.hf_encoder().encode_batch(corpus)
+    reference = v.reference_encoder().encode_batch(corpus)
     _assert_same(fast, reference, corpus)
     # OpenAI's own gpt2.tiktoken file gives the same ids as well
     pat, specials = TIKTOKEN_ENCODINGS["r50k_base"]
@@ -132,7 +132,7 @@ def test_changed_gpt2_json_keeps_tiktoken_with_the_same_ids(shared_data, corpus,
     path = _variant(shared_data / "tokenizers/gpt2/tokenizer.json", tmp_path / "t.json", change)
     v = load_vocabulary(TokenizerConfig(name="g", path=str(path)), tmp_path / "out")
     assert v.engine == "tiktoken"
-    _assert_same(v.encoder().encode_batch(corpus), v.hf_encoder().encode_batch(corpus), corpus)
+    _assert_same(v.encoder().encode_batch(corpus), v.reference_encoder().encode_batch(corpus), corpus)
 
 
 @pytest.mark.parametrize("change", [
@@ -154,7 +154,7 @@ def test_neox_gets_tiktoken_and_same_ids(shared_data, corpus, tmp_path):
     path = shared_data / "tokenizers/gpt-neox-20b/20B_tokenizer.json"
     v = load_vocabulary(TokenizerConfig(name="neox", path=str(path)), tmp_path)
     assert v.engine == "tiktoken" and v.eod_id == 0 and v.encoding is None
-    _assert_same(v.encoder().encode_batch(corpus), v.hf_encoder().encode_batch(corpus), corpus)
+    _assert_same(v.encoder().encode_batch(corpus), v.reference_encoder().encode_batch(corpus), corpus)
 
 
 def test_tiktoken_on_plain_tiktoken_matches_library(shared_data, corpus):

@@ -19,7 +19,7 @@ from tokenizers import Tokenizer, normalizers
 from pile.config import TokenizerConfig
 from pile.tokenize import load_vocabulary
 from pile.tokenize.convert import bytes_to_unicode
-from pile.tokenize.engines import HFEncoder, TiktokenJsonEncoder
+from pile.tokenize.engines import HFEncoder, TiktokenPlanEncoder
 from pile.tokenize.merges import Inexpressible, merge_ranks
 from pile.tokenize.pipeline import hf_nfc_not_newer, plan_tokenizer_json, translate_onig
 from pile.tokenize.probe import first_difference, probe_texts
@@ -51,7 +51,7 @@ def _file(merges: list[tuple[str, str]], ids: dict[str, int] | None = None,
 def _ids_both(data: dict, words: list[str]) -> tuple[list[list[int]], list[list[int]]]:
     hf = Tokenizer.from_str(json.dumps(data))
     want = [e.ids for e in hf.encode_batch_fast(words, add_special_tokens=False)]
-    enc = TiktokenJsonEncoder(plan_tokenizer_json(data, hf), 0, np.int32)
+    enc = TiktokenPlanEncoder(plan_tokenizer_json(data, hf), 0, np.int32)
     return enc.encode_ids(words), want
 
 
@@ -235,7 +235,7 @@ def test_engine_pickles_and_reloads_from_a_manifest_entry(shared_data, tmp_path)
     path = shared_data / "tokenizers/gpt-neox-20b/20B_tokenizer.json"
     v = load_vocabulary(TokenizerConfig(name="neox", path=str(path)), tmp_path)
     text = ["GPT-NeoX  pads   runs of spaces\tand NFC: e\u0301"]
-    want = v.hf_encoder().encode_batch(text)[0]
+    want = v.reference_encoder().encode_batch(text)[0]
     enc = pickle.loads(pickle.dumps(v.encoder()))
     assert enc._impl is None and (enc.encode_batch(text)[0] == want).all()
     entry = json.loads(json.dumps(v.to_dict()))  # what manifest.json holds: no plan

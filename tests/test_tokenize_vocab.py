@@ -34,9 +34,9 @@ KINDS = [
     ("r50k", {"tiktoken": "tiktoken/gpt2.tiktoken", "encoding": "gpt2"}, 50257, "<|endoftext|>",
      "tiktoken"),
     ("p50k", {"tiktoken": "tiktoken/p50k_base.tiktoken"}, 50281, "<|endoftext|>", "tiktoken"),
-    ("mistral-v1", {"sentencepiece": "mistral/tokenizer.model.v1"}, 32000, "</s>", "sentencepiece"),
+    ("mistral-v1", {"sentencepiece": "mistral/tokenizer.model.v1"}, 32000, "</s>", "tiktoken"),
     ("mistral-v3", {"sentencepiece": "mistral/mistral_instruct_tokenizer_240323.model.v3"}, 32768,
-     "</s>", "sentencepiece"),
+     "</s>", "tiktoken"),
 ]
 
 

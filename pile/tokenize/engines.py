@@ -9,9 +9,11 @@ decides, and `tests/test_tokenize_engines.py` proves identical ids on the test c
   the reference engine for every HF vocabulary.
 - `TiktokenEncoder`: OpenAI's ``tiktoken`` BPE on an OpenAI ``.tiktoken`` ranks file
   (GPT-2 r50k, p50k, cl100k).
-- `TiktokenJsonEncoder`: tiktoken on the ranks of a byte-level BPE ``tokenizer.json``'s
-  merges, behind that file's own normalizer, added tokens and pre-tokenizer regex
-  (`pile.tokenize.pipeline`): GPT-2, GPT-NeoX/Pythia, Llama-3/Qwen-style files; 3-4x HF.
+- `TiktokenPlanEncoder`: tiktoken behind a plan that reproduces another library exactly:
+  the ranks of a byte-level BPE ``tokenizer.json``'s merges behind that file's own
+  normalizer, added tokens and pre-tokenizer regex (`pile.tokenize.pipeline`: GPT-2,
+  GPT-NeoX/Pythia, Llama-3/Qwen-style files; 3-4x HF), or a SentencePiece BPE model's
+  pieces (`pile.tokenize.sp_ranks`: LLaMA/Mistral; about 2x sentencepiece).
 - `SentencePieceEncoder`: Google's ``sentencepiece`` on a ``.model`` (LLaMA/Mistral).
 
 Document text is always encoded as *ordinary* text: a literal ``<|endoftext|>`` written
@@ -170,12 +172,14 @@ class TiktokenEncoder(Encoder):
         return [enc.encode_ordinary(t) for t in texts]
 
 
-class TiktokenJsonEncoder(Encoder):
-    """tiktoken on a byte-level BPE ``tokenizer.json``, exactly as HF encodes it.
+class TiktokenPlanEncoder(Encoder):
+    """tiktoken behind a plan, with the ids of the library the plan reproduces.
 
     Args:
-        plan: the file's `pile.tokenize.pipeline.TiktokenPlan` (ranks derived from its
-            merges, its normalizer, added tokens and pre-tokenizer regex).
+        plan: a `pile.tokenize.pipeline.TiktokenPlan` (a ``tokenizer.json``, as HF encodes
+            it) or a `pile.tokenize.sp_ranks.SentencePiecePlan` (a ``.model``, as
+            sentencepiece encodes it); ``plan.compile()`` gives ``encode(text)`` and
+            ``to_ids(encoded, eod, dtype)``.
         eod_id / dtype: see `Encoder`.
     """
 

@@ -68,7 +68,8 @@ class TiktokenPlan:
         pattern: the pre-tokenizer regex, in tiktoken's syntax.
         ranks: the BPE as tiktoken ranks (`pile.tokenize.merges.MergeRanks`).
         prefix_space: ByteLevel ``add_prefix_space``.
-        normalizer: None, ``"NFC"``, or the JSON of another HF normalizer.
+        normalizer: None, ``"NFC"`` (the fast NFC, when `hf_nfc_not_newer`), or the
+            JSON of an HF normalizer (run by HF's own object).
         raw_tokens / norm_tokens: added tokens matched before / after normalization.
     """
 
@@ -203,8 +204,8 @@ def translate_onig(pattern: str) -> str:
 def _normalizer(norm: dict[str, Any] | None) -> str | None:
     if norm is None:
         return None
-    if norm.get("type") == "NFC":
-        return "NFC"
+    if norm.get("type") == "NFC" and hf_nfc_not_newer():
+        return "NFC"  # the fast path; decided here, in the driver, once per process
     if "ByteLevel" in json.dumps(norm):
         raise Inexpressible("ByteLevel normalizer")
     return json.dumps(norm, sort_keys=True)
@@ -215,7 +216,7 @@ def _normalize_fn(normalizer: str | None) -> Callable[[str], str]:
     if normalizer is None:
         return lambda text: text
     hf = _hf_normalizer(normalizer)
-    if normalizer != "NFC" or not hf_nfc_not_newer():
+    if normalizer != "NFC":
         return hf.normalize_str
     is_nfc = unicodedata.is_normalized
 
@@ -279,8 +280,8 @@ class CompiledPlan:
             raw = tuple(replace(t, id=code[t.id]) for t in raw)
             norm = tuple(replace(t, id=code[t.id]) for t in norm)
         self.normalize = _normalize_fn(plan.normalizer)
-        self.raw = _Matcher(raw) if raw else None
-        self.norm = _Matcher(norm) if norm else None
+        self.raw = Matcher(raw) if raw else None
+        self.norm = Matcher(norm) if norm else None
         self.identity = plan.normalizer is None and self.raw is None and self.norm is None \
             and not plan.prefix_space
 
@@ -328,7 +329,7 @@ class CompiledPlan:
         return out
 
 
-class _Matcher:
+class Matcher:
     """HF's added-token cut: leftmost-longest matches of the tokens' contents; special
     tokens consume their match but stay text; ``single_word``, ``lstrip``, ``rstrip`` as HF
     applies them (Rust ``\\w`` and ``\\s``, on the piece being cut)."""

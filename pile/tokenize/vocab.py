@@ -46,7 +46,7 @@ from pile.config import TokenizerConfig, TrainConfig, to_dict
 from pile.errors import ConfigError
 from pile.tokenize import convert
 from pile.tokenize.engines import (Encoder, HFEncoder, SentencePieceEncoder, TiktokenEncoder,
-                                   TiktokenJsonEncoder)
+                                   TiktokenPlanEncoder)
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ class Vocabulary:
 
     def encoder(self) -> Encoder:
         """A picklable encoder; call ``setup()`` in the worker, then ``encode_batch``."""
-        if self.engine == "tiktoken" and self.file.suffix == ".json":
-            return TiktokenJsonEncoder(self.plan or _plan_of(str(self.file), self.sha256),
+        if self.engine == "tiktoken" and self.file.suffix in (".json", ".model"):
+            return TiktokenPlanEncoder(self.plan or _plan_of(str(self.file), self.sha256),
                                        self.eod_id, self.dtype)
         if self.engine == "tiktoken":
             pat, _specials = convert.TIKTOKEN_ENCODINGS[self.encoding or ""]
@@ -112,8 +112,11 @@ class Vocabulary:
             return SentencePieceEncoder(self.file, self.eod_id, self.dtype)
         return HFEncoder(self.file, self.eod_id, self.dtype)
 
-    def hf_encoder(self) -> Encoder:
-        """The HF reference engine for a ``tokenizer.json`` vocabulary (tests, benchmarks)."""
+    def reference_encoder(self) -> Encoder:
+        """The reference engine: HF for a ``tokenizer.json``, sentencepiece for a ``.model``
+        (tests, benchmarks)."""
+        if self.file.suffix == ".model":
+            return SentencePieceEncoder(self.file, self.eod_id, self.dtype)
         if self.file.suffix != ".json":
             raise ValueError(f"{self.name}: {self.file.name} is not a tokenizer.json")
         return HFEncoder(self.file, self.eod_id, self.dtype)
@@ -299,44 +302,55 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
     data = json.loads(src.read_text(encoding="utf-8"))
     specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []
                 if t.get("special")}
-    plan = _proven_plan(cfg.name, data, tok, src, eod_id, dtype_for(vocab_size))
-    if plan is None:
+    dtype = dtype_for(vocab_size)
+
+    def plan():
+        from pile.tokenize.pipeline import plan_tokenizer_json
+
+        return plan_tokenizer_json(data, tok)
+
+    proven = _proven_plan(cfg.name, plan, HFEncoder(src, eod_id, dtype), "HF", eod_id, dtype)
+    if proven is None:
         return vocab_size, eod_token, eod_id, "hf", None, specials, None
     encoding = None
-    if plan.ranks.ids is None:
-        encoding = convert.KNOWN_TIKTOKEN_SHA256.get(convert.tiktoken_file_sha256(plan.ranks.ranks))
-    return vocab_size, eod_token, eod_id, "tiktoken", encoding, specials, plan
+    if proven.ranks.ids is None:
+        encoding = convert.KNOWN_TIKTOKEN_SHA256.get(convert.tiktoken_file_sha256(proven.ranks.ranks))
+    return vocab_size, eod_token, eod_id, "tiktoken", encoding, specials, proven
 
 
-def _proven_plan(name: str, data: dict[str, Any], tok: Any, src: Path, eod_id: int,
-                 dtype: np.dtype):
-    """The tiktoken plan of a tokenizer.json when it expresses the file's pipeline and
-    gives HF's ids on the probe; None (HF engine) otherwise, with a log line saying why."""
+def _proven_plan(name: str, make_plan: Callable[[], Any], reference: Encoder, library: str,
+                 eod_id: int, dtype: np.dtype) -> Any:
+    """A tiktoken plan (`make_plan`) when it expresses the vocabulary and gives the
+    `reference` engine's ids on the probe; None otherwise (the `library` engine stays),
+    with a log line saying why."""
     from pile.tokenize.merges import Inexpressible
-    from pile.tokenize.pipeline import plan_tokenizer_json
     from pile.tokenize.probe import first_difference
 
     try:
-        plan = plan_tokenizer_json(data, tok)
-        fast = TiktokenJsonEncoder(plan, eod_id, dtype)
+        plan = make_plan()
+        fast = TiktokenPlanEncoder(plan, eod_id, dtype)
         fast.setup()
     except Inexpressible as exc:
-        logger.info("tokenizer %s: HF engine (tiktoken cannot express it: %s)", name, exc)
+        logger.info("tokenizer %s: %s engine (tiktoken cannot express it: %s)", name, library, exc)
         return None
-    differs = first_difference(fast, HFEncoder(src, eod_id, dtype))
+    differs = first_difference(fast, reference)
     if differs is not None:
-        logger.warning("tokenizer %s: HF engine (the tiktoken engine failed the probe on %s)",
-                       name, differs)
+        logger.warning("tokenizer %s: %s engine (the tiktoken engine failed the probe on %s)",
+                       name, library, differs)
         return None
-    logger.info("tokenizer %s: tiktoken engine on the ranks of its merges%s; identical ids to "
-                "HF on the probe", name, "".join(f"; {n}" for n in plan.notes))
+    logger.info("tokenizer %s: tiktoken engine%s; identical ids to %s on the probe", name,
+                "".join(f"; {n}" for n in plan.notes), library)
     return plan
 
 
 @lru_cache(maxsize=4)
 def _plan_of(path: str, sha256: str):
-    """The tiktoken plan of a saved tokenizer.json recorded on the tiktoken engine (a
-    vocabulary read back from a manifest), proven when that build loaded it."""
+    """The tiktoken plan of a saved vocabulary recorded on the tiktoken engine (read back
+    from a manifest), proven when that build loaded it."""
+    if path.endswith(".model"):
+        from pile.tokenize.sp_ranks import plan_sentencepiece
+
+        return plan_sentencepiece(path)
     from pile.tokenize.pipeline import plan_tokenizer_json
 
     return plan_tokenizer_json(json.loads(Path(path).read_text(encoding="utf-8")))
@@ -410,9 +424,24 @@ def _from_sentencepiece(cfg: TokenizerConfig, src: Path, dest_dir: Path, where: 
 
     own = sp.id_to_piece(sp.eos_id()) if sp.eos_id() >= 0 else None
     eod_token, eod_id = _resolve_eod(cfg, lookup, own, f"{where}.sentencepiece")
-    return Vocabulary(name=cfg.name, kind="sentencepiece", file=out,
-                      vocab_size=sp.get_piece_size(), eod_id=eod_id, eod_token=eod_token,
-                      engine="sentencepiece", sha256=sha256_file(out))
+    digest = sha256_file(out)
+    vocab_size = sp.get_piece_size()
+    if digest not in _SP_PLANS:
+        from pile.tokenize.sp_ranks import plan_sentencepiece
+
+        dtype = dtype_for(vocab_size)
+        _SP_PLANS[digest] = _proven_plan(cfg.name, lambda: plan_sentencepiece(out),
+                                         SentencePieceEncoder(out, eod_id, dtype),
+                                         "sentencepiece", eod_id, dtype)
+    plan = _SP_PLANS[digest]
+    return Vocabulary(name=cfg.name, kind="sentencepiece", file=out, vocab_size=vocab_size,
+                      eod_id=eod_id, eod_token=eod_token,
+                      engine="sentencepiece" if plan is None else "tiktoken", sha256=digest,
+                      plan=plan)
+
+
+# The SentencePiece models' tiktoken plans (None: kept on sentencepiece), by file sha256.
+_SP_PLANS: dict[str, Any] = {}
 
 
 def _id_list(ids: Iterable[int]) -> list[int]:
@@ -440,6 +469,8 @@ def decode_batch(vocab: Vocabulary, batch: Iterable[Iterable[int]]) -> list[str]
 def _decoder(engine: str, file: str, encoding: str | None, specials: tuple[tuple[str, int], ...]
              ) -> tuple[Callable[[list[int]], str], Callable[[list[list[int]]], list[str]] | None]:
     """(decode one sequence, decode a batch or None) for one vocabulary file."""
+    if engine == "tiktoken" and file.endswith(".model"):
+        engine = "sentencepiece"  # a .model decodes with its own library, whatever encodes it
     if engine == "tiktoken" and not file.endswith(".json"):
         pat, _ = convert.TIKTOKEN_ENCODINGS[encoding or ""]
         enc = TiktokenEncoder(file, encoding or "", pat, dict(specials), 0, np.int32)
