@@ -19,12 +19,15 @@ return the ids to drop with a reason each.
 from __future__ import annotations
 
 import abc
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, TypeVar
 
 from pile.document import Document
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,11 @@ class PassContext(Protocol):
         Returns the rows written per source; nothing but counts reaches the caller."""
         ...
 
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run one step of a pass (`fn`, picklable) on a worker and return its small result:
+        a global step whose inputs and outputs are files, kept off the driver."""
+        ...
+
 
 class PartSink(Protocol):
     """Writes a global pass's per-document rows to disk on the workers (picklable)."""
@@ -182,19 +190,38 @@ class PartSink(Protocol):
     def merge(self, parts: list[Path], dest: Path, source: str) -> int: ...
 
 
+@dataclass(frozen=True)
+class DropFile:
+    """A global pass's decisions for one source, written where they were made."""
+
+    path: str
+    """JSON object: document id -> drop reason (``"exact_duplicate"``)."""
+    removed: int
+    sha256: str
+
+
 @dataclass
 class PassResult:
     """What a global pass decided.
 
     Attributes:
-        drops: document id -> drop reason (``"exact_duplicate"``).
+        drop_files: source -> its decisions on disk; the decisions themselves never pass
+            through the driver (`drops` reads them back, for tests and small corpora).
         counters: (source, key) -> number, merged into that source's stats.
         details: free-form JSON-serialisable facts for the report (largest clusters).
     """
 
-    drops: dict[str, str] = field(default_factory=dict)
+    drop_files: dict[str, DropFile] = field(default_factory=dict)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drops(self) -> dict[str, str]:
+        """Every decision, document id -> reason (read from `drop_files`)."""
+        out: dict[str, str] = {}
+        for name in sorted(self.drop_files):
+            out.update(json.loads(Path(self.drop_files[name].path).read_text(encoding="utf-8")))
+        return out
 
 
 class GlobalPass(abc.ABC):
@@ -248,6 +275,9 @@ class InMemoryPassContext:
                               for i in range(0, len(docs), self._batch_size)))
             out[source] = sink.merge([part], dest(source), source)
         return out
+
+    def call(self, fn: Callable[[], T]) -> T:
+        return fn()
 
     def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
                     ) -> Iterator[tuple[str, list[dict[str, Any]]]]:

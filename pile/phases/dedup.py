@@ -6,13 +6,12 @@ phase's workers read for the source they are working on.
 
 from __future__ import annotations
 
-import hashlib
+import os
 import time
 from typing import Any
 
 import pile
 from pile.config import to_dict
-from pile.docs_io import write_json
 from pile.phases.context import BuildContext
 from pile.phases.engine import GLOBAL, Phase, fingerprint
 from pile.phases.passes import RunnerPassContext
@@ -48,14 +47,12 @@ class DedupPhase(Phase):
         pctx.changed_sources = [n for n in built if ctx.forced(n) or f"clean:{n}" in ctx.record.rebuilt]
         t0 = time.perf_counter()
         result = Dedup(ctx.cfg.dedup).run(pctx)
-        by_source: dict[str, dict[str, str]] = {name: {} for name in built}
-        for doc_id, reason in sorted(result.drops.items()):
-            by_source.setdefault(doc_id.split("/", 1)[0], {})[doc_id] = reason
         drops = {}
-        for name, decided in by_source.items():
-            write_json(drops_path(ctx, name), decided)
-            drops[name] = {"removed": len(decided),
-                           "sha256": hashlib.sha256(drops_path(ctx, name).read_bytes()).hexdigest()}
+        drops_path(ctx, GLOBAL).parent.mkdir(parents=True, exist_ok=True)
+        for name in built:  # written by the worker that decided; the driver only renames
+            written = result.drop_files[name]
+            os.replace(written.path, drops_path(ctx, name))
+            drops[name] = {"removed": written.removed, "sha256": written.sha256}
         counters = {f"{s}\t{k}": n for (s, k), n in sorted(result.counters.items())}
         return {GLOBAL: {"seconds": round(time.perf_counter() - t0, 3), "counters": counters,
                          "details": result.details, "drops": drops}}

@@ -11,7 +11,8 @@ from pile.docs_io import checkpoint_parts, read_checkpoint
 from pile.document import Document
 from pile.phases.context import BuildContext
 from pile.phases.plan import part_units
-from pile.phases.work import PartSinkTask, PassTask, part_name
+from pile.phases.engine import GLOBAL
+from pile.phases.work import CallTask, PartSinkTask, PassTask, part_name
 from pile.progress import PhaseProgress
 from pile.executor import Unit
 from pile.stage import BatchFunction, PartSink
@@ -58,6 +59,10 @@ class RunnerPassContext:
                     n += len(rows)
                     yield done.unit.source, rows
                 bar.advance_unit(n, 0)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        (done,) = self.ctx.executor.map(CallTask(fn), [Unit(GLOBAL, 0, ())])
+        return done.result
 
     def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
                      dest: Callable[[str], Path]) -> dict[str, int]:

@@ -423,6 +423,17 @@ class PassTask(UnitTask):
         return [self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size)]
 
 
+class CallTask(UnitTask):
+    """One step of a global pass on a worker (`PassContext.call`): its inputs and outputs
+    are files; only its small result comes back."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def run(self, unit: Unit) -> Any:
+        return self.fn()
+
+
 class PartSinkTask(UnitTask):
     """A global pass's rows written where they are computed: a part per checkpoint part
     (`PartSink.write`), then, per source, the parts merged (`PartSink.merge`)."""
@@ -446,6 +457,6 @@ class PartSinkTask(UnitTask):
         return int(self.sink.write(folder, batches))
 
 
-__all__ = ["CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "PassTask", "TokenPart",
+__all__ = ["CallTask", "CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "PassTask", "TokenPart",
            "TokenizeTask", "TokenizedUnit",
            "part_name", "read_source_unit", "read_written_unit", "run_stages"]
