@@ -164,11 +164,6 @@ class PassContext(Protocol):
         """Stream one source's documents on the driver, in corpus order."""
         ...
 
-    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
-                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Run `fn` over the documents on the workers; yield (source, rows) in order."""
-        ...
-
     def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
                      dest: Callable[[str], Path]) -> dict[str, int]:
         """Run `fn` over each source's documents and let `sink` write its rows where they
@@ -278,11 +273,3 @@ class InMemoryPassContext:
 
     def call(self, fn: Callable[[], T]) -> T:
         return fn()
-
-    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
-                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        fn.setup()
-        for source in (self.sources if sources is None else list(sources)):
-            docs = self._docs[source]
-            for start in range(0, len(docs), self._batch_size):
-                yield source, fn(docs[start:start + self._batch_size])

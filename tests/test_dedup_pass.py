@@ -7,7 +7,7 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import pytest
@@ -148,20 +148,31 @@ def test_results_do_not_depend_on_batches_or_partitions(golden, paragraphs, tmp_
 
 
 class TwoWorkerContext(InMemoryPassContext):
-    """An in-memory context whose `map_batches` runs on two spawned worker processes.
+    """An in-memory context whose work runs on two spawned worker processes.
 
-    The batch function is pickled to the workers as a real runner ships it (spawn, not
-    fork: the test session may already hold Ray's threads).
+    The batch functions, the sinks and the global steps are pickled to the workers as a
+    real runner ships them (spawn, not fork: the test session may already hold Ray's
+    threads), and each source is written as two parts, then merged, as several units are.
     """
 
-    def map_batches(self, fn, sources=None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        jobs = []
-        for source in (self.sources if sources is None else list(sources)):
-            docs = self._docs[source]
-            jobs += [(source, docs[i:i + self._batch_size]) for i in range(0, len(docs), self._batch_size)]
+    def map_to_parts(self, fn, sink, sources, dest) -> dict[str, int]:
+        out = {}
         with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-            for (source, _), rows in zip(jobs, pool.map(fn, [b for _, b in jobs])):
-                yield source, rows
+            for source in sources:
+                docs = self._docs[source]
+                batches = [docs[i:i + self._batch_size] for i in range(0, len(docs), self._batch_size)]
+                parts = []
+                for k, half in enumerate([batches[:len(batches) // 2], batches[len(batches) // 2:]]):
+                    part = self.workdir / ".parts" / source / f"{k:06d}"
+                    part.parent.mkdir(parents=True, exist_ok=True)
+                    pool.submit(sink.write, part, list(pool.map(fn, half))).result()
+                    parts.append(part)
+                out[source] = pool.submit(sink.merge, parts, dest(source), source).result()
+        return out
+
+    def call(self, fn):
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            return pool.submit(fn).result()
 
 
 def test_two_workers_give_the_same_result(golden, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ files) in one sorted index, which the final phase cuts from the training split."
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -30,14 +29,15 @@ class HeldOutPhase(Phase):
         on = dc.enabled and (ctx.splits_active() or bool(dc.eval_paths))
         return [GLOBAL] if on and ctx.built_sources() else []
 
-    def _excluded(self, ctx: BuildContext) -> list[str]:
-        out: list[str] = []
+    def _excluded(self, ctx: BuildContext) -> dict[str, str]:
+        """Per source, the dedup decisions file (read on the workers, not here)."""
+        out: dict[str, str] = {}
         if ctx.cfg.dedup.enabled:
             for name in ctx.built_sources():
                 path = drops_path(ctx, name)
                 if path.is_file():
-                    out.extend(json.loads(path.read_text()))
-        return sorted(out)
+                    out[name] = str(path)
+        return out
 
     def fingerprint(self, ctx: BuildContext, key: str) -> str:
         from pile.decontam import eval_files
@@ -60,9 +60,9 @@ class HeldOutPhase(Phase):
 
         t0 = time.perf_counter()
         pctx = RunnerPassContext(ctx, ctx.built_sources(), ctx.work / "decontam", "held-out index")
-        ngrams = build_heldout_index(pctx, ctx.cfg.splits, ctx.cfg.decontam, index_path(ctx),
-                                     exclude=set(self._excluded(ctx)))
-        return {GLOBAL: {"sha256": sha256_file(index_path(ctx)), "ngrams": ngrams,
+        ngrams, sha256 = build_heldout_index(pctx, ctx.cfg.splits, ctx.cfg.decontam, index_path(ctx),
+                                             exclude=self._excluded(ctx))
+        return {GLOBAL: {"sha256": sha256, "ngrams": ngrams,
                          "seconds": round(time.perf_counter() - t0, 3)}}
 
     def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:

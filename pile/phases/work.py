@@ -406,23 +406,6 @@ class MergeTask(UnitTask):
 # -- global passes ---------------------------------------------------------------------------
 
 
-class PassTask(UnitTask):
-    """A global pass's `BatchFunction` over a checkpoint part: its result rows come back.
-
-    What the rows hold is the pass's business (dedup: a signature per document, fixed
-    size whatever the document's length)."""
-
-    def __init__(self, fn: BatchFunction, batch_size: int) -> None:
-        self.fn = fn
-        self.batch_size = batch_size
-
-    def setup(self) -> None:
-        self.fn.setup()
-
-    def run(self, unit: Unit) -> list[list[dict[str, Any]]]:
-        return [self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size)]
-
-
 class CallTask(UnitTask):
     """One step of a global pass on a worker (`PassContext.call`): its inputs and outputs
     are files; only its small result comes back."""
@@ -457,6 +440,6 @@ class PartSinkTask(UnitTask):
         return int(self.sink.write(folder, batches))
 
 
-__all__ = ["CallTask", "CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "PassTask", "TokenPart",
+__all__ = ["CallTask", "CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "TokenPart",
            "TokenizeTask", "TokenizedUnit",
            "part_name", "read_source_unit", "read_written_unit", "run_stages"]
