@@ -172,7 +172,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pile.validate import validate_build
 
     out = Path(args.out_dir or "build/pile")
-    problems, checked = validate_build(out)
+    problems, checked = validate_build(out, progress=not args.no_progress)
     if problems:
         for p in problems[:50]:
             print(f"FAIL {p}", file=sys.stderr)
@@ -224,6 +224,7 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check every shard, document file and the manifest",
                        description="Re-check every artifact of a build against its manifest.")
     p.add_argument("out_dir", nargs="?", metavar="OUT", help="the build folder (default: build/pile)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_validate)
     return parser
 
