@@ -176,6 +176,11 @@ class PassContext(Protocol):
         a global step whose inputs and outputs are files, kept off the driver."""
         ...
 
+    def call_each(self, fns: list[Callable[[], T]]) -> list[T]:
+        """Run independent steps (`fns`, picklable) on the workers in parallel; their
+        results in the order given."""
+        ...
+
 
 class PartSink(Protocol):
     """Writes a global pass's per-document rows to disk on the workers (picklable)."""
@@ -273,3 +278,6 @@ class InMemoryPassContext:
 
     def call(self, fn: Callable[[], T]) -> T:
         return fn()
+
+    def call_each(self, fns: list[Callable[[], T]]) -> list[T]:
+        return [fn() for fn in fns]

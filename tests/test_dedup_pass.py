@@ -171,14 +171,32 @@ class TwoWorkerContext(InMemoryPassContext):
         return out
 
     def call(self, fn):
-        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            return pool.submit(fn).result()
+        return self.call_each([fn])[0]
+
+    def call_each(self, fns):
+        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+            return [f.result() for f in [pool.submit(fn) for fn in fns]]
 
 
 def test_two_workers_give_the_same_result(golden, tmp_path: Path) -> None:
     one = _run(golden["docs"], tmp_path / "one", batch_size=2)
     two = _run(golden["docs"], tmp_path / "two", batch_size=2, ctx_cls=TwoWorkerContext)
     assert one[0].drops == two[0].drops and one[1] == two[1]
+    assert one[0].drops  # the golden set has duplicates of both kinds
+    assert {"exact_duplicate", "near_duplicate"} <= set(one[0].drops.values())
+
+
+def test_routing_units_do_not_change_the_decisions(golden, tmp_path: Path, monkeypatch) -> None:
+    """Rows routed in many small units (as a large corpus is) give the decisions of one."""
+    from pile.dedup import resolve
+
+    whole = _run(golden["docs"], tmp_path / "whole")
+    monkeypatch.setattr(resolve, "ROUTE_ROWS", 3)
+    small = _run(golden["docs"], tmp_path / "small")
+    assert small[0].drops == whole[0].drops and small[1] == whole[1]
+    steps = resolve.Resolution(DedupConfig(), 1, 1, 0.0, str(tmp_path / "small"), list(golden["docs"]))
+    documents = sum(len(v) for v in golden["docs"].values())
+    assert len(steps.chunks()) >= documents // 3 > len(golden["docs"])  # really many units
 
 
 def test_rebuilding_one_source_reuses_the_others(golden, paragraphs, tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ import logging
 import math
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from pile.config import DedupConfig
@@ -134,8 +135,19 @@ class Dedup(GlobalPass):
         seconds["signatures"] = time.perf_counter() - t0
 
         steps = Resolution(self.cfg, self.bands, self.rows, self.prefilter, str(workdir), sources)
-        found = ctx.call(steps.candidates)
-        seconds.update(found.seconds)
+        t0 = time.perf_counter()
+        ctx.call(steps.start)
+        ctx.call_each([partial(steps.route, i, *chunk) for i, chunk in enumerate(steps.chunks())])
+        seconds["route"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if self.cfg.exact:
+            ctx.call_each([partial(steps.exact_partition, p) for p in range(self.cfg.partitions)])
+        ctx.call(steps.gone)
+        seconds["exact"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ctx.call_each([partial(steps.band_partition, p) for p in range(self.cfg.partitions)])
+        found = ctx.call(steps.collect)
+        seconds["lsh"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if self.cfg.verify and found.candidates:
             fn = ShingleSetFn(self.normalizer, self.cfg.ngram, str(steps.wanted_path))

@@ -1,20 +1,27 @@
-"""The global steps of ``dedup_v1`` after the signatures, run on one worker.
+"""The global steps of ``dedup_v1`` after the signatures, run on the workers.
 
 `Resolution` holds what the steps need (settings, the store root, the sources) and is
-shipped to a worker through `PassContext.call`, once per step; the steps hand their state
-to each other through files under ``OUT/dedup/work/``, so nothing that grows with the
-corpus (keys, pairs, decisions, document ids) ever reaches the driver:
+shipped to the workers through `PassContext.call_each`; the steps hand their state to each
+other through files under ``OUT/dedup/work/``, so nothing that grows with the corpus (keys,
+pairs, decisions, document ids) ever reaches the driver. In order:
 
-- `candidates`: exact groups (step 2) and LSH candidate pairs (step 3); writes the
-  exact decisions, the pairs with their MinHash estimates, and the ids of the documents
-  verification needs (``wanted.json``), and returns counts and the sources involved;
-- between the two, the runner maps `signatures.ShingleSetFn` over those sources and a
-  `ShingleSink` writes the candidates' shingle sets where they are computed;
-- `decide`: verification (step 4), clusters (step 5) and the outputs: ``clusters.jsonl``
-  and one ``drops/<source>.json`` per source (id -> reason), hashed where written.
+- `route` (one unit per `ROUTE_ROWS` store rows, in parallel): exact keys and band keys
+  routed to ``partitions`` files per unit (the map side of a GRACE hash partitioning);
+- `exact_partition` (one unit per partition, in parallel): exact groups, one survivor each;
+- `gone`: the exact duplicates merged and sorted (they never enter LSH);
+- `band_partition` (one unit per partition, in parallel): candidate pairs of the buckets,
+  exact duplicates left out, pre-filtered by their MinHash estimate;
+- `collect`: the unique candidate pairs, the exact decisions, and the ids of the documents
+  verification needs (``wanted.json``); it returns counts and the sources involved;
+- then the runner maps `signatures.ShingleSetFn` over those sources and a `ShingleSink`
+  writes the candidates' shingle sets where they are computed;
+- `decide` (one worker): verification, clusters (union-find over every edge) and the
+  outputs: ``clusters.jsonl`` and one ``drops/<source>.json`` per source (id -> reason),
+  hashed where written.
 
-Each step holds one partition of keys, or the candidate pairs and their documents'
-shingles, in memory: never every signature of the corpus.
+A partition holds about ``documents x bands / partitions`` records in memory, never every
+signature of the corpus; the same records reach the same partition whatever the routing
+units, so the decisions do not depend on how many workers ran the steps.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from pile.docs_io import write_json
 NODE_SHIFT = 40  # node = source index << 40 | row: 2**40 documents per source
 ROW_MASK = np.uint64((1 << NODE_SHIFT) - 1)
 CHUNK_ROWS = 16384  # store rows per partitioning step: 16384 x 16 bands x 16 B = 4 MiB
+ROUTE_ROWS = 1 << 20  # store rows per routing unit
 TOP_CLUSTERS = 10
 
 EXACT = "exact_duplicate"
@@ -58,7 +66,6 @@ class Found:
     exact: int = 0
     candidates: int = 0
     wanted_sources: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -114,30 +121,131 @@ class Resolution:
         root = Path(self.workdir) / "signatures"
         return [SourceStore(root, source) for source in self.sources]
 
-    # -- step 2 and 3 ---------------------------------------------------------------------
+    # -- step 2 and 3, in parallel steps ------------------------------------------------
 
-    def candidates(self) -> Found:
-        """Exact duplicates and LSH candidate pairs; their state goes to ``work/``."""
-        stores = self._stores()
+    def chunks(self) -> list[tuple[int, int, int]]:
+        """(source index, first row, end row) of each routing unit: `ROUTE_ROWS` rows at
+        most, so a large corpus routes on every worker. Reads only the stores' meta."""
+        out = []
+        for si, store in enumerate(self._stores()):
+            out.extend((si, lo, min(lo + ROUTE_ROWS, store.count)) for lo in range(0, store.count, ROUTE_ROWS))
+        return out
+
+    def start(self) -> None:
+        """Empty ``work/`` (a killed run's intermediates are never reused)."""
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True)
+
+    def route(self, unit: int, si: int, lo: int, hi: int) -> int:
+        """Write rows ``lo:hi`` of store `si` as exact-key and band-key records into this
+        unit's partition files (``work/exact/<unit>/``, ``work/bands/<unit>/``)."""
+        stores = self._stores()
+        store = stores[si]
+        exact = PartitionedFiles(self.work / "exact" / f"{unit:06d}", self.cfg.partitions, EXACT_RECORD)
+        bands = PartitionedFiles(self.work / "bands" / f"{unit:06d}", self.cfg.partitions, BAND_RECORD)
+        for start in range(lo, hi, CHUNK_ROWS):
+            end = min(start + CHUNK_ROWS, hi)
+            nodes = (np.uint64(si) << np.uint64(NODE_SHIFT)) | np.arange(start, end, dtype=np.uint64)
+            if self.cfg.exact:
+                keys = np.ascontiguousarray(store.exact_keys[start:end])
+                recs = np.empty(end - start, EXACT_RECORD)
+                recs["key"] = keys[:, :8].copy().view("<u8").ravel()
+                recs["lo"] = keys[:, 8:].copy().view("<u8").ravel()
+                recs["node"] = nodes
+                exact.append(recs)
+            ok = np.asarray(store.nshingles[start:end]) > 0  # an empty text has no bands
+            if ok.any():
+                keys = np.asarray(store.band_keys[start:end])[ok]
+                recs = np.empty(keys.size, BAND_RECORD)
+                recs["key"] = keys.ravel()
+                recs["node"] = np.repeat(nodes[ok], self.bands)
+                bands.append(recs)
+        return hi - lo
+
+    def _partition(self, kind: str, part: int, dtype: np.dtype) -> np.ndarray:
+        """Every routing unit's records of one partition."""
+        files = sorted((self.work / kind).glob(f"*/part-{part:05d}.bin"))
+        if not files:
+            return np.empty(0, dtype)
+        return np.concatenate([np.fromfile(f, dtype=dtype) for f in files])
+
+    def exact_partition(self, part: int) -> int:
+        """Group one partition's exact keys; every group keeps one survivor. Writes the
+        removed documents (``work/exact-removed/part-NNNNN.bin``); returns their count."""
+        stores = self._stores()
+        removed: dict[int, tuple[int, str, float]] = {}
+        recs = self._partition("exact", part, EXACT_RECORD)
+        if recs.size >= 2:
+            recs = recs[np.lexsort((recs["node"], recs["lo"], recs["key"]))]
+            starts, sizes = group_bounds([recs["key"], recs["lo"]])
+            multi = sizes > 1
+            if multi.any():
+                groups = [recs["node"][s:s + n].tolist() for s, n in zip(starts[multi], sizes[multi])]
+                ids = self._ids(stores, np.concatenate([np.asarray(g, np.uint64) for g in groups]))
+                ranks = self._ranks(stores)
+                for members in groups:
+                    keep = self._survivor(members, ids, ranks)
+                    for node in members:
+                        if node != keep:
+                            removed[node] = (keep, EXACT, 1.0)
+        folder = self.work / "exact-removed"
+        folder.mkdir(parents=True, exist_ok=True)
+        _save_removed(folder / f"part-{part:05d}.bin", removed)
+        return len(removed)
+
+    def gone(self) -> int:
+        """The exact duplicates, merged and sorted (``work/gone.u64``): they never enter LSH."""
+        parts = sorted((self.work / "exact-removed").glob("part-*.bin"))
+        nodes = np.concatenate([np.fromfile(p, dtype=REMOVED_RECORD)["node"] for p in parts]) if parts \
+            else np.empty(0, np.uint64)
+        nodes = np.sort(nodes)
+        nodes.astype("<u8").tofile(self.work / "gone.u64")
+        return int(nodes.size)
+
+    def band_partition(self, part: int) -> int:
+        """Candidate pairs of one partition of band keys, exact duplicates left out, kept
+        when their MinHash estimate passes the prefilter (``work/pairs/part-NNNNN.npy``)."""
+        stores = self._stores()
+        recs = self._partition("bands", part, BAND_RECORD)
+        gone_path = self.work / "gone.u64"
+        if recs.size and gone_path.stat().st_size:
+            gone = np.asarray(np.memmap(gone_path, dtype="<u8", mode="r"))
+            at = np.minimum(np.searchsorted(gone, recs["node"]), gone.size - 1)
+            recs = recs[gone[at] != recs["node"]]
+        pairs = np.empty((0, 2), np.uint64)
+        if recs.size >= 2:
+            recs = recs[np.lexsort((recs["node"], recs["key"]))]
+            starts, sizes = group_bounds([recs["key"]])
+            pairs = bucket_pairs(recs["node"], starts, sizes)
+            if len(pairs):
+                pairs = pairs[self._estimate(stores, pairs) >= self.prefilter]
+        folder = self.work / "pairs"
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"part-{part:05d}.npy", pairs)
+        return int(len(pairs))
+
+    def collect(self) -> Found:
+        """The candidate pairs of every partition (unique, with their MinHash estimates),
+        the exact decisions, and the ids verification needs (``wanted.json``)."""
+        stores = self._stores()
         found = Found()
         removed: dict[int, tuple[int, str, float]] = {}
-        t0 = time.perf_counter()
-        if self.cfg.exact:
-            self._exact(stores, self.work / "exact", removed)
-        found.seconds["exact"] = time.perf_counter() - t0
+        for part in sorted((self.work / "exact-removed").glob("part-*.bin")):
+            removed.update(_load_removed(part))
         found.exact = len(removed)
-        t0 = time.perf_counter()
-        pairs, est = self._candidates(stores, self.work / "bands", removed)
-        found.seconds["lsh"] = time.perf_counter() - t0
-        found.candidates = len(pairs)
         _save_removed(self.work / "exact.bin", removed)
+        kept = [np.load(p) for p in sorted((self.work / "pairs").glob("part-*.npy"))]
+        kept = [k for k in kept if len(k)]
+        pairs = unique_pairs(np.concatenate(kept)) if kept else np.empty((0, 2), np.uint64)
+        est = self._estimate(stores, pairs) if len(pairs) else np.empty(0)
+        found.candidates = len(pairs)
         np.save(self.work / "pairs.npy", pairs)
         np.save(self.work / "estimates.npy", est)
+        for kind in ("exact", "bands", "exact-removed", "pairs"):
+            shutil.rmtree(self.work / kind, ignore_errors=True)
         involved = np.unique(pairs.ravel())
         ids = self._ids(stores, involved)
-        self.wanted_path.write_text(json.dumps(sorted(ids.values()), ensure_ascii=False))
+        self.wanted_path.write_text(json.dumps(sorted(ids.values()), ensure_ascii=False), encoding="utf-8")
         src_idx = np.unique((involved >> np.uint64(NODE_SHIFT)).astype(np.int64))
         found.wanted_sources = [stores[i].source for i in src_idx.tolist()]
         return found
@@ -202,14 +310,6 @@ class Resolution:
         order = survivor_order([s.source for s in stores], self.cfg.priority)
         return [order[s.source] for s in stores]
 
-    @staticmethod
-    def _node_chunks(stores: list[SourceStore]):
-        for si, store in enumerate(stores):
-            for lo in range(0, store.count, CHUNK_ROWS):
-                hi = min(lo + CHUNK_ROWS, store.count)
-                nodes = (np.uint64(si) << np.uint64(NODE_SHIFT)) | np.arange(lo, hi, dtype=np.uint64)
-                yield si, store, lo, hi, nodes
-
     def _estimate(self, stores: list[SourceStore], pairs: np.ndarray) -> np.ndarray:
         out = np.empty(len(pairs))
         for lo in range(0, len(pairs), CHUNK_ROWS):
@@ -217,71 +317,6 @@ class Resolution:
             out[lo:lo + len(chunk)] = jaccard_estimate(self._gather(stores, chunk[:, 0]),
                                                        self._gather(stores, chunk[:, 1]))
         return out
-
-    # -- step 2: exact --------------------------------------------------------------------
-
-    def _exact(self, stores: list[SourceStore], folder: Path,
-               removed: dict[int, tuple[int, str, float]]) -> None:
-        files = PartitionedFiles(folder, self.cfg.partitions, EXACT_RECORD)
-        for _si, store, lo, hi, nodes in self._node_chunks(stores):
-            keys = np.ascontiguousarray(store.exact_keys[lo:hi])
-            recs = np.empty(hi - lo, EXACT_RECORD)
-            recs["key"] = keys[:, :8].copy().view("<u8").ravel()
-            recs["lo"] = keys[:, 8:].copy().view("<u8").ravel()
-            recs["node"] = nodes
-            files.append(recs)
-        ranks = self._ranks(stores)
-        for part in range(self.cfg.partitions):
-            recs = files.read(part)
-            if recs.size < 2:
-                continue
-            recs = recs[np.lexsort((recs["node"], recs["lo"], recs["key"]))]
-            starts, sizes = group_bounds([recs["key"], recs["lo"]])
-            multi = sizes > 1
-            if not multi.any():
-                continue
-            groups = [recs["node"][s:s + n].tolist() for s, n in zip(starts[multi], sizes[multi])]
-            ids = self._ids(stores, np.concatenate([np.asarray(g, np.uint64) for g in groups]))
-            for members in groups:
-                keep = self._survivor(members, ids, ranks)
-                for node in members:
-                    if node != keep:
-                        removed[node] = (keep, EXACT, 1.0)
-        files.remove()
-
-    # -- step 3: LSH candidates -----------------------------------------------------------
-
-    def _candidates(self, stores: list[SourceStore], folder: Path,
-                    removed: dict[int, tuple[int, str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        gone = np.array(sorted(removed), dtype=np.uint64)
-        files = PartitionedFiles(folder, self.cfg.partitions, BAND_RECORD)
-        for _si, store, lo, hi, nodes in self._node_chunks(stores):
-            ok = np.asarray(store.nshingles[lo:hi]) > 0
-            if gone.size:
-                ok &= ~np.isin(nodes, gone)
-            if not ok.any():
-                continue
-            keys = np.asarray(store.band_keys[lo:hi])[ok]
-            recs = np.empty(keys.size, BAND_RECORD)
-            recs["key"] = keys.ravel()
-            recs["node"] = np.repeat(nodes[ok], self.bands)
-            files.append(recs)
-        kept: list[np.ndarray] = []
-        for part in range(self.cfg.partitions):
-            recs = files.read(part)
-            if recs.size < 2:
-                continue
-            recs = recs[np.lexsort((recs["node"], recs["key"]))]
-            starts, sizes = group_bounds([recs["key"]])
-            pairs = bucket_pairs(recs["node"], starts, sizes)
-            if len(pairs):
-                est = self._estimate(stores, pairs)
-                kept.append(pairs[est >= self.prefilter])
-        files.remove()
-        if not kept:
-            return np.empty((0, 2), np.uint64), np.empty(0)
-        pairs = unique_pairs(np.concatenate(kept))
-        return pairs, self._estimate(stores, pairs)
 
     # -- step 4: verification -------------------------------------------------------------
 

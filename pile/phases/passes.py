@@ -46,8 +46,11 @@ class RunnerPassContext:
             yield from read_checkpoint(part)
 
     def call(self, fn: Callable[[], Any]) -> Any:
-        (done,) = self.ctx.executor.map(CallTask(fn), [Unit(GLOBAL, 0, ())])
-        return done.result
+        return self.call_each([fn])[0]
+
+    def call_each(self, fns: list[Callable[[], Any]]) -> list[Any]:
+        units = [Unit(GLOBAL, i, ()) for i in range(len(fns))]
+        return [done.result for done in self.ctx.executor.map(CallTask(fns), units)]
 
     def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
                      dest: Callable[[str], Path]) -> dict[str, int]:

@@ -407,14 +407,14 @@ class MergeTask(UnitTask):
 
 
 class CallTask(UnitTask):
-    """One step of a global pass on a worker (`PassContext.call`): its inputs and outputs
-    are files; only its small result comes back."""
+    """Steps of a global pass on the workers (`PassContext.call_each`), unit ``i`` running
+    ``fns[i]``: their inputs and outputs are files; only their small results come back."""
 
-    def __init__(self, fn: Any) -> None:
-        self.fn = fn
+    def __init__(self, fns: list[Any]) -> None:
+        self.fns = fns
 
     def run(self, unit: Unit) -> Any:
-        return self.fn()
+        return self.fns[unit.index]()
 
 
 class PartSinkTask(UnitTask):
