@@ -52,8 +52,15 @@ class HeldOutPhase(Phase):
         return False
 
     def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
+        # The size and mtime the build saw, not a re-hash: the Pile's held-out index is
+        # gigabytes, and a rebuild with nothing to do must stay a matter of seconds.
         path = index_path(ctx)
-        return path.is_file() and sha256_file(path) == payload.get("sha256")
+        if not path.is_file():
+            return False
+        st = path.stat()
+        if "size" in payload:
+            return [st.st_size, st.st_mtime_ns] == [payload["size"], payload["mtime_ns"]]
+        return sha256_file(path) == payload.get("sha256")  # a marker from before sizes
 
     def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
         from pile.decontam import build_heldout_index
@@ -62,8 +69,9 @@ class HeldOutPhase(Phase):
         pctx = RunnerPassContext(ctx, ctx.built_sources(), ctx.work / "decontam", "held-out index")
         ngrams, sha256 = build_heldout_index(pctx, ctx.cfg.splits, ctx.cfg.decontam, index_path(ctx),
                                              exclude=self._excluded(ctx))
-        return {GLOBAL: {"sha256": sha256, "ngrams": ngrams,
-                         "seconds": round(time.perf_counter() - t0, 3)}}
+        st = index_path(ctx).stat()
+        return {GLOBAL: {"sha256": sha256, "ngrams": ngrams, "size": st.st_size,
+                         "mtime_ns": st.st_mtime_ns, "seconds": round(time.perf_counter() - t0, 3)}}
 
     def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:
         ctx.record.decontam = DecontamSummary(ngrams=int(payload.get("ngrams", 0)),
