@@ -301,7 +301,8 @@ def _is_posts_input(path: Path) -> bool:
 
 
 def parse_listing(metadata: dict[str, Any], include_meta: bool = True) -> list[RemoteFile]:
-    """The site dumps in archive.org item metadata (``{"files": [{"name", "size"}...]}``).
+    """The site dumps in archive.org item metadata (``{"files": [{"name", "size",
+    "md5", "sha1"}...]}``), each with its published size and sha1 (md5 without one).
 
     Stack Overflow is split per table; only its ``-Posts.7z`` part is taken.
     """
@@ -315,7 +316,9 @@ def parse_listing(metadata: dict[str, Any], include_meta: bool = True) -> list[R
         if not include_meta and ".meta." in name:
             continue
         size = entry.get("size")
-        out.append(RemoteFile(url=f"{ARCHIVE_ITEM}/{name}", name=name,
+        digest = next((f"{algo}:{entry[algo]}" for algo in ("sha1", "md5")
+                       if isinstance(entry.get(algo), str)), None)
+        out.append(RemoteFile(url=f"{ARCHIVE_ITEM}/{name}", name=name, checksum=digest,
                               size=int(size) if str(size or "").isdigit() else None))
     return sorted(out, key=lambda f: f.name)
 
