@@ -20,10 +20,10 @@ and then the dump's date in its file name picks ``backtick`` (before 2025-01-01)
 ``plain``.
 
 No whole-field limit breaks a long opinion: the csv module's field limit is raised to
-`MAX_RECORD_CHARS` (a module constant for now; it becomes ``run.max_record_bytes`` when
-that setting lands). A record whose fields add up to more is dropped (``too_large``);
-a single field longer than the limit cannot be skipped by the csv parser, so it fails
-the file with that reason, as does malformed CSV or invalid UTF-8.
+``run.max_record_bytes`` (or the source's own ``max_record_bytes``), counted in
+characters. A record whose fields add up to more is dropped (``too_large``); a single
+field longer than the limit cannot be skipped by the csv parser, so it fails the file
+with that reason, as does malformed CSV or invalid UTF-8.
 
 Text (``text_rule`` option, named behaviours):
 
@@ -64,8 +64,6 @@ log = logging.getLogger(__name__)
 
 BULK_URL = ("https://com-courtlistener-storage.s3-us-west-2.amazonaws.com/bulk-data/"
             "opinions-{date}.csv.bz2")
-# A record's size bound, in characters (until run.max_record_bytes replaces it).
-MAX_RECORD_CHARS = 64 * 1024 * 1024
 
 DIALECTS: dict[str, dict[str, Any]] = {
     "plain": {"quotechar": '"', "doublequote": True},
@@ -86,11 +84,12 @@ _DATE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _DATE_OPTION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def allow_long_fields() -> None:
-    """Raise the csv module's per-field limit (128 KiB by default) to `MAX_RECORD_CHARS`,
-    so a long opinion or abstract is read whole (the limit is process-wide)."""
-    if csv.field_size_limit() < MAX_RECORD_CHARS:
-        csv.field_size_limit(min(MAX_RECORD_CHARS, sys.maxsize))
+def allow_long_fields(limit: int) -> None:
+    """Raise the csv module's per-field limit (128 KiB by default) to `limit` characters,
+    so a long opinion or abstract is read whole. The limit is process-wide, so it is only
+    ever raised (a source with a smaller one checks its records itself)."""
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(min(limit, sys.maxsize))
 
 
 def dialect_for(first_bytes: bytes, filename: str) -> str:
@@ -163,7 +162,7 @@ class FreeLawSource(Source):
 
         Raises:
             SourceError: no header / no id column, malformed CSV, invalid UTF-8, a field
-                longer than `MAX_RECORD_CHARS` or a damaged bz2 stream, after the
+                longer than ``max_record_bytes`` or a damaged bz2 stream, after the
                 records read before it.
         """
         path = Path(path)
@@ -173,7 +172,7 @@ class FreeLawSource(Source):
                 fh.readline()  # the header row is never quoted by COPY ... HEADER
                 dialect = dialect_for(fh.read(1), path.name)
             log.info("%s: reading as the %s CSV dialect", path, dialect)
-        allow_long_fields()
+        allow_long_fields(self.max_record_bytes)
         rule = self.options["text_rule"]
         with open_compressed(path) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
@@ -204,7 +203,7 @@ class FreeLawSource(Source):
                 if record.get(k)}
         if ragged:
             return self.dropped(key, "wrong_field_count", **meta)
-        if sum(len(v) for v in record.values()) > MAX_RECORD_CHARS:
+        if sum(len(v) for v in record.values()) > self.max_record_bytes:
             return self.dropped(key, "too_large", **meta)
         name, value = choose_text(record, rule)
         if not name:
@@ -217,5 +216,5 @@ class FreeLawSource(Source):
         return self.document(key, text, opinion_id=key, text_field=name, **meta)
 
 
-__all__ = ["BULK_URL", "DIALECTS", "FreeLawSource", "MAX_RECORD_CHARS", "TEXT_RULES",
+__all__ = ["BULK_URL", "DIALECTS", "FreeLawSource", "TEXT_RULES",
            "allow_long_fields", "choose_text", "dialect_for", "field_text"]
