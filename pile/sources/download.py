@@ -86,6 +86,7 @@ HOST_DELAYS: dict[str, float] = {
     "eutils.ncbi.nlm.nih.gov": 0.34,  # NCBI: at most 3 requests per second without a key
     "dumps.wikimedia.org": 0.5,
     "archive.org": 0.5,
+    "philarchive.org": 2.0,        # its terms forbid mass harvesting: a slow, polite pace
 }
 
 _NEXT_MIRROR = {403, 404, 410}
