@@ -334,7 +334,8 @@ class UsptoSource(Source):
     kind = "uspto"
     pile_set_name = "USPTO Backgrounds"
     license = "US patent text is a work of the US government (public domain)"
-    upstream = "bulkdata.uspto.gov patent grant full text (redbook/fulltext), weekly zip files"
+    upstream = ("bulkdata.uspto.gov patent grant full text (redbook/fulltext), weekly zip files: "
+                "APS text 1976-2001, XML from 2002")
     options_schema: dict[str, Any] = {
         "years": [2020],      # grant years to list (1976 on; APS before 2002; the Pile: 1976-2020)
         "min_chars": 100,     # backgrounds shorter than this are dropped (too_short)
