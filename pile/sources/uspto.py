@@ -44,7 +44,7 @@ import datetime as dt
 import html.entities
 import re
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from lxml import etree
 
@@ -128,20 +128,32 @@ def split_documents(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) ->
         each document's bytes, or its size (an int) for a document over `limit` bytes,
         which was streamed past rather than kept.
     """
+    return _split_at(stream, limit, lambda line: line.lstrip().startswith(b"<?xml"), True)
+
+
+def _split_at(stream: IO[bytes], limit: int, is_start: Callable[[bytes], bool],
+              preamble: bool) -> Iterator[bytes | int]:
+    """The records of a file of concatenated records, each starting at a line `is_start`
+    accepts (lines before the first one are a record too when `preamble`, else skipped);
+    a record over `limit` bytes comes out as its size, never held whole."""
     current: list[bytes] = []
     size = 0
+    inside = preamble
     content = False  # anything but blank lines in `current`
     for _lineno, line in bounded_lines(stream, limit):
-        if isinstance(line, bytes) and line.lstrip().startswith(b"<?xml") and content:
-            yield size if size > limit else b"".join(current)
-            current, size, content = [], 0, False
+        if isinstance(line, bytes) and is_start(line):
+            if inside and content:
+                yield size if size > limit else b"".join(current)
+            current, size, content, inside = [], 0, False, True
+        if not inside:
+            continue
         size += line if isinstance(line, int) else len(line)
         content = content or isinstance(line, int) or bool(line.strip())
         if size > limit:
             current = []
         else:
             current.append(line)  # type: ignore[arg-type]  # ints only when size > limit
-    if content:
+    if inside and content:
         yield size if size > limit else b"".join(current)
 
 
@@ -257,23 +269,7 @@ def split_aps(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) -> Itera
         each patent's bytes, or its size (an int) for one over `limit` bytes, streamed
         past rather than kept.
     """
-    current: list[bytes] = []
-    size = 0
-    started = False
-    for _lineno, line in bounded_lines(stream, limit):
-        if isinstance(line, bytes) and line.rstrip() == b"PATN":
-            if started:
-                yield size if size > limit else b"".join(current)
-            current, size, started = [], 0, True
-        if not started:
-            continue
-        size += line if isinstance(line, int) else len(line)
-        if size > limit:
-            current = []
-        else:
-            current.append(line)  # type: ignore[arg-type]  # ints only when size > limit
-    if started:
-        yield size if size > limit else b"".join(current)
+    return _split_at(stream, limit, lambda line: line.rstrip() == b"PATN", False)
 
 
 def aps_fields(record: bytes) -> list[tuple[str, str, str]]:
