@@ -212,3 +212,20 @@ def test_oai_errors_and_options(shared_data: Path, tmp_path: Path) -> None:
                                "metadataPrefix=oai_dc&set=phil&from=2020-01-01")
     clone = pickle.loads(pickle.dumps(src))
     assert clone.list_files() == src.list_files()
+
+
+def test_a_damaged_or_oversized_paper_is_one_dropped_record(shared_data: Path, tmp_path: Path) -> None:
+    """A truncated PDF (the real paper cut in half) or a paper over max_record_bytes costs
+    its record, counted with the reason; the page's other records are still read."""
+    first, _ = pages(shared_data)
+    paper = (shared_data / SAMPLES / "1706.03762.pdf").read_bytes()
+    for limit, data, reason in [(None, paper[: len(paper) // 2], "pdf_error"),
+                                (1 << 20, paper, "too_large")]:
+        src = make_source(SourceConfig(name="philpapers", kind="philpapers", accept_terms=True,
+                                       max_record_bytes=limit), tmp_path / reason)
+        (src.raw_dir / "oai").mkdir(parents=True)
+        (src.raw_dir / "archive").mkdir()
+        (src.raw_dir / "oai" / "00001.xml").write_bytes(first)
+        (src.raw_dir / "archive" / "SILGGG.pdf").write_bytes(data)
+        [dropped] = [i for p in src.inputs() for i in src.read(p)]
+        assert not isinstance(dropped, Document) and dropped.reason == reason
