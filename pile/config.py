@@ -424,7 +424,8 @@ class ReportConfig:
             duplicates) shown side by side, at most one per source pair and reason first.
         passage_chars: the passage every vocabulary splits in the tokenizer section.
         max_html_bytes: ``report.html`` stays below this size: samples are cut
-            shorter, then fewer are shown, until the page fits.
+            shorter, then fewer are shown, until the page fits (a page whose table and
+            plots alone are larger is written anyway, with a warning).
     """
 
     samples: int = 3
@@ -440,8 +441,8 @@ class ReportConfig:
         _require(0 <= self.duplicate_pairs <= 100, f"{path}.duplicate_pairs",
                  f"must be in [0, 100], got {self.duplicate_pairs}")
         _require(self.passage_chars >= 20, f"{path}.passage_chars", f"must be >= 20, got {self.passage_chars}")
-        _require(self.max_html_bytes >= 500_000, f"{path}.max_html_bytes",
-                 f"must be >= 500000 (the plots alone take up to a few hundred kB), got {self.max_html_bytes}")
+        _require(self.max_html_bytes >= 100_000, f"{path}.max_html_bytes",
+                 f"must be >= 100000 (the plots alone take about 200 kB), got {self.max_html_bytes}")
 
 
 @dataclass(frozen=True)

@@ -286,7 +286,7 @@ class UnitSampler:
         if not groups and not self.captured:
             return False
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"groups": groups, "captured": self.captured}, sort_keys=True,
+        tmp.write_text(json.dumps({"groups": groups, "captured": self.captured},
                                   ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
         return True

@@ -5,6 +5,7 @@ by one worker task (`pile.report.task.ReportTask`) run through the build's execu
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,8 @@ OUTPUTS = ("stats.json", "report.md", "report.html", "README.md", "manifest.json
 
 if TYPE_CHECKING:
     from pile.phases.context import BuildContext
+
+log = logging.getLogger(__name__)
 
 
 def _marker_stats(ctx: BuildContext, phase: str, source: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -184,5 +187,8 @@ def run_report_task(ctx: BuildContext, per_source: dict[str, Any], table: Table,
                           per_source, sources, ctx.cfg.report, ctx.cfg.pii, ctx.cfg.dedup.enabled,
                           dedup.get("source_pairs", []), list(ctx.record.vocabs), languages,
                           ctx.record.mix.manifest if ctx.record.mix is not None else {}, processing_notes(ctx))
-    results = [done.result for done in ctx.executor.map(ReportTask(inputs), [Unit("_all", 0, ())])]
-    return results[0]
+    result = [done.result for done in ctx.executor.map(ReportTask(inputs), [Unit("_all", 0, ())])][0]
+    if result["html_bytes"] > ctx.cfg.report.max_html_bytes:
+        log.warning("report.html: %s bytes with no sample shown, more than report.max_html_bytes %s "
+                    "(its table and plots alone)", f"{result['html_bytes']:,}", f"{ctx.cfg.report.max_html_bytes:,}")
+    return result

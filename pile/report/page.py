@@ -36,7 +36,7 @@ h3{font-size:15px;margin:14px 0 6px}h4{font-size:13px;margin:10px 0 4px;color:#3
 table{border-collapse:collapse;background:#fff;font-size:12.5px}th,td{border:1px solid #d8dde6;padding:4px 7px;vertical-align:top}
 th{background:#eef1f6;cursor:pointer;white-space:nowrap;user-select:none}th.sorted-asc::after{content:" \\25B2"}
 th.sorted-desc::after{content:" \\25BC"}td.num{text-align:right;font-variant-numeric:tabular-nums}tfoot td{font-weight:600;background:#f1f3f7}
-figure.plot{display:inline-block;margin:8px 16px 8px 0;background:#fff;border:1px solid #d8dde6;padding:6px}
+figure.plot{display:inline-block;vertical-align:top;margin:8px 16px 8px 0;background:#fff;border:1px solid #d8dde6;padding:6px}
 figure.plot img{max-width:560px;height:auto;display:block}.wide{overflow-x:auto}figcaption{font-size:12px;color:#586174}
 details.source{background:#fff;border:1px solid #d8dde6;margin:10px 0;padding:6px 12px}summary{cursor:pointer;font-weight:600}
 .sample{border-left:3px solid #7aa7e0;margin:6px 0 10px;padding:2px 10px;background:#fbfcfd}.dropped .sample{border-left-color:#e09a7a}
@@ -155,14 +155,16 @@ def marked_html(rec: dict[str, Any], limit: int) -> str:
             f'{"…" if hi < rec.get("chars", 0) - rec.get("offset", 0) else ""}</pre></article>')
 
 
-_WORDS_RE = re.compile(r"\s+|[^\s]+")
+_WORDS_RE = re.compile(r"\S+\s*|\s+")
 
 
 def word_changes(left: str, right: str) -> list[tuple[bool, str, str]]:
-    """The two texts as runs of words: (same, run of `left`, run of `right`)."""
+    """The two texts as runs of words: (same, run of `left`, run of `right`). Words are
+    compared without the spaces after them, as dedup's normalisation does, so a line
+    break that became a space is not a difference."""
     a, b = _WORDS_RE.findall(left), _WORDS_RE.findall(right)
-    return [(op == "equal", "".join(a[i1:i2]), "".join(b[j1:j2]))
-            for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()]
+    matcher = difflib.SequenceMatcher(None, [w.strip() for w in a], [w.strip() for w in b], autojunk=False)
+    return [(op == "equal", "".join(a[i1:i2]), "".join(b[j1:j2])) for op, i1, i2, j1, j2 in matcher.get_opcodes()]
 
 
 def diff_html(left: str, right: str) -> tuple[str, str]:

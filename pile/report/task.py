@@ -134,7 +134,7 @@ class ReportTask(UnitTask):
                     view.drops[group] = (summary.get("dropped", {}).get(group, len(records)), records)
                     kind = "dropped"
                 lines += [json.dumps({"source": src.name, "kind": kind, "group": group, **rec},
-                                     ensure_ascii=False, sort_keys=True) for rec in records]
+                                     ensure_ascii=False) for rec in records]
             write_text(folder / f"{src.name}.jsonl", "".join(line + "\n" for line in lines))
             views.append(view)
         pairs = []
@@ -146,7 +146,7 @@ class ReportTask(UnitTask):
                           "duplicate_source": p["duplicate_of"].split("/", 1)[0],
                           "removed": removed, "duplicate": duplicate})
         write_text(out / "samples" / "duplicates.jsonl",
-                   "".join(json.dumps(p, ensure_ascii=False, sort_keys=True) + "\n" for p in pairs))
+                   "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
         return views, pairs
 
     def scrubber(self) -> Any:
