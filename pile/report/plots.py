@@ -12,10 +12,13 @@ embedded in ``report.html``; none is drawn on the driver.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pile.docs_io import write_if_changed
 
 TOP_REASONS = 14  # the drop plot's rows; the rest are summed as "other reasons"
 
@@ -40,12 +43,11 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
-    plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
+    """The PNG, written only when its bytes changed (a rebuild leaves an unchanged plot alone)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    _pyplot().close(fig)
+    write_if_changed(path, buf.getvalue())
 
 
 def plot_lengths(path: Path, per_source: dict[str, Any]) -> bool:
@@ -134,7 +136,9 @@ def draw_plots(out: Path, per_source: dict[str, Any], source_pairs: list[list[An
     if counts.is_file():
         from pile.tokenize.counts import load_counts
 
-        load_counts(out).plot(out / "tokens" / "counts.png")
+        drawn_png = load_counts(out).plot(out / "tokens" / ".counts.drawing.png")
+        write_if_changed(out / "tokens" / "counts.png", drawn_png.read_bytes())
+        drawn_png.unlink()
         drawn.append(Plot("tokens", "tokens/counts.png", "Tokens per source and tokenizer"))
     if plot_lengths(out / "plots" / "doc_lengths.png", per_source):
         drawn.append(Plot("lengths", "plots/doc_lengths.png", "Document lengths per source"))

@@ -11,11 +11,11 @@ source with every vocabulary, and writes the page and the dataset card.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pile.docs_io import write_if_changed
 from pile.executor import Unit, UnitTask
 from pile.report.boundaries import passage, split_passage
 from pile.report.card import CardSource, render_card
@@ -49,10 +49,17 @@ class ReportInputs:
 
 
 def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Written atomically, and only when it changed: a rebuild that changes nothing here
+    leaves the file (inode and mtime) alone."""
+    write_if_changed(path, text.encode("utf-8"))
+
+
+def card_title(sources: list[CardSource]) -> str:
+    """The card's name, from what it holds (never the folder: the card is the same wherever
+    the build is written)."""
+    names = [s.set_name for s in sources]
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"A Pile-style corpus: {shown}"
 
 
 class ReportTask(UnitTask):
@@ -84,7 +91,7 @@ class ReportTask(UnitTask):
                         inp.report.samples)
         page, limit, shown = fit_page(data, inp.report.sample_chars, inp.report.samples, inp.report.max_html_bytes)
         write_text(out / "report.html", page)
-        write_text(out / "README.md", render_card(inp.sources, inp.title, inp.languages,
+        write_text(out / "README.md", render_card(inp.sources, card_title(inp.sources), inp.languages,
                                                  [v.name for v in inp.vocabs], inp.mix, inp.processing))
         artifacts = {p.path: [(out / p.path).stat().st_size, sha256_file(out / p.path)]
                      for p in plots if p.path.startswith("tokens/")}
