@@ -265,12 +265,14 @@ class UnitSampler:
             self.reservoir.put(group, rank, record)
 
     def read_dropped(self, doc: Document, reason: str, nbytes: int) -> None:
-        """A record the reader skipped unread (too large): its id and size, no text."""
+        """A record the reader dropped before it was text (too large, not UTF-8): its id
+        and, when the reader measured it, its size."""
         group = f"read:{reason}"
         rank = sample_rank(self.settings.seed, group, doc.id)
         if self.reservoir.wants(group, rank):
+            numbers = {"record_bytes": nbytes} if "record_bytes" in doc.meta else {}
             self.reservoir.put(group, rank, {"id": printable(doc.id), "text": "", "chars": 0, "cut": False,
-                                             "meta": small_meta(doc), "numbers": {"record_bytes": nbytes}})
+                                             "unread": True, "meta": small_meta(doc), "numbers": numbers})
 
     def capture(self, docs: Iterable[Document]) -> None:
         """Keep the cut text of every wanted id among `docs` (as read, before any stage)."""

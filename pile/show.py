@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pile.errors import ConfigError, PileError
-from pile.report.page import word_changes
+from pile.report.page import no_text, word_changes
 
 RULE = "─" * 8
 
@@ -57,7 +57,7 @@ def sample_text(source: str, rec: dict[str, Any]) -> str:
     lines = [header([source, rec["group"], rec["id"], chars_note(rec)])]
     if numbers:
         lines.append(f"numbers: {numbers}")
-    lines.append(rec.get("text") or "(not read: the record was skipped unread)")
+    lines.append(rec.get("text") or no_text(rec))
     return "\n".join(lines) + "\n"
 
 

@@ -67,6 +67,19 @@ def test_another_seed_picks_other_documents(tmp_path):
     assert [r["id"] for r in a["kept"]] != [r["id"] for r in b["kept"]]
 
 
+def test_a_record_the_reader_dropped_is_sampled_without_text(tmp_path):
+    from pile.report.page import sample_html
+
+    sampler = UnitSampler(SampleSettings(2, 1, 100))
+    sampler.read_dropped(Document("s/big", "s", "", {"record_bytes": 99_000_000}), "too_large", 99_000_000)
+    sampler.read_dropped(Document("s/bin", "s", ""), "not_utf8_text", 0)
+    sampler.write(tmp_path / "000000.json")
+    groups = merge_parts([tmp_path], 2).groups
+    assert groups["read:too_large"][0]["numbers"] == {"record_bytes": 99_000_000}
+    assert groups["read:not_utf8_text"][0]["numbers"] == {}  # the reader did not measure it
+    assert "the reader dropped the record before decoding it" in sample_html(groups["read:too_large"][0], 100)
+
+
 def test_cut_text_stops_at_a_space_and_replaces_lone_surrogates():
     text = "word " * 100
     cut, was_cut = cut_text(text, 102)

@@ -120,13 +120,18 @@ def cut_note(shown: int, total: int) -> str:
     return f'<span class="cut"> [cut: {shown:,} of {total:,} characters shown]</span>' if total > shown else ""
 
 
+def no_text(rec: dict[str, Any]) -> str:
+    """What a sample without text says instead."""
+    return "(no text: the reader dropped the record before decoding it)" if rec.get("unread") else "(empty document)"
+
+
 def sample_html(rec: dict[str, Any], limit: int, numbers: bool = False) -> str:
     text, _cut = shorten(rec.get("text", ""), limit)
     meta = ", ".join(f"{k}={v}" for k, v in rec.get("meta", {}).items() if k != "pii")
     head = f"<b>{esc(rec['id'])}</b> &middot; {rec.get('chars', 0):,} characters" + (
         f" &middot; {esc(meta)}" if meta else "")
     body = f"<pre>{esc(text)}{cut_note(len(text), rec.get('chars', 0))}</pre>" if rec.get("text") else \
-        '<p class="note">(not read: the record was skipped unread)</p>'
+        f'<p class="note">{esc(no_text(rec))}</p>'
     nums = ""
     if numbers:
         shown = ", ".join(f"{k} = {v}" for k, v in rec.get("numbers", {}).items())
@@ -315,4 +320,4 @@ def fit_page(data: PageData, sample_chars: int, per_group: int, max_bytes: int) 
             n -= 1
 
 
-__all__ = ["PageData", "SourceView", "diff_html", "fit_page", "render_page", "word_changes"]
+__all__ = ["PageData", "SourceView", "diff_html", "fit_page", "no_text", "render_page", "word_changes"]

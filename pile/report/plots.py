@@ -42,8 +42,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> None:
-    """The PNG, written only when its bytes changed (a rebuild leaves an unchanged plot alone)."""
+def _finish(fig: Any, ax: Any, path: Path, title: str, xlabel: str, ylabel: str | None = None) -> None:
+    """Title, labels and legend, then the PNG, written only when its bytes changed (a
+    rebuild leaves an unchanged plot alone)."""
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     _pyplot().close(fig)
@@ -62,12 +70,8 @@ def plot_lengths(path: Path, per_source: dict[str, Any]) -> bool:
         total = sum(hist.values())
         ax.plot([2 ** max(b - 1, 0) for b in bins], [hist[str(b)] / total for b in bins], marker="o", label=name)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("document size (UTF-8 bytes, log2 bins)")
-    ax.set_ylabel("share of the source's documents")
-    ax.set_title("Document length distribution per source")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    _save(fig, path)
+    _finish(fig, ax, path, "Document length distribution per source", "document size (UTF-8 bytes, log2 bins)",
+            "share of the source's documents")
     return True
 
 
@@ -93,11 +97,7 @@ def plot_drops(path: Path, per_source: dict[str, Any]) -> bool:
         ax.barh(rows, widths, left=left, label=name)
         left = [a + b for a, b in zip(left, widths)]
     ax.invert_yaxis()
-    ax.set_xlabel("documents dropped")
-    ax.set_title("Documents dropped, by stage:reason")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    _save(fig, path)
+    _finish(fig, ax, path, "Documents dropped, by stage:reason", "documents dropped")
     return True
 
 
@@ -120,12 +120,9 @@ def plot_duplicates(path: Path, sources: list[str], source_pairs: list[list[Any]
     for (i, j), n in np.ndenumerate(grid):
         ax.text(j, i, f"{n:,}", ha="center", va="center",
                 color="white" if grid.max() and n > grid.max() / 2 else "black", fontsize="small")
-    ax.set_xlabel("source of the document it duplicates")
-    ax.set_ylabel("source of the removed document")
-    ax.set_title("Duplicates removed per source pair")
     fig.colorbar(image, ax=ax, label="log(1 + documents)", shrink=0.8)
-    fig.tight_layout()
-    _save(fig, path)
+    _finish(fig, ax, path, "Duplicates removed per source pair", "source of the document it duplicates",
+            "source of the removed document")
     return True
 
 
