@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pile
@@ -114,14 +115,14 @@ class FinalPhase(UnitPhase):
                 artifacts[f"{root}docs/{key}/{final_name}"] = [size, sha]
             if "audit" in result.extra:
                 audit.append(staging / result.extra["audit"])
-        audit_path = ctx.work / "pii" / f"{key}.audit.jsonl"
-        audit_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = audit_path.with_name(f".{audit_path.name}.tmp")
-        with open(tmp, "wb") as out:  # the audit is spans only: small next to the text
-            for path in audit:
-                with open(path, "rb") as fh:
-                    shutil.copyfileobj(fh, out)
-        os.replace(tmp, audit_path)
+        # The units' audit parts are renamed, in unit order, never copied here: the audit
+        # grows with the PII found; the report's worker assembles ``pii/audit.jsonl``.
+        audit_ready = audit_dir(ctx, key).with_name(f".{key}.staging")
+        shutil.rmtree(audit_ready, ignore_errors=True)
+        audit_ready.mkdir(parents=True)
+        for i, path in enumerate(audit):
+            os.replace(path, audit_ready / f"{i:06d}.audit.jsonl")
+        swap_in(audit_ready, audit_dir(ctx, key))
         for part in parts:
             swap_in(ready[part], ctx.split_root(part) / "docs" / key)
         if not ctx.splits_active():
@@ -138,4 +139,9 @@ class FinalPhase(UnitPhase):
         ctx.record.artifacts.update(payload.get("artifacts", {}))
 
 
-__all__ = ["DOCS_FILE", "FinalPhase"]
+def audit_dir(ctx: BuildContext, source: str) -> Path:
+    """``.work/pii/<source>/``: the source's PII audit parts, in unit order."""
+    return ctx.work / "pii" / source
+
+
+__all__ = ["DOCS_FILE", "FinalPhase", "audit_dir"]

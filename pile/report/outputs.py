@@ -10,11 +10,12 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from pile.docs_io import atomic_write_text, write_if_changed, write_json
+from pile.docs_io import atomic_write_text, write_json
 from pile.executor import Unit
 from pile.manifest import build_manifest
 from pile.report.card import CardSource
 from pile.report.table import Table, render_report, table_one, tokens_by_source
+from pile.phases.final import audit_dir
 from pile.report.task import ReportInputs, ReportTask
 from pile.stats import PhaseStats
 
@@ -85,15 +86,6 @@ def write_outputs(ctx: BuildContext, seconds: float) -> dict[str, Any]:
                     phases[phase] = stats
                     record.fingerprints.setdefault(name, {})[phase] = fp or ""
         per_source[name] = {"summary": source_summary(name, phases), "phases": phases}
-
-    # The audit, in configured source order (one file per build).
-    if ctx.cfg.pii.enabled and ctx.cfg.pii.audit:
-        audit_lines = []
-        for name in built:
-            path = ctx.work / "pii" / f"{name}.audit.jsonl"
-            if path.is_file():
-                audit_lines.append(path.read_text())
-        write_if_changed(out / "pii" / "audit.jsonl", "".join(audit_lines).encode())
 
     totals = {"documents_read": sum(s["summary"]["documents_read"] for s in per_source.values()),
               "bytes_read": sum(s["summary"]["bytes_read"] for s in per_source.values()),
@@ -186,7 +178,9 @@ def run_report_task(ctx: BuildContext, per_source: dict[str, Any], table: Table,
     inputs = ReportInputs(str(ctx.out), str(ctx.work), f"Corpus report: {ctx.out.name}", summary, table,
                           per_source, sources, ctx.cfg.report, ctx.cfg.pii, ctx.cfg.dedup.enabled,
                           dedup.get("source_pairs", []), list(ctx.record.vocabs), languages,
-                          ctx.record.mix.manifest if ctx.record.mix is not None else {}, processing_notes(ctx))
+                          ctx.record.mix.manifest if ctx.record.mix is not None else {}, processing_notes(ctx),
+                          [str(audit_dir(ctx, name)) for name in ctx.built_sources()]
+                          if ctx.cfg.pii.enabled and ctx.cfg.pii.audit else [])
     result = [done.result for done in ctx.executor.map(ReportTask(inputs), [Unit("_all", 0, ())])][0]
     if result["html_bytes"] > ctx.cfg.report.max_html_bytes:
         log.warning("report.html: %s bytes with no sample shown, more than report.max_html_bytes %s "

@@ -10,12 +10,15 @@ source with every vocabulary, and writes the page and the dataset card.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pile.docs_io import write_if_changed
+from pile.manifest import sha256_file
 from pile.executor import Unit, UnitTask
 from pile.report.boundaries import passage, split_passage
 from pile.report.card import CardSource, render_card
@@ -46,12 +49,37 @@ class ReportInputs:
     languages: list[str] = field(default_factory=list)
     mix: dict[str, dict[str, Any]] = field(default_factory=dict)
     processing: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)  # per source, its audit parts' folder
 
 
 def write_text(path: Path, text: str) -> None:
     """Written atomically, and only when it changed: a rebuild that changes nothing here
     leaves the file (inode and mtime) alone."""
     write_if_changed(path, text.encode("utf-8"))
+
+
+def write_audit(dest: Path, folders: list[Path]) -> list[Any]:
+    """``pii/audit.jsonl``: the sources' audit parts concatenated in order (streamed: the
+    audit grows with the PII found), replacing `dest` only when it changed. Returns its
+    size and sha256 for the manifest."""
+    parts = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.audit.jsonl"))]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    digest = hashlib.sha256()
+    size = 0
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+    sha = digest.hexdigest()
+    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == sha:
+        tmp.unlink()  # unchanged: the file (inode and mtime) stays
+    else:
+        os.replace(tmp, dest)
+    return [size, sha]
 
 
 def card_title(sources: list[CardSource]) -> str:
@@ -69,7 +97,6 @@ class ReportTask(UnitTask):
         self.inputs = inputs
 
     def run(self, unit: Unit) -> dict[str, Any]:
-        from pile.manifest import sha256_file
 
         inp = self.inputs
         out, work = Path(inp.out), Path(inp.work)
@@ -95,6 +122,8 @@ class ReportTask(UnitTask):
                                                  [v.name for v in inp.vocabs], inp.mix, inp.processing))
         artifacts = {p.path: [(out / p.path).stat().st_size, sha256_file(out / p.path)]
                      for p in plots if p.path.startswith("tokens/")}
+        if inp.audit:
+            artifacts["pii/audit.jsonl"] = write_audit(out / "pii" / "audit.jsonl", [Path(a) for a in inp.audit])
         return {"plots": [p.path for p in plots], "artifacts": artifacts, "html_bytes": len(page.encode("utf-8")),
                 "html_chars": limit, "html_samples": shown}
 
