@@ -91,6 +91,8 @@ def main() -> int:
                   f"process tree: driver share {100 * mon.driver_share:.2f}% (goal <= 2%)")
             print(f"  peak memory of the whole process tree: {mon.peak_rss / 2**30:.2f} GiB (goal <= 8)")
             print(f"  phase seconds: {json.dumps(stats.get('phase_seconds', {}))}")
+            print(f"  driver CPU seconds by phase (up to stats.json): "
+                  f"{json.dumps(stats.get('driver_cpu_seconds', {}))}")
             print("\n".join(phase_table(stats)))
         if not args.no_rebuild:
             cfg = make_config(tmp / f"out{args.mb}", args.mb, args.train, args.vocabs)

@@ -99,7 +99,9 @@ class Build:
 
     def run(self) -> dict[str, Any]:
         started = time.time()
+        cpu = time.process_time()
         self.check()
+        self.ctx.record.driver_cpu["check"] = time.process_time() - cpu
         self.out.mkdir(parents=True, exist_ok=True)
         with BuildLock(self.ctx.work / "lock"):
             runner = PhaseRunner(self.ctx)

@@ -186,14 +186,23 @@ def test_two_workers_give_the_same_result(golden, tmp_path: Path) -> None:
     assert {"exact_duplicate", "near_duplicate"} <= set(one[0].drops.values())
 
 
+class SixteenWorkers(InMemoryPassContext):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.workers = 16
+
+
 def test_routing_units_do_not_change_the_decisions(golden, tmp_path: Path, monkeypatch) -> None:
-    """Rows routed in many small units (as a large corpus is) give the decisions of one."""
+    """Rows routed in many small units (as a large corpus is), and partitions grouped
+    into units for more workers, give the decisions of one unit each."""
     from pile.dedup import resolve
 
     whole = _run(golden["docs"], tmp_path / "whole")
     monkeypatch.setattr(resolve, "ROUTE_ROWS", 3)
     small = _run(golden["docs"], tmp_path / "small")
     assert small[0].drops == whole[0].drops and small[1] == whole[1]
+    wide = _run(golden["docs"], tmp_path / "wide", ctx_cls=SixteenWorkers)  # one partition a unit
+    assert wide[0].drops == whole[0].drops and wide[1] == whole[1]
     steps = resolve.Resolution(DedupConfig(), 1, 1, 0.0, str(tmp_path / "small"), list(golden["docs"]))
     documents = sum(len(v) for v in golden["docs"].values())
     assert len(steps.chunks()) >= documents // 3 > len(golden["docs"])  # really many units

@@ -78,6 +78,13 @@ def lsh_params(cfg: DedupConfig) -> tuple[int, int]:
     return optimal_params(cfg.threshold, cfg.num_perm, fp_weight, fn_weight)
 
 
+def partition_groups(partitions: int, units: int) -> list[range]:
+    """``range(partitions)`` cut into at most `units` consecutive groups."""
+    units = max(1, min(units, partitions))
+    bounds = [partitions * i // units for i in range(units + 1)]
+    return [range(lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+
+
 class Dedup(GlobalPass):
     """Exact and MinHash LSH near-duplicate removal across all sources in one pass.
 
@@ -140,12 +147,16 @@ class Dedup(GlobalPass):
         ctx.call_each([partial(steps.route, i, *chunk) for i, chunk in enumerate(steps.chunks())])
         seconds["route"] = time.perf_counter() - t0
         t0 = time.perf_counter()
+        # Partitions are grouped into a few units per worker: each partition's output is
+        # its own file, so the grouping never changes a byte, and a small build does not
+        # pay a unit's submission for each of 64 tiny partitions.
+        groups = partition_groups(self.cfg.partitions, 4 * max(1, ctx.workers))
         if self.cfg.exact:
-            ctx.call_each([partial(steps.exact_partition, p) for p in range(self.cfg.partitions)])
+            ctx.call_each([partial(steps.exact_partitions, parts) for parts in groups])
         ctx.call(steps.gone)
         seconds["exact"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ctx.call_each([partial(steps.band_partition, p) for p in range(self.cfg.partitions)])
+        ctx.call_each([partial(steps.band_partitions, parts) for parts in groups])
         found = ctx.call(steps.collect)
         seconds["lsh"] = time.perf_counter() - t0
         t0 = time.perf_counter()

@@ -7,9 +7,9 @@ pairs, decisions, document ids) ever reaches the driver. In order:
 
 - `route` (one unit per `ROUTE_ROWS` store rows, in parallel): exact keys and band keys
   routed to ``partitions`` files per unit (the map side of a GRACE hash partitioning);
-- `exact_partition` (one unit per partition, in parallel): exact groups, one survivor each;
+- `exact_partition` (per partition; a unit holds a few, in parallel): exact groups, one survivor each;
 - `gone`: the exact duplicates merged and sorted (they never enter LSH);
-- `band_partition` (one unit per partition, in parallel): candidate pairs of the buckets,
+- `band_partition` (per partition, likewise): candidate pairs of the buckets,
   exact duplicates left out, pre-filtered by their MinHash estimate;
 - `collect`: the unique candidate pairs, the exact decisions, and the ids of the documents
   verification needs (``wanted.json``); it returns counts and the sources involved;
@@ -192,6 +192,14 @@ class Resolution:
         folder.mkdir(parents=True, exist_ok=True)
         _save_removed(folder / f"part-{part:05d}.bin", removed)
         return len(removed)
+
+    def exact_partitions(self, parts: range) -> int:
+        """`exact_partition` for each of `parts` (one unit)."""
+        return sum(self.exact_partition(p) for p in parts)
+
+    def band_partitions(self, parts: range) -> int:
+        """`band_partition` for each of `parts` (one unit)."""
+        return sum(self.band_partition(p) for p in parts)
 
     def gone(self) -> int:
         """The exact duplicates, merged and sorted (``work/gone.u64``): they never enter LSH."""
