@@ -7,7 +7,7 @@
     final         -> docs/<source>/NNNNN.jsonl.zst (+ val/, test/), pii audit parts
     tokenize      -> tokens/<tokenizer>/<source>[_NNNNN].bin/.idx, tokens/counts.csv
     mix           -> tokens/<tokenizer>/mix/, neox_data.yml
-    report        -> stats.json, report.md, manifest.json
+    report        -> stats.json, report.md, report.html, README.md, samples/, manifest.json
 
 Each phase is a module of `pile.phases` with one contract (`pile.phases.engine.Phase`);
 `PhaseRunner` skips a key whose marker holds the same fingerprint, so a killed build
@@ -99,22 +99,25 @@ class Build:
 
     def run(self) -> dict[str, Any]:
         started = time.time()
+        cpu = time.process_time()
         self.check()
+        self.ctx.record.driver_cpu["check"] = time.process_time() - cpu
         self.out.mkdir(parents=True, exist_ok=True)
         with BuildLock(self.ctx.work / "lock"):
             runner = PhaseRunner(self.ctx)
             try:
                 worked = [runner.run(phase()) for phase in PHASES]
+                from pile.report import previous_result, write_outputs
+
+                if not any(worked):
+                    done = previous_result(self.ctx)
+                    if done is not None:  # nothing changed: the outputs stand as they are
+                        done["up_to_date"] = sum(1 for p in PHASES if p.tracked)
+                        return done
+                # before the pool goes: the report's plots and pages are drawn on a worker
+                return write_outputs(self.ctx, seconds=time.time() - started)
             finally:
                 self.executor.release()  # one pool per build, started by its first unit
-            from pile.report import previous_result, write_outputs
-
-            if not any(worked):
-                done = previous_result(self.ctx)
-                if done is not None:  # nothing changed: the outputs stand as they are
-                    done["up_to_date"] = sum(1 for p in PHASES if p.tracked)
-                    return done
-            return write_outputs(self.ctx, seconds=time.time() - started)
 
 
 class BuildLock:

@@ -172,13 +172,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pile.validate import validate_build
 
     out = Path(args.out_dir or "build/pile")
-    problems, checked = validate_build(out)
+    problems, checked = validate_build(out, progress=not args.no_progress)
     if problems:
         for p in problems[:50]:
             print(f"FAIL {p}", file=sys.stderr)
         more = f" (+{len(problems) - 50} more)" if len(problems) > 50 else ""
         raise PileError(f"{out}: {len(problems)} problem(s) found{more}")
     print(f"ok: {checked}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from pile.show import show
+
+    text = show(Path(args.out_dir or "build/pile"), args.source, args.dropped, args.duplicates, args.pii, args.n)
+    if sys.stdout.isatty():  # paged ($PAGER, else less) on a terminal; plain into a pipe or file
+        import pydoc
+
+        pydoc.pager(text)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -224,7 +237,21 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check every shard, document file and the manifest",
                        description="Re-check every artifact of a build against its manifest.")
     p.add_argument("out_dir", nargs="?", metavar="OUT", help="the build folder (default: build/pile)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("show", help="sampled documents of a build: kept, dropped by reason, duplicates, PII",
+                       description="Print a build's sampled documents (paged on a terminal): the kept ones "
+                                   "by default, or the dropped ones of a reason, the near-duplicate pairs, "
+                                   "the PII passages.")
+    p.add_argument("out_dir", nargs="?", metavar="OUT", help="the build folder (default: build/pile)")
+    p.add_argument("--source", metavar="S", help="only this source")
+    p.add_argument("--dropped", metavar="REASON",
+                   help="dropped documents of REASON (stage:reason, a stage, a reason such as too_short, or all)")
+    p.add_argument("--duplicates", action="store_true", help="near-duplicate pairs, as a word diff")
+    p.add_argument("--pii", action="store_true", help="passages where PII was replaced")
+    p.add_argument("-n", type=int, default=3, metavar="N", help="at most N samples per group (default 3)")
+    p.set_defaults(func=cmd_show)
     return parser
 
 

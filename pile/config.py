@@ -409,6 +409,43 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """What the build shows of its corpus: ``report.html``, ``samples/`` and ``pile show``.
+
+    Attributes:
+        samples: documents kept per group: per source the kept documents, each drop
+            reason, each PII entity; the workers keep the `samples` with the smallest
+            hash of (seed, group, document id), so the choice never depends on the
+            number of workers or units.
+        seed: seeds that hash.
+        sample_chars: a sampled text is cut to this many characters on the worker
+            (at a space when there is one near the cut), so no long document travels.
+        duplicate_pairs: near-duplicate pairs (a removed document and the one it
+            duplicates) shown side by side, at most one per source pair and reason first.
+        passage_chars: the passage every vocabulary splits in the tokenizer section.
+        max_html_bytes: ``report.html`` stays below this size: samples are cut
+            shorter, then fewer are shown, until the page fits (a page whose table and
+            plots alone are larger is written anyway, with a warning).
+    """
+
+    samples: int = 3
+    seed: int = 1234
+    sample_chars: int = 1500
+    duplicate_pairs: int = 8
+    passage_chars: int = 400
+    max_html_bytes: int = 2_000_000
+
+    def validate(self, path: str) -> None:
+        _require(0 <= self.samples <= 100, f"{path}.samples", f"must be in [0, 100], got {self.samples}")
+        _require(self.sample_chars >= 100, f"{path}.sample_chars", f"must be >= 100, got {self.sample_chars}")
+        _require(0 <= self.duplicate_pairs <= 100, f"{path}.duplicate_pairs",
+                 f"must be in [0, 100], got {self.duplicate_pairs}")
+        _require(self.passage_chars >= 20, f"{path}.passage_chars", f"must be >= 20, got {self.passage_chars}")
+        _require(self.max_html_bytes >= 100_000, f"{path}.max_html_bytes",
+                 f"must be >= 100000 (the plots alone take about 200 kB), got {self.max_html_bytes}")
+
+
+@dataclass(frozen=True)
 class MixConfig:
     """The Pile's mix: each source repeated by its epochs, shuffled into training shards.
 
@@ -517,6 +554,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     run: RunConfig = field(default_factory=RunConfig)
     mix: MixConfig = field(default_factory=MixConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         # Sources are built from their own section only (`make_source(cfg, raw_dir)`):

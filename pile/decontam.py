@@ -56,7 +56,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -318,8 +318,8 @@ def _chunks(texts: Iterable[str], max_chars: int = CHUNK_CHARS) -> Iterator[list
 def ngram_hashes(texts: Sequence[str], ngram: int = 13) -> np.ndarray:
     """The distinct n-gram hashes of a batch of texts, sorted (``uint64``).
 
-    Workers can compute these in parallel and hand them to
-    `NgramIndexBuilder.add_hashes` on the driver.
+    Workers compute these in parallel (`HeldOutNgrams`) and write them (`NgramSink`);
+    `NgramIndexBuilder.add_hashes` merges them.
 
     Args:
         texts: the held-out texts.
@@ -429,63 +429,122 @@ def build_index(texts: Iterable[str], path: str | os.PathLike[str], ngram: int =
 
 
 class HeldOutNgrams:
-    """A `BatchFunction` for `PassContext.map_batches`: the n-gram hashes of a batch's
+    """A `BatchFunction` for `PassContext.map_to_parts`: the n-gram hashes of a batch's
     held-out documents, computed on the workers.
 
     Returns one row ``{"hashes": bytes}`` (sorted unique little-endian uint64) per batch
-    that holds a held-out document; `build_heldout_index` merges them on the driver.
+    that holds a held-out document; `NgramSink` writes them where they are computed.
 
     Args:
         splits: which documents are held out.
         ngram: words per n-gram.
-        exclude: ids to leave out (documents dedup removed: their text is in no split).
+        exclude: per source, a JSON file whose keys are ids to leave out (dedup's
+            decisions: their text is in no split), read on the worker one source at a
+            time, since the ids grow with the corpus.
     """
 
     label = "held-out n-grams"  # what its progress bar says
 
-    def __init__(self, splits: SplitsConfig, ngram: int = 13, exclude: Collection[str] = ()) -> None:
+    def __init__(self, splits: SplitsConfig, ngram: int = 13, exclude: dict[str, str] | None = None) -> None:
         _check_ngram(ngram)
         self.splits = splits
         self.ngram = ngram
-        self.exclude = exclude
+        self.exclude = dict(exclude or {})
+        self._excluded: tuple[str, frozenset[str]] = ("", frozenset())
 
     def setup(self) -> None:
-        """Nothing to load: hashing needs only numpy."""
+        """Nothing to load up front: hashing needs only numpy; exclusions load per source."""
+
+    def _excluded_ids(self, source: str) -> frozenset[str]:
+        if self._excluded[0] != source:
+            path = self.exclude.get(source)
+            ids = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
+            self._excluded = (source, frozenset(ids))
+        return self._excluded[1]
 
     def __call__(self, docs: list[Document]) -> list[dict[str, Any]]:
-        texts = [d.text for d in docs
-                 if d.id not in self.exclude and split_of(d.id, self.splits) != TRAIN]
+        texts = [d.text for d in docs if split_of(d.id, self.splits) != TRAIN
+                 and d.id not in self._excluded_ids(d.source)]
         if not texts:
             return []
         return [{"hashes": ngram_hashes(texts, self.ngram).astype("<u8").tobytes()}]
 
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__, _excluded=("", frozenset()))
+
+
+class NgramSink:
+    """Writes held-out n-gram hashes where they are computed (`PassContext.map_to_parts`):
+    a unit's, then a source's, distinct hashes as one sorted little-endian ``uint64`` file."""
+
+    def write(self, folder: Path, batches: Iterable[list[dict[str, Any]]]) -> int:
+        builder = NgramIndexBuilder()
+        for rows in batches:
+            for row in rows:
+                builder.add_hashes(np.frombuffer(row["hashes"], dtype="<u8"))
+        hashes = builder.finish()
+        atomic_write_bytes(Path(folder), hashes.astype("<u8").tobytes())
+        return int(hashes.size)
+
+    def merge(self, parts: list[Path], dest: Path, source: str) -> int:
+        builder = NgramIndexBuilder()
+        for part in parts:
+            builder.add_hashes(np.fromfile(part, dtype="<u8"))
+        hashes = builder.finish()
+        atomic_write_bytes(Path(dest), hashes.astype("<u8").tobytes())
+        return int(hashes.size)
+
+
+class IndexBuild:
+    """The index from the sources' held-out hash files and the eval set, built on a worker
+    (`PassContext.call`): returns the n-gram count and the index's sha256, nothing else."""
+
+    def __init__(self, ngram: int, parts: list[str], eval_paths: tuple[str, ...], path: str) -> None:
+        self.ngram = ngram
+        self.parts = parts
+        self.eval_paths = eval_paths
+        self.path = path
+
+    def __call__(self) -> tuple[int, str]:
+        builder = NgramIndexBuilder(self.ngram)
+        for part in self.parts:
+            builder.add_hashes(np.fromfile(part, dtype="<u8"))
+        builder.add_many(iter_eval_texts(self.eval_paths))
+        count = builder.save(self.path)
+        return count, hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+
 
 def build_heldout_index(ctx: PassContext, splits: SplitsConfig, cfg: DecontamConfig,
-                        path: str | os.PathLike[str], exclude: Collection[str] = ()) -> int:
+                        path: str | os.PathLike[str], exclude: dict[str, str] | None = None
+                        ) -> tuple[int, str]:
     """Build the decontamination index of a build: held-out splits plus the eval set.
+
+    The workers hash the held-out documents and write per-source hash files; one worker
+    merges them with the eval set into the index. Nothing that grows with the corpus
+    passes through the caller.
 
     Args:
         ctx: the build's pass context (every built source's documents).
         splits: the split settings (`Config.splits`).
         cfg: the decontamination settings (`Config.decontam`; `ngram`, `eval_paths`).
         path: where to save the index (``.npy``; its sidecar goes next to it).
-        exclude: ids of documents the build drops before the final phase (dedup's
-            decisions), so only text that reaches a held-out split is indexed.
+        exclude: per source, a JSON file of the ids the build drops before the final
+            phase (dedup's decisions), so only text that reaches a held-out split is indexed.
 
     Returns:
         The number of distinct n-grams in the index (0: nothing is held out, and
-        `Decontaminate` passes every document unchanged).
+        `Decontaminate` passes every document unchanged), and the index file's sha256.
 
     Raises:
         SourceError: an evaluation file cannot be read (see `iter_eval_texts`).
     """
-    builder = NgramIndexBuilder(cfg.ngram)
+    parts: list[str] = []
     if splits.val_fraction > 0 or splits.test_fraction > 0:
-        for _source, rows in ctx.map_batches(HeldOutNgrams(splits, cfg.ngram, exclude)):
-            for row in rows:
-                builder.add_hashes(np.frombuffer(row["hashes"], dtype="<u8"))
-    builder.add_many(iter_eval_texts(cfg.eval_paths))
-    return builder.save(path)
+        folder = Path(ctx.workdir) / "ngrams"
+        counts = ctx.map_to_parts(HeldOutNgrams(splits, cfg.ngram, exclude), NgramSink(),
+                                  ctx.sources, lambda source: folder / f"{source}.u64")
+        parts = [str(folder / f"{source}.u64") for source in ctx.sources if counts.get(source)]
+    return ctx.call(IndexBuild(cfg.ngram, parts, tuple(cfg.eval_paths), str(path)))
 
 
 def load_index(path: str | os.PathLike[str], ngram: int | None = None) -> np.ndarray:

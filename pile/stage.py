@@ -19,12 +19,15 @@ return the ids to drop with a reason each.
 from __future__ import annotations
 
 import abc
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Protocol, TypeVar
 
 from pile.document import Document
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +164,21 @@ class PassContext(Protocol):
         """Stream one source's documents on the driver, in corpus order."""
         ...
 
-    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
-                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        """Run `fn` over the documents on the workers; yield (source, rows) in order."""
-        ...
-
     def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
                      dest: Callable[[str], Path]) -> dict[str, int]:
         """Run `fn` over each source's documents and let `sink` write its rows where they
         are computed: a part per unit, then the parts merged into ``dest(source)``.
         Returns the rows written per source; nothing but counts reaches the caller."""
+        ...
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run one step of a pass (`fn`, picklable) on a worker and return its small result:
+        a global step whose inputs and outputs are files, kept off the driver."""
+        ...
+
+    def call_each(self, fns: list[Callable[[], T]]) -> list[T]:
+        """Run independent steps (`fns`, picklable) on the workers in parallel; their
+        results in the order given."""
         ...
 
 
@@ -182,19 +190,38 @@ class PartSink(Protocol):
     def merge(self, parts: list[Path], dest: Path, source: str) -> int: ...
 
 
+@dataclass(frozen=True)
+class DropFile:
+    """A global pass's decisions for one source, written where they were made."""
+
+    path: str
+    """JSON object: document id -> drop reason (``"exact_duplicate"``)."""
+    removed: int
+    sha256: str
+
+
 @dataclass
 class PassResult:
     """What a global pass decided.
 
     Attributes:
-        drops: document id -> drop reason (``"exact_duplicate"``).
+        drop_files: source -> its decisions on disk; the decisions themselves never pass
+            through the driver (`drops` reads them back, for tests and small corpora).
         counters: (source, key) -> number, merged into that source's stats.
         details: free-form JSON-serialisable facts for the report (largest clusters).
     """
 
-    drops: dict[str, str] = field(default_factory=dict)
+    drop_files: dict[str, DropFile] = field(default_factory=dict)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drops(self) -> dict[str, str]:
+        """Every decision, document id -> reason (read from `drop_files`)."""
+        out: dict[str, str] = {}
+        for name in sorted(self.drop_files):
+            out.update(json.loads(Path(self.drop_files[name].path).read_text(encoding="utf-8")))
+        return out
 
 
 class GlobalPass(abc.ABC):
@@ -249,10 +276,8 @@ class InMemoryPassContext:
             out[source] = sink.merge([part], dest(source), source)
         return out
 
-    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
-                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        fn.setup()
-        for source in (self.sources if sources is None else list(sources)):
-            docs = self._docs[source]
-            for start in range(0, len(docs), self._batch_size):
-                yield source, fn(docs[start:start + self._batch_size])
+    def call(self, fn: Callable[[], T]) -> T:
+        return fn()
+
+    def call_each(self, fns: list[Callable[[], T]]) -> list[T]:
+        return [fn() for fn in fns]

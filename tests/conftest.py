@@ -56,17 +56,19 @@ def shared_data() -> Path:
 
 def _artifact_hashes(root: Path) -> dict[str, str]:
     """sha256 of every finished artifact of a build (hidden staging files and the PNG plots
-    left out) and of its manifest: what byte-identical builds must share."""
+    left out), of its sampled documents, dataset card and manifest: what byte-identical
+    builds must share."""
     import hashlib
 
     out = {}
-    for folder in ("docs", "dedup", "pii", "tokens", "val", "test"):
+    for folder in ("docs", "dedup", "pii", "tokens", "val", "test", "samples"):
         base = root / folder
         for p in sorted(base.rglob("*")) if base.is_dir() else []:
             rel = p.relative_to(root)
             if p.is_file() and not any(part.startswith(".") for part in rel.parts) and p.suffix != ".png":
                 out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    out["manifest.json"] = hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
+    for name in ("manifest.json", "README.md"):
+        out[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
     return out
 
 
@@ -155,3 +157,62 @@ def http_folder():
     yield serve
     for server in servers:
         server.close()
+
+
+# Planted in the sampled build (generated for the tests: a Visa-range number with a valid
+# Luhn digit, and an address at the reserved example.com domain).
+PLANTED_CARD = "4929 8731 6640 2255"
+PLANTED_EMAIL = "jane.doe@example.com"
+
+
+@pytest.fixture(scope="session")
+def sampled_build(tmp_path_factory, shared_data, ray_executor):
+    """One build, on the session's Ray, that gives every part of the report something to
+    show: two sources of real text (wikitext articles, Shakespeare), drops of several
+    reasons (too short, German, Gopher), exact and cross-source near duplicates, planted
+    PII, long documents, held-out splits and two vocabularies of different engines.
+
+    Returns (config, build result, the planted values). Tests only read it.
+    """
+    import json
+    import re
+
+    from pile.build import Build
+    from pile.config import parse_config
+
+    root = tmp_path_factory.mktemp("sampled")
+    wiki = [p.strip() for p in re.split(r"\n = (?!=)", (shared_data / "text" / "wikitext-2" / "test.txt").read_text())
+            if len(p) > 2000][:18]
+    plays, cur = [], []
+    for para in (shared_data / "text" / "tinyshakespeare.txt").read_text().split("\n\n"):
+        cur.append(para)
+        if sum(len(p.split()) for p in cur) >= 150:
+            plays.append("\n\n".join(cur))
+            cur = []
+    plays = plays[:60]
+    wiki[3] = (wiki[3][:1500] + f" Write to {PLANTED_EMAIL} or pay with card {PLANTED_CARD} today. "
+               + wiki[3][1500:])
+    wiki += [" ".join(t.split()[:-2]) for t in plays[:3]]          # near copies of plays documents
+    wiki.append(wiki[3])                                            # an exact copy, with the PII
+    wiki.append("\n\n".join(wiki[6:10]))                            # a long document
+    wiki.append("Ein kurzer deutscher Text, der nicht auf Englisch geschrieben ist. " * 8)
+    wiki.append("too short to keep")
+    wiki.append(" ".join(["#"] * 60 + ["tag"] * 5 + ["and", "the"] * 3) + " end of line " * 10)
+    for name, docs in (("wiki", wiki), ("plays", plays)):
+        (root / name).mkdir()
+        (root / name / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"text": d, "meta": {"part": i} if name == "wiki" else {"act": i % 5}}) + "\n"
+                    for i, d in enumerate(docs)))
+    cfg = parse_config({
+        "out": str(root / "out"), "run": {"progress": False, "batch_size": 16},
+        "sources": [{"name": "wiki", "kind": "files", "paths": [str(root / "wiki")]},
+                    {"name": "plays", "kind": "files", "paths": [str(root / "plays")], "epochs": 2}],
+        "clean": {"languages": ["en"], "min_chars": 200, "quality": {"min_alpha_words_ratio": 0.7}},
+        "dedup": {"priority": ["plays"]},
+        "splits": {"val_fraction": 0.1, "test_fraction": 0.1},
+        "tokenizers": [{"name": "gpt2", "path": str(shared_data / "tokenizers" / "gpt2" / "tokenizer.json")},
+                       {"name": "mistral", "sentencepiece": str(shared_data / "tokenizers" / "mistral"
+                                                                / "tokenizer.model.v1")}],
+        "report": {"samples": 8, "sample_chars": 20000, "max_html_bytes": 300_000, "duplicate_pairs": 6}})
+    result = Build(cfg, ray_executor).run()
+    return cfg, result, {"card": PLANTED_CARD, "email": PLANTED_EMAIL}

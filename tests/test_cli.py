@@ -14,7 +14,7 @@ import yaml
 from pile.cli import main, make_parser
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["build", "download", "sources", "tokens", "validate"]
+COMMANDS = ["build", "download", "sources", "tokens", "validate", "show"]
 
 
 def run(*args, cwd=None):

@@ -439,13 +439,16 @@ def test_build_heldout_index_covers_the_splits_and_the_eval_set(tmp_path, wiki_p
     ctx = InMemoryPassContext(tmp_path / "work", {"wiki": wiki, "plays": plays}, batch_size=5)
     fn = pickle.loads(pickle.dumps(HeldOutNgrams(splits, 13)))
     assert fn([d for d in wiki if split_of(d.id, splits) == "train"][:3]) == []
-    count = build_heldout_index(ctx, splits, cfg, tmp_path / "built.npy")
+    count, sha256 = build_heldout_index(ctx, splits, cfg, tmp_path / "built.npy")
     build_index([d.text for d in heldout] + [wiki_paragraphs[30]], tmp_path / "direct.npy")
     assert (tmp_path / "built.npy").read_bytes() == (tmp_path / "direct.npy").read_bytes()
     assert count == load_index(tmp_path / "built.npy").size > 0
+    assert sha256 == hashlib.sha256((tmp_path / "built.npy").read_bytes()).hexdigest()
     # Held-out documents dedup removed are left out of the index.
-    gone = {heldout[0].id: "near_duplicate", heldout[1].id: "exact_duplicate"}
-    build_heldout_index(ctx, splits, cfg, tmp_path / "less.npy", exclude=gone)
+    gone = tmp_path / "wiki.drops.json"  # dedup's decisions file, read by the workers
+    gone.write_text(json.dumps({heldout[0].id: "near_duplicate", heldout[1].id: "exact_duplicate"}))
+    assert heldout[0].source == heldout[1].source == "wiki"
+    build_heldout_index(ctx, splits, cfg, tmp_path / "less.npy", exclude={"wiki": str(gone)})
     build_index([d.text for d in heldout[2:]] + [wiki_paragraphs[30]], tmp_path / "direct_less.npy")
     assert (tmp_path / "less.npy").read_bytes() == (tmp_path / "direct_less.npy").read_bytes()
     # A training document that quotes a held-out one and the eval set is rewritten;

@@ -7,7 +7,7 @@ import pickle
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import pytest
@@ -148,26 +148,64 @@ def test_results_do_not_depend_on_batches_or_partitions(golden, paragraphs, tmp_
 
 
 class TwoWorkerContext(InMemoryPassContext):
-    """An in-memory context whose `map_batches` runs on two spawned worker processes.
+    """An in-memory context whose work runs on two spawned worker processes.
 
-    The batch function is pickled to the workers as a real runner ships it (spawn, not
-    fork: the test session may already hold Ray's threads).
+    The batch functions, the sinks and the global steps are pickled to the workers as a
+    real runner ships them (spawn, not fork: the test session may already hold Ray's
+    threads), and each source is written as two parts, then merged, as several units are.
     """
 
-    def map_batches(self, fn, sources=None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        jobs = []
-        for source in (self.sources if sources is None else list(sources)):
-            docs = self._docs[source]
-            jobs += [(source, docs[i:i + self._batch_size]) for i in range(0, len(docs), self._batch_size)]
+    def map_to_parts(self, fn, sink, sources, dest) -> dict[str, int]:
+        out = {}
         with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-            for (source, _), rows in zip(jobs, pool.map(fn, [b for _, b in jobs])):
-                yield source, rows
+            for source in sources:
+                docs = self._docs[source]
+                batches = [docs[i:i + self._batch_size] for i in range(0, len(docs), self._batch_size)]
+                parts = []
+                for k, half in enumerate([batches[:len(batches) // 2], batches[len(batches) // 2:]]):
+                    part = self.workdir / ".parts" / source / f"{k:06d}"
+                    part.parent.mkdir(parents=True, exist_ok=True)
+                    pool.submit(sink.write, part, list(pool.map(fn, half))).result()
+                    parts.append(part)
+                out[source] = pool.submit(sink.merge, parts, dest(source), source).result()
+        return out
+
+    def call(self, fn):
+        return self.call_each([fn])[0]
+
+    def call_each(self, fns):
+        with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+            return [f.result() for f in [pool.submit(fn) for fn in fns]]
 
 
 def test_two_workers_give_the_same_result(golden, tmp_path: Path) -> None:
     one = _run(golden["docs"], tmp_path / "one", batch_size=2)
     two = _run(golden["docs"], tmp_path / "two", batch_size=2, ctx_cls=TwoWorkerContext)
     assert one[0].drops == two[0].drops and one[1] == two[1]
+    assert one[0].drops  # the golden set has duplicates of both kinds
+    assert {"exact_duplicate", "near_duplicate"} <= set(one[0].drops.values())
+
+
+class SixteenWorkers(InMemoryPassContext):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.workers = 16
+
+
+def test_routing_units_do_not_change_the_decisions(golden, tmp_path: Path, monkeypatch) -> None:
+    """Rows routed in many small units (as a large corpus is), and partitions grouped
+    into units for more workers, give the decisions of one unit each."""
+    from pile.dedup import resolve
+
+    whole = _run(golden["docs"], tmp_path / "whole")
+    monkeypatch.setattr(resolve, "ROUTE_ROWS", 3)
+    small = _run(golden["docs"], tmp_path / "small")
+    assert small[0].drops == whole[0].drops and small[1] == whole[1]
+    wide = _run(golden["docs"], tmp_path / "wide", ctx_cls=SixteenWorkers)  # one partition a unit
+    assert wide[0].drops == whole[0].drops and wide[1] == whole[1]
+    steps = resolve.Resolution(DedupConfig(), 1, 1, 0.0, str(tmp_path / "small"), list(golden["docs"]))
+    documents = sum(len(v) for v in golden["docs"].values())
+    assert len(steps.chunks()) >= documents // 3 > len(golden["docs"])  # really many units
 
 
 def test_rebuilding_one_source_reuses_the_others(golden, paragraphs, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -233,7 +234,7 @@ def test_band_keys_equal_exactly_when_band_values_equal() -> None:
 
 @pytest.mark.parametrize("threshold, num_perm, weights", [
     (0.8, 128, (0.5, 0.5)), (0.8, 128, (0.05, 0.95)), (0.5, 128, (0.5, 0.5)),
-    (0.9, 64, (0.3, 0.7)), (0.7, 256, (0.5, 0.5)),
+    (0.9, 64, (0.3, 0.7)), (0.7, 256, (0.5, 0.5)), (0.3, 32, (0.9, 0.1)), (0.95, 200, (0.05, 0.95)),
 ])
 def test_optimal_params_match_datasketch(threshold: float, num_perm: int, weights) -> None:
     assert optimal_params(threshold, num_perm, *weights) == _optimal_param(threshold, num_perm, *weights)
@@ -245,7 +246,7 @@ def test_recall_oriented_default_catches_pairs_at_the_threshold() -> None:
     assert candidate_probability(0.3, bands, rows) < 0.01
 
 
-def test_batch_functions_pickle_and_compute() -> None:
+def test_batch_functions_pickle_and_compute(tmp_path) -> None:
     docs = [Document(f"s/{i}", "s", f"text {i} with some shared words in it") for i in range(5)]
     fn = SignatureFn(Normalizer(), 5, 32, 1, "fast", 4, 8)
     fn.setup()
@@ -258,7 +259,9 @@ def test_batch_functions_pickle_and_compute() -> None:
     # dedup.batch_size slices a large batch without changing a row.
     sliced = SignatureFn(Normalizer(), 5, 32, 1, "fast", 4, 8, batch_size=2)
     assert sliced(docs) == rows and pickle.loads(pickle.dumps(sliced)).batch_size == 2
-    sfn = pickle.loads(pickle.dumps(ShingleSetFn(Normalizer(), 5, frozenset({"s/1", "s/3"}))))
+    # The wanted ids travel as a file (they grow with the corpus), read on the worker.
+    (tmp_path / "wanted.json").write_text(json.dumps(["s/1", "s/3"]))
+    sfn = pickle.loads(pickle.dumps(ShingleSetFn(Normalizer(), 5, str(tmp_path / "wanted.json"))))
     out = sfn(docs)
     assert [r["id"] for r in out] == ["s/1", "s/3"]
     got = np.frombuffer(out[0]["shingles"], dtype=np.uint64)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pile.document import Document, make_id
-from pile.stage import DropIds, Filter, InMemoryPassContext, Mapper, Stage, run_chain
+from pile.stage import DropIds, Filter, Mapper, Stage, run_chain
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,20 +76,10 @@ def test_pickle_drops_transient_state_and_sets_up_again():
     assert len(kept) == 1 and len(dropped) == 1 and clone.model is not None
 
 
-def test_drop_ids_and_in_memory_pass_context(tmp_path):
+def test_drop_ids():
     d = docs("aaaaaa", "bbbbbb")
     kept, dropped = DropIds({"s/1": "near_duplicate"}, "dedup").process_batch(d)
     assert [x.id for x in kept] == ["s/0"] and dropped[0].reason == "near_duplicate"
-
-    class Lengths:
-        def setup(self):
-            pass
-
-        def __call__(self, batch):
-            return [{"id": x.id, "n": len(x.text)} for x in batch]
-
-    ctx = InMemoryPassContext(tmp_path, {"s": d}, batch_size=1)
-    assert list(ctx.map_batches(Lengths())) == [("s", [{"id": "s/0", "n": 6}]), ("s", [{"id": "s/1", "n": 6}])]
 
 
 def test_base_stage_is_abstract():

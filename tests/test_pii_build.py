@@ -66,6 +66,10 @@ def test_build_scrubs_audits_counts_and_validates(mail_source, build_config):
     assert "pii.CREDIT_CARD" in json.dumps(stats)
     problems, summary = validate_build(out)
     assert problems == [] and "no card number" in summary
+    # `pile validate` on a terminal draws its bars, and not with --no-progress.
+    assert "\u2501" in _on_a_terminal(["validate", str(out)])
+    quiet = _on_a_terminal(["validate", str(out), "--no-progress"])
+    assert "ok:" in quiet and "\u2501" not in quiet
 
     # A card that slipped into an output file fails validation, naming the document.
     target = next((out / "docs" / "mail").glob("*.jsonl.zst"))
@@ -76,3 +80,28 @@ def test_build_scrubs_audits_counts_and_validates(mail_source, build_config):
     target.write_bytes(zstandard.ZstdCompressor().compress(("\n".join(lines) + "\n").encode()))
     problems, _ = validate_build(out)
     assert any(f"CREDIT_CARD left in document {first['meta']['id']}" in p for p in problems), problems
+
+
+def _on_a_terminal(args: list[str]) -> str:
+    """What `pile ARGS` prints with a pseudo-terminal as its stdout and stderr."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pile", *args], stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) == 0, out.decode("utf-8", "replace")[-2000:]
+    return out.decode("utf-8", "replace")
+

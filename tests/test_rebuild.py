@@ -71,3 +71,17 @@ def test_splits_are_stable_when_a_source_is_added(corpus, build_config, shared_d
         a = sorted((tmp_path / "one" / part / "docs" / "plays").glob("*.zst"))
         b = sorted((tmp_path / "two" / part / "docs" / "plays").glob("*.zst"))
         assert a and [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_a_changed_held_out_index_is_rebuilt_and_an_intact_one_is_not_reread(
+        corpus, build_config, shared_data, tmp_path):
+    out = tmp_path / "out"
+    cfg = make(build_config, corpus, out, shared_data)
+    Build(cfg, LocalExecutor()).run()
+    index = out / ".work" / "decontam" / "index.npy"
+    good = index.read_bytes()
+    again = Build(cfg, LocalExecutor()).run()
+    assert "decontam:_all" in again["reused"]
+    index.write_bytes(good[:-8] + bytes(8))  # damaged in place: another size or mtime
+    result = Build(cfg, LocalExecutor()).run()
+    assert "decontam:_all" in result["rebuilt"] and index.read_bytes() == good

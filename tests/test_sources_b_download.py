@@ -113,13 +113,31 @@ def test_commoncrawl(shared_data: Path, tmp_path: Path, server: Server) -> None:
 
 
 def test_pubmed_abstracts(shared_data: Path, tmp_path: Path, server: Server) -> None:
-    server.files["/pubmed/baseline/pubmed25n0001.xml.gz"] = gzip.compress(
-        (shared_data / "samples/pubmed/pubmed-29768149.xml").read_bytes())
+    """Each baseline file is verified against the ``.md5`` NCBI publishes beside it (the
+    OpenSSL ``MD5(<name>)= <hex>`` line NCBI writes), listed and fetched first."""
+    import hashlib
+
+    data = gzip.compress((shared_data / "samples/pubmed/pubmed-29768149.xml").read_bytes(), mtime=0)
+    server.files["/pubmed/baseline/pubmed25n0001.xml.gz"] = data
+    server.files["/pubmed/baseline/pubmed25n0001.xml.gz.md5"] = (
+        f"MD5(pubmed25n0001.xml.gz)= {hashlib.md5(data).hexdigest()}\n".encode())
     results, items = _run(server, tmp_path, "pubmed_abstracts", "https://ftp.ncbi.nlm.nih.gov/",
                           first=1, last=1)
-    assert [r.status for r in results] == ["downloaded"] and results[0].sha256
-    assert _ids(items) == [("pubmed_abstracts/29768149", "doc")]
+    assert [(r.name, r.status) for r in results] == [
+        ("_listing/pubmed25n0001.xml.gz.md5", "downloaded"), ("pubmed25n0001.xml.gz", "downloaded")]
+    assert _ids(items) == [("pubmed_abstracts/29768149", "doc")]  # the .md5 is not an input
     assert "BACKGROUND: In patients with mild asthma" in items[0].text
+    # an upstream file that does not match its published md5 fails, with its reason
+    (tmp_path / "raw/pubmed_abstracts/pubmed25n0001.xml.gz").unlink()
+    server.files["/pubmed/baseline/pubmed25n0001.xml.gz"] = data[:-8] + bytes(8)
+    results, items = _run(server, tmp_path, "pubmed_abstracts", "https://ftp.ncbi.nlm.nih.gov/",
+                          first=1, last=1)
+    assert [(r.name, r.status) for r in results] == [("pubmed25n0001.xml.gz", "failed")]
+    assert "md5 mismatch" in results[0].error and items == []
+    from pile.sources.download import load_failures
+
+    failures = load_failures(tmp_path / "raw/pubmed_abstracts")
+    assert failures["pubmed25n0001.xml.gz"]["reason"] == "checksum_mismatch"
 
 
 def test_pubmed_central(shared_data: Path, tmp_path: Path, server: Server) -> None:

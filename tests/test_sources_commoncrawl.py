@@ -203,3 +203,56 @@ def test_plain_warc_cut_inside_a_response_fails_the_file(shared_data: Path, tmp_
         for item in source(tmp_path, stoplist="none").read(path):
             got.append(item)
     assert ids(got) == [(f"commoncrawl/{WET_UUID}", "doc")]
+
+
+def _many_pages_warc(shared_data: Path, path: Path) -> list[str]:
+    """A record-gzipped WARC as Common Crawl writes them: the real captures of
+    whirlwind.warc.gz, then pages of real book text, a 404 and an image between them."""
+    html, _ = _book_page(shared_data)
+    text = (shared_data / "samples/gutenberg/3261.txt").read_text("ascii")
+    path.write_bytes((shared_data / CC / "whirlwind.warc.gz").read_bytes())
+    made = []
+    with open(path, "ab") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for i in range(40):
+            page = html.replace(b"News from Nowhere", text[i * 500:(i + 1) * 500].encode("ascii"))
+            made.append(_record(writer, f"http://example.org/{i}", "200 OK", "text/html", page))
+            if i % 7 == 3:
+                made.append(_record(writer, f"http://example.org/{i}.png", "200 OK", "image/png", b"\x89PNG"))
+            if i % 11 == 5:
+                made.append(_record(writer, f"http://example.org/{i}/x", "404 Not Found", "text/html", b"<p>no</p>"))
+    return made
+
+
+def test_record_gzipped_warc_read_in_spans_gives_the_whole_file(shared_data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "many.warc.gz"
+    made = _many_pages_warc(shared_data, path)
+    src = source(tmp_path)
+    whole = list(src.read(path))
+    assert len(whole) >= len(made) and {f"commoncrawl/{m}" for m in made} <= {i for i, _ in ids(whole)}
+    for target in (4096, 9000, 30_000):
+        spans = src.spans(path, target)
+        assert spans and len(spans) > 3 and spans[0][0] == 0
+        parts = [list(src.read_span(path, span)) for span in spans]
+        assert ids([x for p in parts for x in p]) == ids(whole)  # each record once, in order
+        assert [x.text for p in parts for x in p if isinstance(x, Document)] == \
+            [x.text for x in whole if isinstance(x, Document)]
+        assert sum(1 for p in parts if p) > 3  # the records really are spread over the spans
+    # A small file, or a plain (not record-gzipped) WARC, is read whole.
+    assert src.spans(path, path.stat().st_size) is None
+    plain = tmp_path / "plain.warc"
+    plain.write_bytes(gzip.decompress((shared_data / CC / "whirlwind.warc.gz").read_bytes()))
+    assert src.spans(plain, 1000) is None
+
+
+def test_truncated_record_gzipped_warc_fails_in_its_last_span(shared_data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "many.warc.gz"
+    _many_pages_warc(shared_data, path)
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(path.read_bytes()[:-300])
+    src = source(tmp_path)
+    spans = src.spans(cut, 9000)
+    for span in spans[:-1]:
+        list(src.read_span(cut, span))  # the earlier spans end at a record boundary
+    with pytest.raises(SourceError, match="truncated"):
+        list(src.read_span(cut, spans[-1]))

@@ -139,7 +139,7 @@ def test_download_verifies_the_published_checksum(shared_data: Path, tmp_path: P
     src = source(tmp_path)
     [failed] = dl.fetch(src)
     assert failed.status == "failed" and "size mismatch: expected 2333082954" in failed.error
-    assert src.list_files()[0].sha256 == DATASET_SHA256 and src.inputs() == []
+    assert src.list_files()[0].checksum == f"sha256:{DATASET_SHA256}" and src.inputs() == []
     # The same URL named explicitly (no published checksum) downloads and reads.
     src = source(tmp_path, urls=(DATASET_URL,))
     [ok] = dl.fetch(src)

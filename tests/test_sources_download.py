@@ -157,7 +157,7 @@ def test_dropped_connection_is_resumed_with_range(server: Loopback, payload: byt
                                                   tmp_path: Path) -> None:
     server.files["/dumps/wiki.bz2"] = payload
     server.drop_once.add("/dumps/wiki.bz2")
-    remote = RemoteFile(server.url("/dumps/wiki.bz2"), "wiki.bz2", sha256=_sha(payload))
+    remote = RemoteFile(server.url("/dumps/wiki.bz2"), "wiki.bz2", checksum="sha256:" + _sha(payload))
     [result] = _downloader().fetch_files([remote], tmp_path)
     assert result.status == "downloaded", result.error
     assert result.sha256 == _sha(payload) and result.size == len(payload)
@@ -204,7 +204,9 @@ def test_changed_upstream_restarts_instead_of_splicing(server: Loopback, payload
 
 
 @pytest.mark.parametrize("field, value, expected", [
-    ("sha256", "0" * 64, "sha256 mismatch"),
+    ("checksum", "sha256:" + "0" * 64, "sha256 mismatch"),
+    ("checksum", "md5:" + "0" * 32, "md5 mismatch"),
+    ("checksum", "sha1:" + "0" * 40, "sha1 mismatch"),
     ("size", 12345, "size mismatch: expected 12345 bytes"),
 ])
 def test_verification_mismatch_fails_that_file_cleanly(server: Loopback, payload: bytes,
@@ -213,7 +215,7 @@ def test_verification_mismatch_fails_that_file_cleanly(server: Loopback, payload
     server.files["/bad.bz2"] = payload
     server.files["/good.txt"] = b"fine\n"
     bad = RemoteFile(server.url("/bad.bz2"), "bad.bz2", **{field: value})
-    good = RemoteFile(server.url("/good.txt"), "good.txt", sha256=_sha(b"fine\n"), size=5)
+    good = RemoteFile(server.url("/good.txt"), "good.txt", checksum="sha256:" + _sha(b"fine\n"), size=5)
     results = _downloader().fetch_files([bad, good], tmp_path)
     assert [r.status for r in results] == ["failed", "downloaded"]
     assert "bad.bz2" in results[0].error and expected in results[0].error
@@ -283,7 +285,7 @@ def test_changed_upstream_is_detected_and_refreshed(server: Loopback, tmp_path: 
 
 def test_cached_file_is_not_fetched_again(server: Loopback, tmp_path: Path) -> None:
     server.files["/a.txt"] = b"abc\n"
-    remote = RemoteFile(server.url("/a.txt"), "sub/a.txt", sha256=_sha(b"abc\n"))
+    remote = RemoteFile(server.url("/a.txt"), "sub/a.txt", checksum="sha256:" + _sha(b"abc\n"))
     _downloader().fetch_files([remote], tmp_path)
     [again] = _downloader().fetch_files([remote], tmp_path)
     assert again.status == "cached" and again.sha256 == _sha(b"abc\n")
@@ -427,7 +429,7 @@ def test_corrupt_mirror_is_skipped_for_a_good_one(server: Loopback, tmp_path: Pa
     good = b"the published bytes\n"
     server.files["/dl/f.txt"] = b"corrupted bytes....\n"
     server.files["/good/dl/f.txt"] = good
-    remote = RemoteFile(server.url("/dl/f.txt"), "f.txt", sha256=_sha(good))
+    remote = RemoteFile(server.url("/dl/f.txt"), "f.txt", checksum="sha256:" + _sha(good))
     [result] = _downloader().fetch_files([remote], tmp_path, mirrors=[server.base + "/good"])
     assert result.status == "downloaded" and result.url == server.url("/good/dl/f.txt")
     assert (tmp_path / "f.txt").read_bytes() == good
@@ -447,3 +449,56 @@ def test_cached_json_listing(server: Loopback, tmp_path: Path) -> None:
     server.files["/bad.json"] = b"<html>not json</html>"
     with pytest.raises(SourceError, match="bad.json"):
         cached_json(server.url("/bad.json"), tmp_path / "bad.json")
+
+
+def test_published_md5_and_sha1_are_verified_while_streaming_and_on_resume(
+        server: Loopback, payload: bytes, tmp_path: Path) -> None:
+    """Wikimedia publishes md5 and sha1, NCBI md5: the digest is computed in the same pass
+    as the sha256, over the resumed prefix too (the partial bytes are rehashed from disk)."""
+    import hashlib as h
+
+    for algo in ("md5", "sha1"):
+        path = f"/{algo}.bz2"
+        server.files[path] = payload
+        server.drop_once.add(path)  # the first response is cut halfway: resumed with Range
+        remote = RemoteFile(server.url(path), f"{algo}.bz2",
+                            checksum=f"{algo.upper()}:{h.new(algo, payload).hexdigest().upper()}")
+        assert remote.checksum == f"{algo}:{h.new(algo, payload).hexdigest()}"  # normalised
+        [result] = _downloader().fetch_files([remote], tmp_path)
+        assert result.status == "downloaded", result.error
+        gets = server.gets(path)
+        assert len(gets) == 2 and gets[1]["Range"].startswith("bytes=")
+        record = json.loads((tmp_path / STATE_FILE).read_text())["files"][f"{algo}.bz2"]
+        assert record["checksum"] == remote.checksum and record["sha256"] == _sha(payload)
+        # a second run trusts the verified record: nothing fetched, nothing rehashed
+        [again] = _downloader().fetch_files([remote], tmp_path)
+        assert again.status == "cached" and len(server.gets(path)) == 2
+
+
+def test_md5_mismatch_fails_that_file_with_a_counted_reason_then_the_mirror_serves_it(
+        server: Loopback, payload: bytes, tmp_path: Path) -> None:
+    from pile.sources.download import load_failures
+
+    good_md5 = hashlib.md5(payload).hexdigest()
+    server.files["/dl/p.bz2"] = payload[:-1] + b"!"   # corrupt on the upstream
+    remote = RemoteFile(server.url("/dl/p.bz2"), "p.bz2", checksum=f"md5:{good_md5}")
+    [failed] = _downloader().fetch_files([remote], tmp_path)
+    assert failed.status == "failed" and "md5 mismatch" in failed.error
+    assert load_failures(tmp_path)["p.bz2"]["reason"] == "checksum_mismatch"
+    assert not list(tmp_path.glob("p.bz2*"))  # neither the final name nor a .part to resume
+    server.files["/good/dl/p.bz2"] = payload
+    [result] = _downloader().fetch_files([remote], tmp_path, mirrors=[server.base + "/good"])
+    assert result.status == "downloaded" and result.url == server.url("/good/dl/p.bz2")
+    assert "p.bz2" not in load_failures(tmp_path)  # the success cleared the failure
+    # a file changed on disk after its record no longer matches: fetched again
+    (tmp_path / "p.bz2").write_bytes(b"tampered")
+    [refetched] = _downloader().fetch_files([remote], tmp_path, mirrors=[server.base + "/good"])
+    assert refetched.status == "downloaded" and (tmp_path / "p.bz2").read_bytes() == payload
+
+
+@pytest.mark.parametrize("value", ["abc", "crc32:1234", "md5:" + "0" * 31, "sha1:" + "g" * 40])
+def test_a_malformed_checksum_is_refused(value: str) -> None:
+    from pile.errors import SourceError
+
+    with pytest.raises(SourceError, match="checksum"):
+        RemoteFile("http://x/a", "a", checksum=value)

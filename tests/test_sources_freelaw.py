@@ -187,3 +187,89 @@ def test_options_and_pickle(tmp_path: Path) -> None:
             source(tmp_path, options=options)
     src = pickle.loads(pickle.dumps(source(tmp_path)))
     assert src.list_files()[0].url.endswith("/bulk-data/opinions-2025-10-31.csv.bz2")
+
+
+# The clusters and dockets dumps as CourtListener's bulk data has them (the columns the
+# join reads, among others), written at test time in the same dialect as the opinions.
+CLUSTER_COLUMNS = ["id", "date_created", "case_name", "docket_id", "judges"]
+DOCKET_COLUMNS = ["id", "date_created", "court_id", "case_name", "docket_number"]
+
+
+def write_table(path: Path, columns: list[str], rows: list[dict[str, str]], dialect: str) -> Path:
+    buf = io.StringIO()
+    buf.write(",".join(columns) + "\n")
+    writer = csv.writer(buf, lineterminator="\n", **WRITERS[dialect])
+    for row in rows:
+        writer.writerow([row.get(c, "") for c in columns])
+    path.write_bytes(bz2.compress(buf.getvalue().encode("utf-8")))
+    return path
+
+
+def court_dumps(folder: Path, date: str, dialect: str, texts: dict) -> None:
+    # opinions 101..103 are in clusters 9101..9103; 9103's docket is missing, 104's cluster too
+    clusters = [{"id": "9101", "docket_id": "501", "case_name": 'Smith v. "Jones"\nII',
+                 "judges": texts["enron"][:200]},
+                {"id": "9102", "docket_id": "502", "case_name": "In re `Doe` \\ Roe"},
+                {"id": "9103", "docket_id": "599"},
+                {"id": "bad", "docket_id": "501"}]
+    dockets = [{"id": "501", "court_id": "scotus", "case_name": texts["latex"][:300]},
+               {"id": "502", "court_id": "ca9", "docket_number": "12-345"}]
+    write_table(folder / f"opinion-clusters-{date}.csv.bz2", CLUSTER_COLUMNS, clusters, dialect)
+    write_table(folder / f"dockets-{date}.csv.bz2", DOCKET_COLUMNS, dockets, dialect)
+
+
+@pytest.mark.parametrize("dialect", list(WRITERS))
+def test_courts_are_joined_from_the_clusters_and_dockets_dumps(dialect: str, texts: dict,
+                                                               tmp_path: Path) -> None:
+    date = DATES[dialect]
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    write_dump(folder / f"opinions-{date}.csv.bz2", records(texts), dialect)
+    court_dumps(folder, date, dialect, texts)
+    src = source(tmp_path, paths=(str(folder),), options={"courts": True, "date": date})
+    assert [p.name for p in src.inputs()] == [f"opinions-{date}.csv.bz2"]  # not the join's dumps
+    docs = [i for p in src.inputs() for i in src.read(p) if isinstance(i, Document)]
+    assert [(d.id, d.meta.get("court_id"), d.meta.get("docket_id")) for d in docs] == [
+        ("freelaw/101", "scotus", "501"), ("freelaw/102", "ca9", "502"), ("freelaw/103", None, None)]
+    [index] = list((tmp_path / "raw" / "freelaw").glob(".courts-*.sqlite"))
+    built = index.stat().st_mtime_ns
+    again = [i for p in src.inputs() for i in src.read(p) if isinstance(i, Document)]
+    assert [d.meta.get("court_id") for d in again] == ["scotus", "ca9", None]
+    assert index.stat().st_mtime_ns == built  # built once, then only looked up
+    # without courts: the same files read as before, no court
+    plain = source(tmp_path, paths=(str(folder / f"opinions-{date}.csv.bz2"),))
+    assert all("court_id" not in d.meta for d in plain.read(plain.inputs()[0])
+               if isinstance(d, Document))
+
+
+def test_a_missing_or_damaged_join_dump_fails_the_opinions_file(texts: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    opinions = write_dump(folder / "opinions-2024-08-31.csv.bz2", records(texts), "backtick")
+    src = source(tmp_path, paths=(str(opinions),), options={"courts": True})
+    with pytest.raises(SourceError, match="no clusters dump"):
+        list(src.read(opinions))
+    court_dumps(folder, "2024-08-31", "backtick", texts)
+    dockets = folder / "dockets-2024-08-31.csv.bz2"
+    dockets.write_bytes(bz2.compress(bz2.decompress(dockets.read_bytes()).replace(b"ca9", b"c\xff9")))
+    src = source(tmp_path, paths=(str(folder),), options={"courts": True})
+    with pytest.raises(SourceError, match="dockets-2024-08-31.csv.bz2: the dockets dump"):
+        list(src.read(opinions))
+    assert not list((tmp_path / "raw" / "freelaw").glob(".courts-*"))  # no half-built index
+
+
+def test_courts_download_from_loopback(texts: dict, tmp_path: Path, http_folder) -> None:
+    served = tmp_path / "served" / "bulk-data"
+    served.mkdir(parents=True)
+    write_dump(served / "opinions-2025-10-31.csv.bz2", records(texts), "backslash")
+    court_dumps(served, "2025-10-31", "backslash", texts)
+    server = http_folder(tmp_path / "served")
+    src = source(tmp_path, options={"courts": True})
+    dl = Downloader(rewrites={"https://com-courtlistener-storage.s3-us-west-2.amazonaws.com/":
+                              server.url + "/"}, progress=False, retries=0, delays={})
+    assert [(r.name, r.status) for r in dl.fetch(src)] == [
+        ("opinions-2025-10-31.csv.bz2", "downloaded"),
+        ("opinion-clusters-2025-10-31.csv.bz2", "downloaded"),
+        ("dockets-2025-10-31.csv.bz2", "downloaded")]
+    docs = [i for p in src.inputs() for i in src.read(p) if isinstance(i, Document)]
+    assert [d.meta.get("court_id") for d in docs] == ["scotus", "ca9", None]

@@ -241,3 +241,24 @@ def test_a_tarball_without_a_top_folder_keeps_every_file(shared_data: Path, tmp_
     paths = sorted(o.doc.meta["path"] if hasattr(o, "reason") else o.meta["path"] for o in out)
     assert paths == sorted(files)
     assert {o.meta["license"] for o in out if not hasattr(o, "reason")} == {"MIT"}
+
+
+def test_meta_ref_is_the_commit_the_tarball_carries(shared_data: Path, tmp_path: Path,
+                                                   http_folder) -> None:
+    """codeload serves ``git archive`` output, whose pax global header's ``comment`` is
+    the commit id: a repository fetched as HEAD is recorded by its commit."""
+    files = {"webvtt/__init__.py": (shared_data / TREE / "webvtt/__init__.py").read_bytes()}
+    dest = tmp_path / "served" / REPO / "tar.gz" / "HEAD"
+    dest.parent.mkdir(parents=True)
+    with tarfile.open(dest, "w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": REF}) as tf:
+        for rel, data in files.items():
+            info = tarfile.TarInfo(f"webvtt-py-{REF[:7]}/{rel}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    server = http_folder(tmp_path / "served")
+    src = source(tmp_path, options={"repos": [REPO]})
+    dl = Downloader(rewrites={"https://codeload.github.com/": server.url + "/"}, progress=False,
+                    retries=0, delays={})
+    assert [r.status for r in dl.fetch(src)] == ["downloaded"]
+    [doc] = [o for p in src.inputs() for o in src.read(p)]
+    assert (doc.meta["ref"], doc.meta["ref_requested"]) == (REF, "HEAD")

@@ -101,10 +101,20 @@ def test_broken_and_hostile_xml_fails_the_file(shared_data: Path, tmp_path: Path
 
 
 def test_listing_and_options(tmp_path: Path) -> None:
+    # First the md5 files NCBI publishes beside the baseline files ...
     files = source(tmp_path, release=25, first=1, last=2).list_files()
+    base = "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/"
     assert [(f.url, f.name) for f in files] == [
-        ("https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/pubmed25n0001.xml.gz", "pubmed25n0001.xml.gz"),
-        ("https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/pubmed25n0002.xml.gz", "pubmed25n0002.xml.gz")]
+        (base + "pubmed25n0001.xml.gz.md5", "_listing/pubmed25n0001.xml.gz.md5"),
+        (base + "pubmed25n0002.xml.gz.md5", "_listing/pubmed25n0002.xml.gz.md5")]
+    # ... then, once one is on disk, its file with that md5 (GNU md5sum lines read too)
+    listing = tmp_path / "pubmed_abstracts" / "_listing"
+    listing.mkdir(parents=True)
+    (listing / "pubmed25n0002.xml.gz.md5").write_text("0123456789ABCDEF0123456789abcdef  pubmed25n0002.xml.gz\n")
+    files = source(tmp_path, release=25, first=1, last=2).list_files()
+    assert [(f.name, f.checksum) for f in files] == [
+        ("_listing/pubmed25n0001.xml.gz.md5", None),
+        ("pubmed25n0002.xml.gz", "md5:0123456789abcdef0123456789abcdef")]
     assert len(source(tmp_path).list_files()) == 1274
     for options, field in [({"release": 0}, "release"), ({"first": "1"}, "first"),
                            ({"first": 5, "last": 2}, "first")]:

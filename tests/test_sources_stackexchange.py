@@ -215,16 +215,17 @@ def test_sites_option_lists_archive_org_dumps(tmp_path: Path) -> None:
 
 def test_listing_from_item_metadata(tmp_path: Path) -> None:
     metadata = {"files": [
-        {"name": "math.stackexchange.com.7z", "size": "123"},
-        {"name": "math.meta.stackexchange.com.7z", "size": "45"},
+        {"name": "math.stackexchange.com.7z", "size": "123", "md5": "a" * 32, "sha1": "b" * 40},
+        {"name": "math.meta.stackexchange.com.7z", "size": "45", "md5": "c" * 32},
         {"name": "stackoverflow.com-Posts.7z", "size": "999"},
         {"name": "stackoverflow.com-Comments.7z", "size": "1"},
         {"name": "Sites.xml", "size": "9"},
     ]}
     files = parse_listing(metadata)
-    assert [(f.name, f.size) for f in files] == [("math.meta.stackexchange.com.7z", 45),
-                                                 ("math.stackexchange.com.7z", 123),
-                                                 ("stackoverflow.com-Posts.7z", 999)]
+    assert [(f.name, f.size, f.checksum) for f in files] == [
+        ("math.meta.stackexchange.com.7z", 45, "md5:" + "c" * 32),   # archive.org's checksums
+        ("math.stackexchange.com.7z", 123, "sha1:" + "b" * 40),     # the stronger one
+        ("stackoverflow.com-Posts.7z", 999, None)]
     assert [f.name for f in parse_listing(metadata, include_meta=False)] == [
         "math.stackexchange.com.7z", "stackoverflow.com-Posts.7z"]
     # `sites: all` reads the cached listing without the network.

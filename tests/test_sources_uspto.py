@@ -160,7 +160,11 @@ def test_listing_and_options(tmp_path: Path) -> None:
     assert files[0].url == "https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/2004/pg040106.zip"
     assert files[-1].url == "https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/2005/ipg051227.zip"
     assert len(files) == 52 + 52 and files[0].name == "2004/pg040106.zip"
-    for bad in ([2001], "2020", [True]):
+    aps = source(tmp_path, years=[1976]).list_files()
+    assert [f.name for f in aps[:2]] == ["1976/pftaps19760106_wk01.zip", "1976/pftaps19760113_wk02.zip"]
+    assert aps[0].url == ("https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/1976/"
+                          "pftaps19760106_wk01.zip") and len(aps) == 52
+    for bad in ([1975], "2020", [True]):
         with pytest.raises(ConfigError, match=r"sources\.uspto\.options\.years"):
             source(tmp_path, years=bad)
 
@@ -168,3 +172,84 @@ def test_listing_and_options(tmp_path: Path) -> None:
 def test_pickle_round_trip(shared_data: Path, tmp_path: Path) -> None:
     src = pickle.loads(pickle.dumps(source(tmp_path, min_chars=10)))
     assert ids(list(src.read(shared_data / GRANT25))) == [("uspto/US06334226B1", "doc")]
+
+
+# --- APS (1976-2001) ------------------------------------------------------------------
+# No real APS file is among the samples, so the test input follows the USPTO's "Patent
+# Full-Text/APS Green Book" (PatentFullTextAPSDoc_GreenBook.pdf, bulk data folder 1976):
+# a file header line, then per patent a PATN line, fixed fields (tag in columns 1-4, data
+# from column 6, continuation lines indented five blanks, about 74 columns wide), section
+# tags on their own lines; BSUM holds PAC headings and PAR paragraphs. The text is the
+# real US 6,334,226 (the v2.5 sample): its BRFSUM written as BSUM, so the APS reader must
+# give the same background as the v2.5 reader.
+
+
+def aps_lines(tag: str, data: str) -> list[str]:
+    import textwrap
+
+    wrapped = textwrap.wrap(data, 69) or [""]
+    return [f"{tag:<4} {wrapped[0]}"] + [f"     {w}" for w in wrapped[1:]]
+
+
+def aps_patent(shared_data: Path) -> tuple[str, dict]:
+    from lxml import etree
+
+    from pile.sources.uspto import parse_patent
+
+    raw = (shared_data / GRANT25).read_bytes()
+    info = parse_patent(raw)
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    root = etree.fromstring(prepare_xml(raw), parser=parser)
+    lines = ["PATN", *aps_lines("WKU", info["number"] + "0"),  # check digit: not verified
+             *aps_lines("SRC", "9"), *aps_lines("APN", "0955812"), *aps_lines("TTL", info["title"]),
+             *aps_lines("ISD", info["date"]), "INVT", *aps_lines("NAM", "Inventor; Name"),
+             "ABST", *aps_lines("PAL", " ".join("".join(root.find("SDOAB").itertext()).split())),
+             "BSUM"]
+    for el in root.find("SDODE/BRFSUM").iter("H", "PARA"):
+        text = " ".join("".join(el.itertext()).split())
+        lines += aps_lines("PAC" if el.tag == "H" else "PAR", text)
+    lines += ["DETD", *aps_lines("PAR", "The detailed description is not the background."),
+              "CLMS", *aps_lines("NUM", "1."), *aps_lines("PAR", "1. A faucet support member.")]
+    return "\n".join(lines) + "\n", info
+
+
+def test_aps_weekly_file_gives_the_same_background_as_the_xml(shared_data: Path, tmp_path: Path) -> None:
+    patent, info = aps_patent(shared_data)
+    no_background = "\n".join(["PATN", "WKU  039302710", "TTL  A patent without headings",
+                               "ISD  19760106", "BSUM", "PAR  This brief summary has no",
+                               "     background heading at all."]) + "\n"
+    weekly = "HHHHHT APS1      ISSUE  020101\n" + patent + no_background
+    txt = tmp_path / "pftaps20020101_wk01.txt"
+    txt.write_bytes(weekly.encode("ascii"))
+    items = list(source(tmp_path, min_chars=10).read(txt))
+    assert ids(items) == [("uspto/US06334226", "doc"), ("uspto/US03930271", "no_background")]
+    [xml_doc] = list(source(tmp_path, min_chars=10).read(shared_data / GRANT25))
+    assert items[0].text == xml_doc.text  # the same section, whichever format carried it
+    assert items[0].meta == {**xml_doc.meta, "patent": "US06334226", "format": "APS"}
+    assert "Japanese Laid-open patent No. Sho 63-321435" in items[0].text
+    # zipped as the weekly files are; a patent over the record limit is dropped, not held
+    zipped = tmp_path / "pftaps20020101_wk01.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("pftaps20020101_wk01.txt", weekly)
+    assert ids(list(source(tmp_path, min_chars=10).read(zipped)))[0] == ("uspto/US06334226", "doc")
+    small = make_source(SourceConfig(name="uspto", kind="uspto", max_record_bytes=2048,
+                                     options={"min_chars": 10}), tmp_path)
+    assert [i.reason for i in small.read(txt) if not isinstance(i, Document)][0] == "too_large"
+
+
+def test_aps_download_from_loopback(shared_data: Path, tmp_path: Path, http_folder) -> None:
+    from pile.sources.download import Downloader
+
+    patent, _ = aps_patent(shared_data)
+    folder = tmp_path / "up" / "data/patent/grant/redbook/fulltext/2001"
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "pftaps20010102_wk01.zip", "w") as zf:
+        zf.writestr("pftaps20010102_wk01.txt", "HHHHHT APS1      ISSUE  010102\n" + patent)
+    server = http_folder(tmp_path / "up")
+    src = make_source(SourceConfig(name="uspto", kind="uspto", options={"years": [2001], "min_chars": 10}),
+                      tmp_path / "raw")
+    results = Downloader(rewrites={"https://bulkdata.uspto.gov/": server.url + "/"}, progress=False,
+                         retries=0, delays={}).fetch(src)
+    assert results[0].status == "downloaded" and results[0].name == "2001/pftaps20010102_wk01.zip"
+    assert {r.status for r in results[1:]} == {"failed"}  # the other weeks are not served
+    assert ids([i for p in src.inputs() for i in src.read(p)]) == [("uspto/US06334226", "doc")]

@@ -194,8 +194,51 @@ def test_truncated_dump_fails_that_file(shared_data: Path, tmp_path: Path) -> No
 def test_default_upstream_urls(tmp_path: Path, options: dict, url: str) -> None:
     source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia", options=options),
                              tmp_path)
-    [remote] = source.list_files()
-    assert remote.url == url and remote.name == url.rsplit("/", 1)[1]
+    [sums] = source.list_files()  # first the dump's md5sums.txt ...
+    folder, _, name = url.rpartition("/")
+    assert sums.url == folder + "/" + name.replace("pages-articles-multistream.xml.bz2",
+                                                   "md5sums.txt")
+    assert sums.name.startswith("_listing/")
+    (tmp_path / "wikipedia" / sums.name).parent.mkdir(parents=True)
+    (tmp_path / "wikipedia" / sums.name).write_text(f"{'ab' * 16}  {name}\n")
+    [_, remote] = source.list_files()  # ... then the dump with that md5
+    assert remote.url == url and remote.name == name and remote.checksum == f"md5:{'ab' * 16}"
+
+
+def test_default_listing_is_verified_against_the_published_md5sums(
+        shared_data: Path, tmp_path: Path, http_folder) -> None:
+    """Wikimedia's ``<wiki>-<date>-md5sums.txt`` (GNU md5sum lines for every file of the
+    dump) is fetched first; the dump must match its line, or it fails as a mismatch."""
+    import hashlib
+
+    data = (shared_data / "samples" / "wikipedia" / DUMP).read_bytes()
+    folder = tmp_path / "up" / "enwiki" / "20240601"
+    folder.mkdir(parents=True)
+    dump = "enwiki-20240601-pages-articles-multistream.xml.bz2"
+    (folder / dump).write_bytes(data)
+    sums = (f"{hashlib.md5(b'index').hexdigest()}  enwiki-20240601-pages-articles-multistream-index.txt.bz2\n"
+            f"{hashlib.md5(data).hexdigest()}  {dump}\n")
+    (folder / "enwiki-20240601-md5sums.txt").write_text(sums)
+    server = http_folder(tmp_path / "up")
+    source = make_source(SourceConfig(name="wikipedia", kind="wikipedia",  # no real mirror
+                                      options={"dump_date": "20240601"},
+                                      mirrors=(server.url + "/no-mirror",)), tmp_path / "raw")
+    dl = Downloader(rewrites={"https://dumps.wikimedia.org/": server.url + "/"}, progress=False,
+                    delays={}, retries=0)
+    results = dl.fetch(source)
+    assert [(r.name, r.status) for r in results] == [
+        ("_listing/enwiki-20240601-md5sums.txt", "downloaded"), (dump, "downloaded")]
+    assert [p.name for p in source.inputs()] == [dump]
+    assert sum(isinstance(i, Document) for i in source.read(source.inputs()[0])) > 100
+    # the same dump against a wrong published md5: refused, reason counted
+    (tmp_path / "raw" / "wikipedia" / dump).unlink()
+    (tmp_path / "raw" / "wikipedia" / "_listing" / "enwiki-20240601-md5sums.txt").write_text(
+        f"{'0' * 32}  {dump}\n")
+    [failed] = [r for r in dl.fetch(source) if r.name == dump]
+    assert failed.status == "failed" and "md5 mismatch" in failed.error
+    from pile.sources.download import load_failures
+
+    assert load_failures(source.raw_dir)[dump]["reason"] == "checksum_mismatch"
 
 
 @pytest.mark.parametrize("options, field", [
@@ -236,7 +279,7 @@ def test_default_mirror_is_tried_after_upstream(tmp_path: Path) -> None:
     [mirror] = source_mirrors(source)
     assert mirror_url(remote.url, mirror) == (
         "https://ftp.acc.umu.se/mirror/wikimedia.org/dumps/enwiki/latest/"
-        "enwiki-latest-pages-articles-multistream.xml.bz2")
+        "enwiki-latest-md5sums.txt")
     configured = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia",
                                               mirrors=("https://m.example/",)), tmp_path)
     assert source_mirrors(configured) == ("https://m.example/",)
@@ -246,7 +289,8 @@ def test_default_mirror_is_tried_after_upstream(tmp_path: Path) -> None:
 
 
 DUMPSTATUS = {"jobs": {"articlesmultistreamdump": {"status": "done", "files": {
-    "enwiki-20240601-pages-articles-multistream10.xml-p4045403p5399366.bz2": {"size": 30},
+    "enwiki-20240601-pages-articles-multistream10.xml-p4045403p5399366.bz2": {
+        "size": 30, "md5": "c" * 32, "sha1": "D" * 40},
     "enwiki-20240601-pages-articles-multistream-index10.txt-p4045403p5399366.bz2": {"size": 3},
     "enwiki-20240601-pages-articles-multistream2.xml-p41243p151573.bz2": {"size": 20},
     "enwiki-20240601-pages-articles-multistream1.xml-p1p41242.bz2": {"size": 10},
@@ -263,8 +307,8 @@ def test_parts_are_listed_from_dumpstatus(tmp_path: Path) -> None:
                                           options={"parts": True, "dump_date": "20240601"}),
                              tmp_path)
     files = source.list_files()
-    assert [(f.name.split("multistream")[1].split(".")[0], f.size) for f in files] == [
-        ("1", 10), ("2", 20), ("10", 30)]
+    assert [(f.name.split("multistream")[1].split(".")[0], f.size, f.checksum) for f in files] == [
+        ("1", 10, None), ("2", 20, None), ("10", 30, "sha1:" + "d" * 40)]
     assert files[0].url == ("https://dumps.wikimedia.org/enwiki/20240601/"
                             "enwiki-20240601-pages-articles-multistream1.xml-p1p41242.bz2")
 

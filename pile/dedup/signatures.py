@@ -24,6 +24,8 @@ SIMD passes per shingle and no Python per shingle in the fast mode.
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -240,25 +242,28 @@ class ShingleSetFn:
 
     Args:
         normalizer, ngram: as for signatures.
-        wanted: ids of the documents in candidate pairs.
+        wanted_path: a JSON list of the ids of the documents in candidate pairs, read on
+            the worker (`setup`): the set grows with the corpus, so it is not shipped.
     """
 
     label = "verification"  # what its progress bar says
 
-    def __init__(self, normalizer: Normalizer, ngram: int, wanted: frozenset[str]) -> None:
+    def __init__(self, normalizer: Normalizer, ngram: int, wanted_path: str) -> None:
         self.normalizer = normalizer
         self.ngram = ngram
-        self.wanted = wanted
+        self.wanted_path = str(wanted_path)
         self._hasher: ShingleHasher | None = None
+        self._wanted: frozenset[str] = frozenset()
 
     def setup(self) -> None:
         if self._hasher is None:
             self._hasher = ShingleHasher(self.normalizer, self.ngram)
+            self._wanted = frozenset(json.loads(Path(self.wanted_path).read_text(encoding="utf-8")))
 
     def __call__(self, docs: list[Document]) -> list[dict[str, Any]]:
         self.setup()
         assert self._hasher is not None
-        picked = [d for d in docs if d.id in self.wanted]
+        picked = [d for d in docs if d.id in self._wanted]
         if not picked:
             return []
         hashes, offsets = self._hasher.hash_batch(self._hasher.word_bytes([d.text for d in picked]))
@@ -267,5 +272,5 @@ class ShingleSetFn:
                 for i, d in enumerate(picked)]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"normalizer": self.normalizer, "ngram": self.ngram, "wanted": self.wanted,
-                "_hasher": None}
+        return {"normalizer": self.normalizer, "ngram": self.ngram, "wanted_path": self.wanted_path,
+                "_hasher": None, "_wanted": frozenset()}

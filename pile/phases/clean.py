@@ -22,6 +22,7 @@ from pile.phases.context import BuildContext
 from pile.phases.engine import UnitPhase, file_fingerprint, fingerprint
 from pile.phases.plan import plan_source
 from pile.phases.work import CleanTask, PartResult
+from pile.samples import SampleSettings, commit_sample_parts
 from pile.stage import Stage
 from pile.stats import PhaseAccounting
 
@@ -64,7 +65,8 @@ class CleanPhase(UnitPhase):
         _units, selected = self._plan(ctx, key)
         return fingerprint("clean", pile.__version__, to_dict(scfg), to_dict(ctx.cfg.clean_for(scfg)),
                            [s.name for s in self._chains[key]], file_fingerprint(selected),
-                           ctx.cfg.run.batch_size, ctx.cfg.run.unit_bytes, ctx.cfg.run.min_units)
+                           ctx.cfg.run.batch_size, ctx.cfg.run.unit_bytes, ctx.cfg.run.min_units,
+                           SampleSettings.of(ctx.cfg.report).fingerprint())
 
     def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
         return (ctx.work / "clean" / key).is_dir()
@@ -80,7 +82,8 @@ class CleanPhase(UnitPhase):
 
     def task(self, ctx: BuildContext, keys: list[str]) -> CleanTask:
         return CleanTask({k: ctx.sources[k] for k in keys}, {k: self._chains[k] for k in keys},
-                         {k: str(ctx.staging(self.name, k)) for k in keys}, ctx.cfg.run.batch_size)
+                         {k: str(ctx.staging(self.name, k)) for k in keys}, ctx.cfg.run.batch_size,
+                         SampleSettings.of(ctx.cfg.report))
 
     def progress_of(self, done: Done) -> tuple[int, int]:
         return done.result.stats.documents_in, done.result.stats.bytes_in
@@ -105,6 +108,7 @@ class CleanPhase(UnitPhase):
         for failure in ctx.record.download_failures.get(key, []):
             acc.file_failed(failure["file"], failure["reason"])
         swap_in(ready, final)
+        commit_sample_parts(staging, done, ctx.work / "samples" / self.name / key)
         shutil.rmtree(staging, ignore_errors=True)
         stats = acc.finish()
         _units, selected = self._plan(ctx, key)

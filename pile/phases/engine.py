@@ -172,6 +172,14 @@ class PhaseRunner:
 
     def run(self, phase: Phase) -> bool:
         """Run one phase; True if it did any work."""
+        cpu = time.process_time()
+        try:
+            return self._run(phase)
+        finally:
+            driver = self.ctx.record.driver_cpu
+            driver[phase.name] = driver.get(phase.name, 0.0) + time.process_time() - cpu
+
+    def _run(self, phase: Phase) -> bool:
         ctx = self.ctx
         if not phase.tracked:
             keys = phase.keys(ctx)

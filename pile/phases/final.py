@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pile
@@ -23,6 +24,7 @@ from pile.phases.engine import UnitPhase, fingerprint
 from pile.phases.heldout import index_path
 from pile.phases.plan import part_units
 from pile.phases.work import FinalTask, PartResult
+from pile.samples import SampleSettings, commit_sample_parts, wanted_ids
 from pile.stage import Stage
 from pile.stats import PhaseAccounting
 
@@ -55,10 +57,15 @@ class FinalPhase(UnitPhase):
         return fingerprint("final", pile.__version__, ctx.clean_fingerprint(key), drops_fingerprint(ctx, key),
                            to_dict(ctx.cfg.pii), to_dict(ctx.cfg.output), [s.name for s in self.stages(ctx)],
                            to_dict(ctx.cfg.splits) if ctx.splits_active() else None,
-                           [to_dict(ctx.cfg.decontam), dc.sha256] if dc is not None else None)
+                           [to_dict(ctx.cfg.decontam), dc.sha256] if dc is not None else None,
+                           SampleSettings.of(ctx.cfg.report).fingerprint(), self.wanted(ctx).get(key, []))
 
     def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
         return (ctx.out / "docs" / key).is_dir()
+
+    def wanted(self, ctx: BuildContext) -> dict[str, list[str]]:
+        """Per source, the ids of the duplicate pairs the report shows (`pile.samples`)."""
+        return wanted_ids(ctx.work) if ctx.cfg.dedup.enabled else {}
 
     def plan(self, ctx: BuildContext, keys: list[str]) -> list[Unit]:
         units = []
@@ -74,7 +81,8 @@ class FinalPhase(UnitPhase):
         drops = {k: str(drops_path(ctx, k)) for k in keys} if ctx.cfg.dedup.enabled else {}
         return FinalTask({k: stages for k in keys}, drops, {k: str(ctx.staging(self.name, k)) for k in keys},
                          ctx.cfg.splits if ctx.splits_active() else None, ctx.cfg.output.docs_per_file,
-                         ctx.cfg.output.zstd_level, ctx.cfg.run.batch_size)
+                         ctx.cfg.output.zstd_level, ctx.cfg.run.batch_size, SampleSettings.of(ctx.cfg.report),
+                         {k: v for k, v in self.wanted(ctx).items() if k in keys})
 
     def progress_of(self, done: Done) -> tuple[int, int]:
         return done.result.stats.documents_in, done.result.stats.bytes_in
@@ -107,19 +115,20 @@ class FinalPhase(UnitPhase):
                 artifacts[f"{root}docs/{key}/{final_name}"] = [size, sha]
             if "audit" in result.extra:
                 audit.append(staging / result.extra["audit"])
-        audit_path = ctx.work / "pii" / f"{key}.audit.jsonl"
-        audit_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = audit_path.with_name(f".{audit_path.name}.tmp")
-        with open(tmp, "wb") as out:  # the audit is spans only: small next to the text
-            for path in audit:
-                with open(path, "rb") as fh:
-                    shutil.copyfileobj(fh, out)
-        os.replace(tmp, audit_path)
+        # The units' audit parts are renamed, in unit order, never copied here: the audit
+        # grows with the PII found; the report's worker assembles ``pii/audit.jsonl``.
+        audit_ready = audit_dir(ctx, key).with_name(f".{key}.staging")
+        shutil.rmtree(audit_ready, ignore_errors=True)
+        audit_ready.mkdir(parents=True)
+        for i, path in enumerate(audit):
+            os.replace(path, audit_ready / f"{i:06d}.audit.jsonl")
+        swap_in(audit_ready, audit_dir(ctx, key))
         for part in parts:
             swap_in(ready[part], ctx.split_root(part) / "docs" / key)
         if not ctx.splits_active():
             for part in ("val", "test"):  # a build that had splits before
                 shutil.rmtree(ctx.split_root(part) / "docs" / key, ignore_errors=True)
+        commit_sample_parts(staging, done, ctx.work / "samples" / self.name / key)
         shutil.rmtree(staging, ignore_errors=True)
         stats = acc.finish()
         stats.seconds = seconds + time.perf_counter() - started
@@ -130,4 +139,9 @@ class FinalPhase(UnitPhase):
         ctx.record.artifacts.update(payload.get("artifacts", {}))
 
 
-__all__ = ["DOCS_FILE", "FinalPhase"]
+def audit_dir(ctx: BuildContext, source: str) -> Path:
+    """``.work/pii/<source>/``: the source's PII audit parts, in unit order."""
+    return ctx.work / "pii" / source
+
+
+__all__ = ["DOCS_FILE", "FinalPhase", "audit_dir"]

@@ -3,7 +3,6 @@ files) in one sorted index, which the final phase cuts from the training split."
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -30,14 +29,15 @@ class HeldOutPhase(Phase):
         on = dc.enabled and (ctx.splits_active() or bool(dc.eval_paths))
         return [GLOBAL] if on and ctx.built_sources() else []
 
-    def _excluded(self, ctx: BuildContext) -> list[str]:
-        out: list[str] = []
+    def _excluded(self, ctx: BuildContext) -> dict[str, str]:
+        """Per source, the dedup decisions file (read on the workers, not here)."""
+        out: dict[str, str] = {}
         if ctx.cfg.dedup.enabled:
             for name in ctx.built_sources():
                 path = drops_path(ctx, name)
                 if path.is_file():
-                    out.extend(json.loads(path.read_text()))
-        return sorted(out)
+                    out[name] = str(path)
+        return out
 
     def fingerprint(self, ctx: BuildContext, key: str) -> str:
         from pile.decontam import eval_files
@@ -52,18 +52,26 @@ class HeldOutPhase(Phase):
         return False
 
     def present(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> bool:
+        # The size and mtime the build saw, not a re-hash: the Pile's held-out index is
+        # gigabytes, and a rebuild with nothing to do must stay a matter of seconds.
         path = index_path(ctx)
-        return path.is_file() and sha256_file(path) == payload.get("sha256")
+        if not path.is_file():
+            return False
+        st = path.stat()
+        if "size" in payload:
+            return [st.st_size, st.st_mtime_ns] == [payload["size"], payload["mtime_ns"]]
+        return sha256_file(path) == payload.get("sha256")  # a marker from before sizes
 
     def run(self, ctx: BuildContext, keys: list[str]) -> dict[str, dict[str, Any]]:
         from pile.decontam import build_heldout_index
 
         t0 = time.perf_counter()
         pctx = RunnerPassContext(ctx, ctx.built_sources(), ctx.work / "decontam", "held-out index")
-        ngrams = build_heldout_index(pctx, ctx.cfg.splits, ctx.cfg.decontam, index_path(ctx),
-                                     exclude=set(self._excluded(ctx)))
-        return {GLOBAL: {"sha256": sha256_file(index_path(ctx)), "ngrams": ngrams,
-                         "seconds": round(time.perf_counter() - t0, 3)}}
+        ngrams, sha256 = build_heldout_index(pctx, ctx.cfg.splits, ctx.cfg.decontam, index_path(ctx),
+                                             exclude=self._excluded(ctx))
+        st = index_path(ctx).stat()
+        return {GLOBAL: {"sha256": sha256, "ngrams": ngrams, "size": st.st_size,
+                         "mtime_ns": st.st_mtime_ns, "seconds": round(time.perf_counter() - t0, 3)}}
 
     def load(self, ctx: BuildContext, key: str, payload: dict[str, Any]) -> None:
         ctx.record.decontam = DecontamSummary(ngrams=int(payload.get("ngrams", 0)),

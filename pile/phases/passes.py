@@ -11,7 +11,8 @@ from pile.docs_io import checkpoint_parts, read_checkpoint
 from pile.document import Document
 from pile.phases.context import BuildContext
 from pile.phases.plan import part_units
-from pile.phases.work import PartSinkTask, PassTask, part_name
+from pile.phases.engine import GLOBAL
+from pile.phases.work import CallTask, PartSinkTask, part_name
 from pile.progress import PhaseProgress
 from pile.executor import Unit
 from pile.stage import BatchFunction, PartSink
@@ -44,20 +45,12 @@ class RunnerPassContext:
         for part in self.parts(source):
             yield from read_checkpoint(part)
 
-    def map_batches(self, fn: BatchFunction, sources: Iterable[str] | None = None
-                    ) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        names = self.sources if sources is None else list(sources)
-        units = [u for s in names for u in part_units(s, self.parts(s))]
-        if not units:
-            return
-        step = getattr(fn, "label", type(fn).__name__)
-        with PhaseProgress(f"{self.label}: {step}", len(units), self.ctx.cfg.run.progress) as bar:
-            for done in self.ctx.executor.map(PassTask(fn, self.ctx.cfg.run.batch_size), units):
-                n = 0
-                for rows in done.result:
-                    n += len(rows)
-                    yield done.unit.source, rows
-                bar.advance_unit(n, 0)
+    def call(self, fn: Callable[[], Any]) -> Any:
+        return self.call_each([fn])[0]
+
+    def call_each(self, fns: list[Callable[[], Any]]) -> list[Any]:
+        units = [Unit(GLOBAL, i, ()) for i in range(len(fns))]
+        return [done.result for done in self.ctx.executor.map(CallTask(fns), units)]
 
     def map_to_parts(self, fn: BatchFunction, sink: PartSink, sources: Iterable[str],
                      dest: Callable[[str], Path]) -> dict[str, int]:

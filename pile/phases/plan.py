@@ -35,18 +35,20 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
     Returns:
         The units, and the files actually selected.
     """
-    sizes = []
-    for f in files:
-        try:
-            sizes.append(f.stat().st_size)
-        except OSError:
-            sizes.append(0)
+    # Only the files a size cap takes are looked at: a capped source of 75,000 small
+    # files stats the few thousand it reads, not all of them.
     selected: list[Path] = []
+    sizes: list[int] = []
     total = 0
-    for f, size in zip(files, sizes):
+    for f in files:
         if max_bytes is not None and total >= max_bytes:
             break
+        try:
+            size = f.stat().st_size
+        except OSError:
+            size = 0
         selected.append(f)
+        sizes.append(size)
         total += size
     if max_bytes is not None and len(selected) == 1:
         return [Unit(src.name, 0, (str(selected[0]),), cap=max_bytes)], selected

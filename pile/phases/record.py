@@ -63,6 +63,9 @@ class BuildRecord:
     rebuilt: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # The driver's own CPU seconds per phase (fingerprints, planning, submission, commit)
+    # and for the closing outputs: what bounds a cluster's speed-up (issue 10).
+    driver_cpu: dict[str, float] = field(default_factory=dict)
     download_failures: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     decisions: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> id -> reason
     dedup: DedupSummary | None = None

@@ -11,7 +11,8 @@
    a part larger than the limit is a shard of its own), and a worker concatenates each
    group's ``.bin`` parts and writes its ``.idx``. The driver renames the finished shards:
    ``<source>.bin/.idx`` for one shard, ``<source>_NNNNN.bin/.idx`` for several.
-4. Counts: ``tokens/counts.csv/.json/.png`` and the record's token summary.
+4. Counts: ``tokens/counts.csv/.json`` and the record's token summary (the report's
+   worker task draws ``tokens/counts.png``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pile.config import to_dict
+from pile.docs_io import atomic_write_text
 from pile.executor import Done, Unit
 from pile.phases.context import SPLITS, BuildContext
 from pile.phases.engine import Phase, fingerprint
@@ -221,9 +223,11 @@ class TokenizePhase(Phase):
         sources = ctx.built_sources()
         table = CountsTable.from_counters(self.counters[name] for name in sources)
         rebuilt = any(r.startswith(f"{self.name}:") for r in ctx.record.rebuilt)
-        tables = [ctx.out / "tokens" / f"counts.{ext}" for ext in ("csv", "json", "png")]
-        if rebuilt or not all(p.is_file() for p in tables):  # the plot alone costs a second
-            table.write(ctx.out / "tokens")
+        # The tables only: their plot (counts.png) is drawn with the report's, on a worker.
+        for ext, render in (("csv", table.to_csv), ("json", table.to_json)):
+            path = ctx.out / "tokens" / f"counts.{ext}"
+            if rebuilt or not path.is_file():
+                atomic_write_text(path, render())
         shards = self.shards
         manifest = {v.name: {**v.to_dict(), "sources": {
             name: {"documents": self.counters[name].documents,

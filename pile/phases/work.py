@@ -25,6 +25,7 @@ from pile.document import Document
 from pile.errors import SourceError
 from pile.manifest import sha256_file
 from pile.executor import Unit, UnitTask
+from pile.samples import SAMPLE_PART, SampleSettings, UnitSampler, replacement_length
 from pile.sources.base import Source
 from pile.stage import BatchFunction, DropIds, Stage
 from pile.stats import UnitStats
@@ -46,12 +47,13 @@ def tmp_name(path: Path) -> Path:
 
 
 def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
-                     drops: list[tuple[str, str]] | None = None) -> Iterator[list[Document]]:
+                     drops: list[tuple[str, str]] | None = None,
+                     sampler: UnitSampler | None = None) -> Iterator[list[Document]]:
     """Batches of a unit's upstream documents, in file order.
 
     Drops at read time are counted as stage ``read`` (and, given `drops`, listed there as
-    (id, reason)); a file that fails is named in `stats` with the reason, and the files
-    after it are still read.
+    (id, reason); given `sampler`, offered to it); a file that fails is named in `stats`
+    with the reason, and the files after it are still read.
     """
     batch: list[Document] = []
     for path in unit.files:
@@ -71,6 +73,8 @@ def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
                     stats.dropped("read", item.reason, nbytes)
                     if drops is not None:
                         drops.append((item.doc.id, item.reason))
+                    if sampler is not None:
+                        sampler.read_dropped(item.doc, item.reason, nbytes)
                 if len(batch) >= batch_size:
                     yield batch
                     batch = []
@@ -116,8 +120,10 @@ def timed(batches: Iterator[list[Document]], stats: UnitStats, stage: str = "rea
         yield batch
 
 
-def run_stages(chain: list[Stage], docs: list[Document], stats: UnitStats) -> list[Document]:
-    """Run `docs` through `chain`; every drop, second and counter goes into `stats`."""
+def run_stages(chain: list[Stage], docs: list[Document], stats: UnitStats,
+               sampler: UnitSampler | None = None) -> list[Document]:
+    """Run `docs` through `chain`; every drop, second and counter goes into `stats` (and
+    every drop is offered to `sampler`, which keeps a few per reason)."""
     for stage in chain:
         if not docs:
             break
@@ -126,6 +132,8 @@ def run_stages(chain: list[Stage], docs: list[Document], stats: UnitStats) -> li
         stats.add_seconds(stage.name, time.perf_counter() - t0)
         for d in drops:
             stats.dropped(stage.name, d.reason, d.doc.nbytes)
+            if sampler is not None:
+                sampler.dropped(stage, d.doc, d.reason)
         for (_source, key), n in stage.drain_counters().items():
             stats.counters[key] += n
     return docs
@@ -153,11 +161,12 @@ class CleanTask(UnitTask):
     """Read upstream files, run the source's cleaning chain, write a checkpoint part."""
 
     def __init__(self, sources: dict[str, Source], chains: dict[str, list[Stage]],
-                 staging: dict[str, str], batch_size: int) -> None:
+                 staging: dict[str, str], batch_size: int, samples: SampleSettings | None = None) -> None:
         self.sources = sources
         self.chains = chains
         self.staging = staging
         self.batch_size = batch_size
+        self.samples = samples
 
     def setup(self) -> None:
         _setup_chains(self.chains)
@@ -166,12 +175,14 @@ class CleanTask(UnitTask):
         stats = UnitStats(unit.source)
         chain = self.chains.get(unit.source, [])
         kept: list[Document] = []
-        batches = read_source_unit(self.sources[unit.source], unit, stats, self.batch_size)
+        sampler = UnitSampler(self.samples) if self.samples is not None else None
+        batches = read_source_unit(self.sources[unit.source], unit, stats, self.batch_size, sampler=sampler)
         for batch in timed(batches, stats):
-            kept.extend(run_stages(chain, batch, stats))
+            kept.extend(run_stages(chain, batch, stats, sampler))
         for doc in kept:
             stats.kept(doc.nbytes)
         result = PartResult(stats)
+        write_samples(sampler, Path(self.staging[unit.source]), unit, result)
         if kept:
             t0 = time.perf_counter()
             path = Path(self.staging[unit.source]) / part_name(unit.index, ".parquet")
@@ -194,7 +205,8 @@ class FinalTask(UnitTask):
     """
 
     def __init__(self, chains: dict[str, list[Stage]], drops: dict[str, str], staging: dict[str, str],
-                 splits: Any | None, docs_per_file: int, zstd_level: int, batch_size: int) -> None:
+                 splits: Any | None, docs_per_file: int, zstd_level: int, batch_size: int,
+                 samples: SampleSettings | None = None, wanted: dict[str, list[str]] | None = None) -> None:
         self.chains = chains
         self.drops = drops
         self.staging = staging
@@ -202,6 +214,8 @@ class FinalTask(UnitTask):
         self.docs_per_file = docs_per_file
         self.zstd_level = zstd_level
         self.batch_size = batch_size
+        self.samples = samples
+        self.wanted = wanted or {}  # source -> ids whose text the duplicate pairs show
         self._dedup: dict[str, DropIds] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -233,12 +247,18 @@ class FinalTask(UnitTask):
                                         self.zstd_level)
                    for part in (("train", "val", "test") if self.splits is not None else ("train",))}
         audit: list[str] = []
+        sampler = (UnitSampler(self.samples, self.wanted.get(unit.source, ()), replacement_length(chain))
+                   if self.samples is not None else None)
         try:
             for batch in timed(read_written_unit(unit, stats, self.batch_size), stats):
-                docs = run_stages(chain, batch, stats)
+                if sampler is not None:
+                    sampler.capture(batch)
+                docs = run_stages(chain, batch, stats, sampler)
                 t0 = time.perf_counter()
                 for doc in docs:
                     stats.kept(doc.nbytes)
+                    if sampler is not None:
+                        sampler.kept(doc)
                     for entity, start, end in doc.meta.get("_pii_spans", ()):
                         audit.append(json.dumps({"id": doc.id, "entity": entity, "start": start,
                                                  "end": end}))
@@ -261,7 +281,14 @@ class FinalTask(UnitTask):
             tmp.write_text("".join(line + "\n" for line in audit))
             os.replace(tmp, path)
             result.extra["audit"] = path.name
+        write_samples(sampler, folder, unit, result)
         return result
+
+
+def write_samples(sampler: UnitSampler | None, folder: Path, unit: Unit, result: PartResult) -> None:
+    """The unit's sample part (`pile.samples`) next to its other parts, named in `result`."""
+    if sampler is not None and sampler.write(folder / part_name(unit.index, SAMPLE_PART)):
+        result.extra["samples"] = part_name(unit.index, SAMPLE_PART)
 
 
 # -- tokenize --------------------------------------------------------------------------------
@@ -406,21 +433,15 @@ class MergeTask(UnitTask):
 # -- global passes ---------------------------------------------------------------------------
 
 
-class PassTask(UnitTask):
-    """A global pass's `BatchFunction` over a checkpoint part: its result rows come back.
+class CallTask(UnitTask):
+    """Steps of a global pass on the workers (`PassContext.call_each`), unit ``i`` running
+    ``fns[i]``: their inputs and outputs are files; only their small results come back."""
 
-    What the rows hold is the pass's business (dedup: a signature per document, fixed
-    size whatever the document's length)."""
+    def __init__(self, fns: list[Any]) -> None:
+        self.fns = fns
 
-    def __init__(self, fn: BatchFunction, batch_size: int) -> None:
-        self.fn = fn
-        self.batch_size = batch_size
-
-    def setup(self) -> None:
-        self.fn.setup()
-
-    def run(self, unit: Unit) -> list[list[dict[str, Any]]]:
-        return [self.fn(batch) for batch in read_written_unit(unit, None, self.batch_size)]
+    def run(self, unit: Unit) -> Any:
+        return self.fns[unit.index]()
 
 
 class PartSinkTask(UnitTask):
@@ -446,6 +467,6 @@ class PartSinkTask(UnitTask):
         return int(self.sink.write(folder, batches))
 
 
-__all__ = ["CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "PassTask", "TokenPart",
+__all__ = ["CallTask", "CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "TokenPart",
            "TokenizeTask", "TokenizedUnit",
            "part_name", "read_source_unit", "read_written_unit", "run_stages"]

@@ -31,6 +31,7 @@ KINDS: dict[str, str] = {
     "hackernews": "pile.sources.hackernews:HackerNewsSource",
     "freelaw": "pile.sources.freelaw:FreeLawSource",
     "nih_exporter": "pile.sources.nih_exporter:NihExporterSource",
+    "philpapers": "pile.sources.philpapers:PhilPapersSource",
     "opensubtitles": "pile.sources.opensubtitles:OpenSubtitlesSource",
     "youtube_subtitles": "pile.sources.youtube_subtitles:YoutubeSubtitlesSource",
     "github": "pile.sources.github:GithubSource",

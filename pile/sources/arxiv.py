@@ -378,7 +378,7 @@ class ArxivSource(Source):
             # arxiv.org serves an e-print (gzip) under its bare id (``/e-print/1907.10121``):
             # stored with ``.gz`` so `inputs` and `read` know it for one.
             return [f if f.name.lower().endswith((".gz", ".tar", ".tgz") + TEX_SUFFIXES)
-                    else RemoteFile(url=f.url, name=f"{f.name}.gz", sha256=f.sha256, size=f.size)
+                    else RemoteFile(url=f.url, name=f"{f.name}.gz", checksum=f.checksum, size=f.size)
                     for f in super().list_files()]
         if not self.options["ids"]:
             raise ConfigError(f"sources.{self.name}.options.ids: empty, and the arXiv bulk sources "

@@ -3,7 +3,7 @@
 A source has three jobs, split so tests can hit each alone:
 
 - `list_files()`: the upstream files (`RemoteFile`: url, name under ``raw/<source>/``,
-  and the sha256 / size when the upstream publishes them);
+  and the checksum (sha256, sha1 or md5) / size when the upstream publishes them);
 - `inputs()`: the local files to extract, in a deterministic order;
 - `read(path)`: a pure parser + converter from one local file to `Document`s (and
   `Dropped` decisions for records that cannot be used, each with a reason).
@@ -44,6 +44,32 @@ class RecordTooLarge(SourceError):
         self.size = size
 
 
+# Where a kind stores what it downloads only to list other files (index pages, published
+# checksum lists): below ``raw/<source>/_listing/``, never read as an input.
+LISTING_DIR = "_listing"
+
+# The digests an upstream may publish, with their hex lengths (Wikimedia: md5 and sha1,
+# NCBI: md5, DeepMind: sha256).
+CHECKSUM_ALGORITHMS: dict[str, int] = {"sha256": 64, "sha1": 40, "md5": 32}
+
+
+def parse_checksum(value: str) -> tuple[str, str]:
+    """``"md5:<hex>"`` -> ``("md5", "<hex>")`` (lower case).
+
+    Raises:
+        SourceError: no known algorithm tag, or a digest of the wrong length or alphabet.
+    """
+    algo, sep, digest = value.partition(":")
+    algo, digest = algo.strip().lower(), digest.strip().lower()
+    length = CHECKSUM_ALGORITHMS.get(algo)
+    if not sep or length is None:
+        raise SourceError(f"checksum {value!r}: expected <algorithm>:<hex digest> with one of "
+                          f"{', '.join(CHECKSUM_ALGORITHMS)}")
+    if len(digest) != length or not re.fullmatch(r"[0-9a-f]+", digest):
+        raise SourceError(f"checksum {value!r}: a {algo} digest is {length} hex digits")
+    return algo, digest
+
+
 @dataclass(frozen=True)
 class RemoteFile:
     """One upstream file.
@@ -51,16 +77,23 @@ class RemoteFile:
     Attributes:
         url: where to fetch it.
         name: relative path under ``raw/<source>/`` where it is stored.
-        sha256: the published checksum, when the upstream publishes one (verified).
+        checksum: the published digest, tagged with its algorithm (``sha256:<hex>``,
+            ``sha1:<hex>`` or ``md5:<hex>``), when the upstream publishes one (verified
+            while the bytes stream; the sha256 is computed and recorded either way).
         size: the published size in bytes, when known (verified).
         robots: a crawled page: fetched only where the host's robots.txt allows it.
     """
 
     url: str
     name: str
-    sha256: str | None = None
+    checksum: str | None = None
     size: int | None = None
     robots: bool = False
+
+    def __post_init__(self) -> None:
+        if self.checksum is not None:
+            algo, digest = parse_checksum(self.checksum)
+            object.__setattr__(self, "checksum", f"{algo}:{digest}")
 
 
 class Source(abc.ABC):
@@ -136,11 +169,12 @@ class Source(abc.ABC):
         """The local files to extract, sorted so every run reads them in the same order.
 
         Explicit ``paths`` (files or globs) win; otherwise the downloaded files under
-        ``raw/<source>/`` that `list_files` names.
+        ``raw/<source>/`` that `list_files` names (except listings under `LISTING_DIR`).
         """
         if self.cfg.paths:
             return expand_paths(self.cfg.paths, f"sources.{self.name}.paths")
-        files = [self.raw_dir / f.name for f in self.list_files()]
+        files = [self.raw_dir / f.name for f in self.list_files()
+                 if f.name.split("/", 1)[0] != LISTING_DIR]
         return [p for p in files if p.is_file()]
 
     def check_choice(self, key: str, choices: tuple[str, ...] | list[str]) -> None:

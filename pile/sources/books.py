@@ -35,8 +35,7 @@ stripped the same way; the title is the file's stem.
 
 A book that cannot be read (not a zip, no OPF, a damaged member, undecodable text) fails
 that file with `SourceError`; a book with no text left is dropped (``no_text``); a spine
-member over `MAX_MEMBER_BYTES` (a module constant until ``run.max_record_bytes`` lands)
-is left out and counted in ``meta.skipped_items``. Ids are ``<source>/<file key without
+member over ``run.max_record_bytes`` (or the source's own ``max_record_bytes``) is left out and counted in ``meta.skipped_items``. Ids are ``<source>/<file key without
 extension>``.
 """
 
@@ -62,8 +61,6 @@ from pile.sources.gutenberg import decode_book, strip_headers
 from pile.sources.stackexchange import element_text
 from pile.stage import Dropped
 
-# A spine member's size bound in bytes (until run.max_record_bytes replaces it).
-MAX_MEMBER_BYTES = 64 * 1024 * 1024
 # epub:type values whose sections are not the book's text
 DROP_EPUB_TYPES = frozenset({"toc", "landmarks", "page-list", "loi", "lot", "copyright-page",
                              "imprint", "colophon"})
@@ -276,7 +273,7 @@ class BooksSource(Source):
                     except KeyError:
                         reason = "missing"
                     else:
-                        if info.file_size > MAX_MEMBER_BYTES:
+                        if info.file_size > self.max_record_bytes:
                             reason = "too_large"
                 if reason:
                     skipped[reason] = skipped.get(reason, 0) + 1
@@ -297,5 +294,5 @@ class BooksSource(Source):
             return "\n\n".join(parts), meta
 
 
-__all__ = ["BooksSource", "DROP_EPUB_TYPES", "MAX_MEMBER_BYTES", "opf_metadata", "read_opf",
+__all__ = ["BooksSource", "DROP_EPUB_TYPES", "opf_metadata", "read_opf",
            "xhtml_to_text"]

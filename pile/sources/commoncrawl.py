@@ -28,6 +28,11 @@ Ids are ``<source>/<WARC-Record-ID uuid>``; ``meta`` has the URL, the capture da
 for WET records, Common Crawl's language guess. A truncated or corrupt file yields the
 records before the damage and then fails with `SourceError`.
 
+A record-gzipped file (each record its own gzip member, as Common Crawl writes them) larger
+than a unit is read as several units (`spans`): each owns the records whose member starts
+in its byte range, found from any offset by the next gzip header that inflates to
+``WARC/``; a plain ``.warc`` is read whole.
+
 Upstream listing: ``data.commoncrawl.org/crawl-data/<crawl>/warc.paths.gz`` (or
 ``wet.paths.gz``) names the crawl's ~90,000 files. `list_files` first returns that
 listing (stored under ``raw/<source>/_listing/``); once it is downloaded, it also returns
@@ -48,6 +53,7 @@ from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import refuse_empty
+from pile.sources.files import END_OF_FILE
 from pile.sources.base import RemoteFile, Source
 from pile.stage import Dropped
 
@@ -201,10 +207,45 @@ class CommonCrawlSource(Source):
             SourceError: the file cannot be opened, or is truncated/corrupt (after the
                 records before the damage).
         """
+        yield from self._read_records(Path(path), 0, END_OF_FILE)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Byte ranges of a record-gzipped file (every record its own gzip member, as
+        Common Crawl writes them): a range owns the records whose member starts in it,
+        found from any offset (`_next_member`). A plain ``.warc`` is read whole: its
+        record headers cannot be told from page text that quotes one."""
+        path = Path(path)
+        size = path.stat().st_size
+        if size <= target:
+            return None
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return None
+        n = -(-size // target)
+        step = -(-size // n)
+        return [(i * step, (i + 1) * step if i < n - 1 else END_OF_FILE) for i in range(n)]
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        """The records whose gzip member starts inside `span`; ids are WARC record ids,
+        so the spans of a file give exactly the documents of a whole read, in order."""
+        path = Path(path)
+        start, end = span
+        if start == 0:
+            yield from self._read_records(path, 0, end)
+            return
+        try:
+            with open(path, "rb") as fh:
+                first = _next_member(fh, start)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
+        if first is not None and first < end:
+            yield from self._read_records(path, first, end)
+
+    def _read_records(self, path: Path, first: int, end: int) -> Iterator[Document | Dropped]:
+        """Records from byte `first` (a record's start) while they start before `end`."""
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
 
-        path = Path(path)
         refuse_empty(path, "WARC")
         try:
             fh = open(path, "rb")
@@ -212,13 +253,22 @@ class CommonCrawlSource(Source):
             raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
         warc_file = path.name
         with fh:
+            fh.seek(first)
             checked = _GzipCheck(fh) if fh.read(2) == b"\x1f\x8b" else None
-            fh.seek(0)
+            fh.seek(first)
             # Each record's result is held back until the next record starts, so a record
             # cut short by a truncated file is never handed out.
             pending: Document | Dropped | None = None
+            stopped = False
             try:
-                for record in ArchiveIterator(checked or fh):
+                records = ArchiveIterator(checked or fh)
+                for record in records:
+                    # `offset`: the file offset where this record starts (warcio sets it
+                    # when it finishes the previous one; not `get_record_offset`, which
+                    # reads the record to its end).
+                    if records.offset >= end:
+                        stopped = True  # the next range's first record: complete before it
+                        break
                     out = self._record(record, warc_file)
                     _check_complete(record, path)
                     if pending is not None:
@@ -228,7 +278,7 @@ class CommonCrawlSource(Source):
                 raise SourceError(f"{path}: not a readable WARC file ({str(exc).splitlines()[0]})") from None
             except (EOFError, zlib.error, OSError, ValueError) as exc:
                 raise SourceError(f"{path}: truncated or corrupt WARC data ({exc or type(exc).__name__})") from None
-            if checked is not None and checked.truncated():
+            if not stopped and checked is not None and checked.truncated():
                 raise SourceError(f"{path}: truncated gzip data (the file ends inside a record)")
             if pending is not None:
                 yield pending
@@ -313,6 +363,46 @@ def _check_complete(record: Any, path: Path) -> None:
         rid = _record_key(record.rec_headers.get_header("WARC-Record-ID") or "?")
         raise SourceError(f"{path}: truncated: record {rid} ends {missing} bytes before its "
                           f"Content-Length of {length}")
+
+
+def _next_member(fh: Any, start: int, chunk: int = 1 << 16) -> int | None:
+    """The offset of the first gzip member at or after `start` that holds a WARC record,
+    or None. A candidate is a gzip header (``1f 8b 08``) whose member inflates to text
+    starting ``WARC/``: those bytes inside compressed data would also have to form a valid
+    deflate stream that begins with a WARC version line, which real data does not."""
+    pos = start
+    fh.seek(pos)
+    buf = fh.read(chunk)
+    while len(buf) >= 3:
+        at = buf.find(b"\x1f\x8b\x08")
+        if at < 0:
+            pos += len(buf) - 2  # a header may straddle the chunk boundary
+            fh.seek(pos)
+            buf = fh.read(chunk)
+            continue
+        if _starts_warc_member(fh, pos + at):
+            return pos + at
+        pos += at + 1
+        fh.seek(pos)
+        buf = fh.read(chunk)
+    return None
+
+
+def _starts_warc_member(fh: Any, offset: int) -> bool:
+    inflate = zlib.decompressobj(31)
+    fh.seek(offset)
+    out = b""
+    try:
+        while len(out) < 6:
+            data = fh.read(1 << 12)
+            if not data:
+                break
+            out += inflate.decompress(data, 64)
+            if inflate.eof:
+                break
+    except zlib.error:
+        return False
+    return out.startswith(b"WARC/")
 
 
 class _GzipCheck:

@@ -157,7 +157,7 @@ class DmMathematicsSource(Source):
         if self.cfg.urls:
             return super().list_files()
         return [RemoteFile(url=DATASET_URL, name="mathematics_dataset-v1.0.tar.gz",
-                           sha256=DATASET_SHA256, size=DATASET_SIZE)]
+                           checksum=f"sha256:{DATASET_SHA256}", size=DATASET_SIZE)]
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """The tarball, or one ``<split>/<module>.txt`` file -> chunk documents.

@@ -9,10 +9,13 @@ Every source's upstream files go through `Downloader.fetch(source)` into
   with ``Range: bytes=N-`` and ``If-Range``, so a changed upstream restarts from zero
   instead of splicing two versions together.
 - **Verification.** The sha256 and size of every file are computed while it streams
-  (the resumed prefix is hashed from disk once). When the upstream publishes a sha256
-  or size (`RemoteFile.sha256` / `.size`) it is checked; a mismatch is a `SourceError`
-  naming the file, the partial data is deleted, and nothing appears under the final name.
-  Finished files appear only by atomic rename.
+  (the resumed prefix is hashed from disk once). When the upstream publishes a checksum
+  (`RemoteFile.checksum`: ``sha256:``, ``sha1:`` or ``md5:`` and the hex digest, as
+  Wikimedia's ``md5sums``/``sha1sums``, NCBI's ``.md5`` files or DeepMind's sha256) or a
+  size (`.size`), that digest is computed in the same pass (over the resumed prefix
+  too) and checked; a mismatch is a `SourceError` naming the file (reason
+  ``checksum_mismatch``), the partial data is deleted, the next mirror is tried, and
+  nothing appears under the final name. Finished files appear only by atomic rename.
 - **Records.** ``raw/<source>/.download.json`` holds, per file name, the URL it came
   from, ETag, Last-Modified, size and sha256 (`download_records` reads it for the
   manifest). A file whose size and mtime match its record is not downloaded or hashed
@@ -51,6 +54,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -64,9 +68,8 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from pile.docs_io import atomic_write_text
-from pile.manifest import sha256_file
 from pile.errors import ConfigError, RetryableError, SourceError
-from pile.sources.base import RemoteFile, Source, check_unique_names
+from pile.sources.base import RemoteFile, Source, check_unique_names, parse_checksum
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ HOST_DELAYS: dict[str, float] = {
     "eutils.ncbi.nlm.nih.gov": 0.34,  # NCBI: at most 3 requests per second without a key
     "dumps.wikimedia.org": 0.5,
     "archive.org": 0.5,
+    "philarchive.org": 2.0,        # its terms forbid mass harvesting: a slow, polite pace
 }
 
 _NEXT_MIRROR = {403, 404, 410}
@@ -189,6 +193,11 @@ def failure_reason(error: str) -> str:
         return "robots_disallowed"
     if "robots.txt unavailable" in error:
         return "robots_unavailable"
+    # bytes that arrived but were wrong say more than a mirror that was also unreachable
+    if "size mismatch" in error:
+        return "size_mismatch"
+    if "mismatch" in error:
+        return "checksum_mismatch"
     if "HTTP 404" in error or "HTTP 410" in error:
         return "not_found"
     codes = [c for c in ("401", "403", "429") if f"HTTP {c}" in error]
@@ -199,8 +208,6 @@ def failure_reason(error: str) -> str:
     if any(word in error for word in ("ConnectionError", "Timeout", "unreachable",
                                       "connection lost", "connection closed")):
         return "unreachable"
-    if "mismatch" in error:
-        return "checksum_mismatch"
     return "failed"
 
 
@@ -283,6 +290,34 @@ class _Attempt:
     sha256: str
     etag: str | None
     last_modified: str | None
+    checksum: str | None = None  # the published algorithm's digest, ``md5:<hex>``
+
+
+class _Digests:
+    """The sha256 every download records, and the digest the upstream published when
+    it is another algorithm, fed by one pass over the bytes."""
+
+    def __init__(self, remote: RemoteFile) -> None:
+        self.sha256 = hashlib.sha256()
+        algo = parse_checksum(remote.checksum)[0] if remote.checksum else "sha256"
+        self.algo = algo
+        self.other = None if algo == "sha256" else hashlib.new(algo)
+
+    def update(self, block: bytes) -> None:
+        self.sha256.update(block)
+        if self.other is not None:
+            self.other.update(block)
+
+    def update_from(self, path: Path) -> None:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
+                self.update(block)
+
+    def attempt(self, size: int, etag: str | None, last_modified: str | None) -> _Attempt:
+        sha = self.sha256.hexdigest()
+        other = self.other.hexdigest() if self.other is not None else sha
+        return _Attempt(size=size, sha256=sha, etag=etag, last_modified=last_modified,
+                        checksum=f"{self.algo}:{other}")
 
 
 @dataclass
@@ -476,7 +511,7 @@ class Downloader:
                     errors.append(f"{url}: {exc}")
                     log.warning("%s: %s; trying the next mirror", remote.name, errors[-1])
                     continue
-                self._record(dest_dir, remote.name, url, attempt, final)
+                self._record(dest_dir, remote, url, attempt, final)
                 return DownloadResult(name=remote.name, path=final, url=url,
                                       status="downloaded", size=attempt.size,
                                       sha256=attempt.sha256, etag=attempt.etag,
@@ -498,19 +533,29 @@ class Downloader:
             return None
         st = final.stat()
         record = self._records(dest_dir)[0].get(remote.name)
+        published = remote.checksum
+        sha_only = published is None or published.startswith("sha256:")
         if record and record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns \
-                and record.get("sha256"):
+                and record.get("sha256") and (sha_only or record.get("checksum") == published):
             digest = record["sha256"]
-        else:
-            digest = sha256_file(final)
+            checksum = f"sha256:{digest}" if sha_only else published
+        else:  # unknown or changed on disk, or checked against another digest before
+            digests = _Digests(remote)
+            digests.update_from(final)
+            found = digests.attempt(st.st_size, None, None)
+            digest, checksum = found.sha256, found.checksum
         if (remote.size is not None and remote.size != st.st_size) or \
-                (remote.sha256 is not None and remote.sha256.lower() != digest):
-            log.warning("%s: the file on disk does not match the published size/sha256; "
+                (published is not None and published != checksum):
+            log.warning("%s: the file on disk does not match the published size/checksum; "
                         "downloading it again", final)
             return None
         record = dict(record or {})
-        if record.get("sha256") != digest or record.get("mtime_ns") != st.st_mtime_ns:
+        other = _other_checksum(remote, checksum)
+        if record.get("sha256") != digest or record.get("mtime_ns") != st.st_mtime_ns or \
+                (other and record.get("checksum") != other):
             record.update(size=st.st_size, sha256=digest, mtime_ns=st.st_mtime_ns)
+            if other:
+                record["checksum"] = other
             record.setdefault("url", remote.url)
             self._write_record(dest_dir, remote.name, record)
         return DownloadResult(name=remote.name, path=final, url=record.get("url", remote.url),
@@ -545,8 +590,10 @@ class Downloader:
         problem = None
         if remote.size is not None and result.size != remote.size:
             problem = f"size mismatch: expected {remote.size} bytes, got {result.size}"
-        elif remote.sha256 is not None and result.sha256 != remote.sha256.lower():
-            problem = f"sha256 mismatch: expected {remote.sha256.lower()}, got {result.sha256}"
+        elif remote.checksum is not None and result.checksum != remote.checksum:
+            algo = remote.checksum.split(":", 1)[0]
+            problem = (f"{algo} mismatch: expected {remote.checksum.split(':', 1)[1]}, got "
+                       f"{(result.checksum or ':').split(':', 1)[1]}")
         if problem:
             # Corrupt bytes must neither be resumed nor appear under the final name.
             part.unlink(missing_ok=True)
@@ -620,7 +667,7 @@ class Downloader:
                     raise err
                 if status == 416 and offset:
                     if remote.size is not None and offset == remote.size:
-                        return _hash_existing(part, resp)
+                        return _hash_existing(part, resp, remote)
                     _discard(part, meta_path)
                     raise RetryableError("HTTP 416 for the resume offset; restarting")
                 if status not in (200, 206):
@@ -640,11 +687,9 @@ class Downloader:
                     total = int(length) if length and length.isdigit() else None
                 _write_json(meta_path, {"url": url, "etag": etag, "last_modified": modified,
                                         "size": total})
-                digest = hashlib.sha256()
+                digest = _Digests(remote)
                 if offset:
-                    with open(part, "rb") as fh:
-                        for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
-                            digest.update(block)
+                    digest.update_from(part)  # the resumed prefix, hashed once from disk
                 task = progress.add_task(remote.name, total=total or remote.size,
                                          completed=offset)
                 written = offset
@@ -665,8 +710,7 @@ class Downloader:
                     progress.remove_task(task)
                 if total is not None and written != total:
                     raise RetryableError(f"connection closed at byte {written} of {total}")
-                return _Attempt(size=written, sha256=digest.hexdigest(), etag=etag,
-                                last_modified=modified)
+                return digest.attempt(written, etag, modified)
 
     def _copy_local(self, url: str, remote: RemoteFile, final: Path, progress: Any) -> _Attempt:
         src = _local_path(url)
@@ -676,7 +720,7 @@ class Downloader:
         part.parent.mkdir(parents=True, exist_ok=True)
         meta_path.unlink(missing_ok=True)
         st = src.stat()
-        digest = hashlib.sha256()
+        digest = _Digests(remote)
         task = progress.add_task(remote.name, total=st.st_size)
         size = 0
         try:
@@ -688,8 +732,7 @@ class Downloader:
                     progress.update(task, completed=size)
         finally:
             progress.remove_task(task)
-        return _Attempt(size=size, sha256=digest.hexdigest(), etag=None,
-                        last_modified=email.utils.formatdate(st.st_mtime, usegmt=True))
+        return digest.attempt(size, None, email.utils.formatdate(st.st_mtime, usegmt=True))
 
     # -- change detection ----------------------------------------------------------------
 
@@ -749,10 +792,15 @@ class Downloader:
 
     # -- records -------------------------------------------------------------------------
 
-    def _record(self, dest_dir: Path, name: str, url: str, attempt: _Attempt, final: Path) -> None:
-        self._write_record(dest_dir, name, {
-            "url": url, "size": attempt.size, "sha256": attempt.sha256, "etag": attempt.etag,
-            "last_modified": attempt.last_modified, "mtime_ns": final.stat().st_mtime_ns})
+    def _record(self, dest_dir: Path, remote: RemoteFile, url: str, attempt: _Attempt,
+                final: Path) -> None:
+        record = {"url": url, "size": attempt.size, "sha256": attempt.sha256,
+                  "etag": attempt.etag, "last_modified": attempt.last_modified,
+                  "mtime_ns": final.stat().st_mtime_ns}
+        other = _other_checksum(remote, attempt.checksum)
+        if other:
+            record["checksum"] = other  # verified md5/sha1: a later run need not rehash
+        self._write_record(dest_dir, remote.name, record)
 
     def _records(self, dest_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """(records, failures) of `dest_dir` as this downloader knows them (disk + changes)."""
@@ -926,6 +974,63 @@ def cached_json(url: str, cache: Path, *, timeout: float = 60.0) -> Any:
     return data
 
 
+_SUMS_GNU_RE = re.compile(r"^\\?([0-9a-fA-F]{32,64})\s+\*?(.+?)\s*$")
+_SUMS_BSD_RE = re.compile(r"^(MD5|SHA1|SHA256)\s*\((.+)\)\s*=\s*([0-9a-fA-F]{32,64})\s*$", re.I)
+
+
+def parse_checksum_list(text: str, algo: str) -> dict[str, str]:
+    """A published checksum list: file name -> ``"<algo>:<hex>"``.
+
+    Two layouts: GNU ``md5sum``/``sha1sum`` lines, ``<hex>  <name>`` (Wikimedia's
+    ``<wiki>-<date>-md5sums.txt``), and BSD/OpenSSL lines, ``MD5(<name>)= <hex>``
+    (NCBI's ``pubmed25n0001.xml.gz.md5``). Names are taken as their last path part.
+
+    Raises:
+        SourceError: a digest of the wrong length for `algo` (`parse_checksum`).
+    """
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        bsd = _SUMS_BSD_RE.match(line)
+        if bsd:
+            name, digest = bsd.group(2), bsd.group(3)
+        else:
+            gnu = _SUMS_GNU_RE.match(line)
+            if not gnu:
+                continue
+            digest, name = gnu.group(1), gnu.group(2)
+        tag, hexdigest = parse_checksum(f"{algo}:{digest}")
+        out[name.rsplit("/", 1)[-1]] = f"{tag}:{hexdigest}"
+    return out
+
+
+def published_checksums(source: Source, sums: RemoteFile, algo: str) -> dict[str, str] | None:
+    """The checksums a published list gives, once the downloader has stored it.
+
+    A kind lists `sums` first (``listing_rounds`` >= 2, its name under `LISTING_DIR`)
+    and the files it covers, with their checksums, in the next round.
+
+    Returns:
+        file name -> ``"<algo>:<hex>"``; None while the list is not downloaded yet
+        (list only `sums` now); ``{}`` when its download failed, so the files are
+        fetched unverified rather than not at all (the failure stays recorded).
+
+    Raises:
+        SourceError: the list is on disk but unreadable.
+    """
+    path = source.raw_dir / sums.name
+    if path.is_file():
+        try:
+            return parse_checksum_list(path.read_text("utf-8", "replace"), algo)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read the checksum list ({exc})") from None
+    if sums.name in load_failures(source.raw_dir):
+        log.warning("%s: the checksum list could not be fetched; its files are downloaded "
+                    "without a published checksum", sums.url)
+        return {}
+    return None
+
+
 # -- helpers ---------------------------------------------------------------------------
 
 
@@ -975,10 +1080,18 @@ def _discard(part: Path, meta_path: Path) -> None:
     meta_path.unlink(missing_ok=True)
 
 
-def _hash_existing(part: Path, resp: requests.Response) -> _Attempt:
-    return _Attempt(size=part.stat().st_size, sha256=sha256_file(part),
-                    etag=resp.headers.get("ETag"),
-                    last_modified=resp.headers.get("Last-Modified"))
+def _hash_existing(part: Path, resp: requests.Response, remote: RemoteFile) -> _Attempt:
+    digests = _Digests(remote)
+    digests.update_from(part)
+    return digests.attempt(part.stat().st_size, resp.headers.get("ETag"),
+                           resp.headers.get("Last-Modified"))
+
+
+def _other_checksum(remote: RemoteFile, checksum: str | None) -> str | None:
+    """The verified digest worth recording besides the sha256: a published md5/sha1."""
+    if remote.checksum and not remote.checksum.startswith("sha256:"):
+        return checksum
+    return None
 
 
 def _content_range(value: str) -> tuple[int, int | None]:
@@ -1015,5 +1128,5 @@ def _write_json(path: Path, data: Any) -> None:
 
 __all__ = ["DownloadResult", "Downloader", "HOST_DELAYS", "STATE_FILE", "UpdateStatus",
            "cached_json", "check_updates", "download_records", "download_sources",
-           "failure_reason", "load_failures", "load_state", "mirror_url", "parse_rewrites", "rewrite_url",
-           "sha256_file", "source_mirrors"]
+           "failure_reason", "load_failures", "load_state", "mirror_url", "parse_checksum_list",
+           "parse_rewrites", "published_checksums", "rewrite_url", "source_mirrors"]

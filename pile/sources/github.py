@@ -41,7 +41,9 @@ and the Pile did (``github_v1``):
 The licence is detected from the repository's root licence file (``LICENSE``,
 ``LICENCE``, ``COPYING``, with any extension) as an SPDX id (`detect_license`):
 ``NOASSERTION`` when the text is not recognised, ``NONE`` when there is no file.
-Meta: ``repo``, ``ref``, ``path``, ``language`` (from the extension), ``license``, and
+Meta: ``repo``, ``ref`` (the commit id the tarball carries in its pax header, as
+``git archive`` writes it, with the branch or tag asked for in ``ref_requested``; the ref
+asked for when the tarball carries none), ``path``, ``language`` (from the extension), ``license``, and
 ``stars`` when the list gives them. Ids are ``<source>/<owner>/<name>/<path>``.
 """
 
@@ -50,6 +52,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import tarfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, ClassVar, Iterator
 from urllib.parse import urlsplit
@@ -225,6 +228,22 @@ def parse_repo_entry(entry: str, field: str) -> tuple[str, str]:
     return repo, ref.strip() or "HEAD"
 
 
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+
+def tarball_commit(path: Path) -> str | None:
+    """The commit id a codeload tarball was made from: ``git archive`` writes it as the
+    ``comment`` of the archive's pax global header. None when it has none (a tarball not
+    made by git)."""
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            tar.next()  # the global header is read with the first member
+            comment = (tar.pax_headers or {}).get("comment", "")
+    except (tarfile.TarError, OSError, EOFError):
+        return None  # the member pass reports a damaged tarball
+    return comment if _COMMIT_RE.match(comment.strip()) else None
+
+
 class GithubSource(Source):
     """Public repositories (codeload tarballs or local clones) -> one document per file.
 
@@ -385,19 +404,23 @@ class GithubSource(Source):
             # a tarball given as a path: codeload names its folder <name>-<ref>
             name, _, ref = (top or path.name.split(".", 1)[0]).rpartition("-")
             repo, stars = name or ref, None
+        commit = tarball_commit(path)
         for member, fh in iter_archive(path):
             rel = _relative(member, top)
             reason = path_drop_reason(rel)
             if reason:
                 yield self.dropped(f"{repo}/{rel}", reason, repo=repo, path=rel)
                 continue
-            yield self._file(repo, ref, stars, rel, license_id, _read_capped(fh))
+            yield self._file(repo, commit or ref, stars, rel, license_id, _read_capped(fh),
+                             asked=ref)
 
     def _file(self, repo: str, ref: str, stars: int | None, rel: str, license_id: str,
-              data: bytes) -> Document | Dropped:
+              data: bytes, asked: str = "") -> Document | Dropped:
         key = f"{repo}/{rel}"
         meta: dict[str, Any] = {"repo": repo, "ref": ref, "path": rel,
                                 "language": language_of(rel), "license": license_id}
+        if asked and asked != ref:
+            meta["ref_requested"] = asked  # the branch or tag the commit was fetched as
         if stars is not None:
             meta["stars"] = stars
         reason = path_drop_reason(rel)

@@ -22,7 +22,7 @@ import re
 import sysconfig
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pile.document import Document
 from pile.errors import SourceError
@@ -39,11 +39,13 @@ def _spread_order(found: list[tuple[str, str]]) -> list[Path]:
     return [Path(path) for _key, path in keyed]
 
 
-def _walk(root: Path) -> Iterator[tuple[str, str]]:
-    """(path, relative path) of every regular file below `root` of at most `_MAX_FILE_BYTES`,
-    symlinks neither followed nor listed. `os.scandir` keeps each entry's type and size from
-    the directory read: listing /usr/share/doc's 75,000 files this way is several times
-    faster than `Path.rglob` with a `stat` per path, and every build lists it."""
+def _walk(root: Path, prune: Callable[[str], bool], keep: Callable[[str], bool]) -> Iterator[tuple[str, str]]:
+    """(path, relative path) of every regular file below `root` whose name `keep` accepts,
+    of at most `_MAX_FILE_BYTES`; symlinks neither followed nor listed, folders whose name
+    `prune` accepts not entered. `os.scandir` keeps each entry's type from the directory
+    read, and only kept files are stat'ed for their size: listing /usr/share/doc's 75,000
+    files (25,000 of them kept) this way is several times faster than `Path.rglob` with a
+    `stat` per path, and every build lists it."""
     stack = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
@@ -53,20 +55,20 @@ def _walk(root: Path) -> Iterator[tuple[str, str]]:
             continue
         with entries:
             for entry in entries:
-                name = f"{rel}{entry.name}"
                 try:
                     if entry.is_symlink():
                         continue
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append((entry.path, name + "/"))
+                        if not prune(entry.name):
+                            stack.append((entry.path, f"{rel}{entry.name}/"))
                         continue
-                    if not entry.is_file(follow_symlinks=False):
+                    if not keep(entry.name) or not entry.is_file(follow_symlinks=False):
                         continue
                     if entry.stat(follow_symlinks=False).st_size > _MAX_FILE_BYTES:
                         continue
                 except OSError:
                     continue
-                yield entry.path, name
+                yield entry.path, f"{rel}{entry.name}"
 
 
 def _decode(data: bytes) -> str | None:
@@ -102,7 +104,12 @@ class _TreeSource(Source):
             if not root.exists():
                 from pile.errors import ConfigError
                 raise ConfigError(f"sources.{self.name}.paths: no such folder: {root}")
-            found = [(path, rel) for path, rel in _walk(root) if self.wanted(rel)]
+            # `wanted`, decided while walking: an excluded folder name excludes everything
+            # below it, so it is not entered (the stdlib's site-packages); a file's own
+            # name decides before its size is asked for.
+            include, exclude = self.options["include"], self.options["exclude"]
+            found = list(_walk(root, lambda name: matches_any(name, exclude),
+                               lambda name: matches_any(name, include) and not matches_any(name, exclude)))
             out.extend(_spread_order(found))
         return out
 

@@ -137,7 +137,7 @@ class NihExporterSource(Source):
             yield from self._csv(str(path), fh)
 
     def _csv(self, label: str, fh: IO[bytes]) -> Iterator[Document | Dropped]:
-        allow_long_fields()
+        allow_long_fields(self.max_record_bytes)
         lines = _Lines(fh, self.options["fallback_encoding"])
         reader = csv.reader(iter(lines), strict=True)
         seen_ids: set[str] = set()
@@ -157,6 +157,10 @@ class NihExporterSource(Source):
                 row_no += 1
                 if len(row) <= max(id_col, text_col):
                     yield self.dropped(f"{Path(label).name}#row{row_no}", "wrong_field_count")
+                    continue
+                if sum(map(len, row)) > self.max_record_bytes:
+                    yield self.dropped(f"{Path(label).name}#row{row_no}", "too_large",
+                                       record_chars=sum(map(len, row)))
                     continue
                 app_id = row[id_col].strip() or f"{Path(label).name}#row{row_no}"
                 meta: dict[str, Any] = {"application_id": app_id}

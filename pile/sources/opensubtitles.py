@@ -24,8 +24,7 @@ Ids are ``<source>/<opus path without .xml>``.
 
 Per member, what cannot be used is dropped with its reason and the other members are
 still read: ``malformed_xml`` (or a damaged member: ``corrupt_member``), ``no_text``,
-``too_large`` (more than `MAX_DOCUMENT_CHARS`, a module constant until
-``run.max_record_bytes`` lands), ``not_subtitle`` (a member that is not ``.xml`` /
+``too_large`` (a text of more than ``run.max_record_bytes`` characters), ``not_subtitle`` (a member that is not ``.xml`` /
 ``.xml.gz``). A zip that cannot be opened (truncated, no central directory) fails the
 file with `SourceError`.
 """
@@ -38,7 +37,7 @@ import re
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterator
 
-from pile.config import SourceConfig
+from pile.config import DEFAULT_MAX_RECORD_BYTES, SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import archive_format, iter_archive
@@ -50,8 +49,6 @@ log = logging.getLogger(__name__)
 
 RAW_URL = "https://object.pouta.csc.fi/OPUS-OpenSubtitles/{release}/raw/{language}.zip"
 LAYOUTS = ("lines_v1", "pile_v1")
-# A document's size bound in characters (until run.max_record_bytes replaces it).
-MAX_DOCUMENT_CHARS = 64 * 1024 * 1024
 
 _WS_RE = re.compile(r"\s+")
 _HEAD_BYTES = 4096
@@ -99,12 +96,13 @@ def subtitle_key(member: str) -> str:
     return member
 
 
-def parse_subtitle(stream: IO[bytes], layout: str) -> tuple[str, dict[str, Any]]:
+def parse_subtitle(stream: IO[bytes], layout: str, limit: int = DEFAULT_MAX_RECORD_BYTES
+                   ) -> tuple[str, dict[str, Any]]:
     """One OPUS subtitle XML -> (text in `layout`, meta from ``<document>`` / ``<meta>``).
 
     Raises:
         SourceError: malformed or unsafe XML, or a damaged stream.
-        ValueError: the text exceeds `MAX_DOCUMENT_CHARS` (``too_large``).
+        ValueError: the text exceeds `limit` characters (``too_large``).
     """
     pieces: list[str] = []
     size = 0
@@ -123,7 +121,7 @@ def parse_subtitle(stream: IO[bytes], layout: str) -> tuple[str, dict[str, Any]]
             if piece or layout == "pile_v1":
                 pieces.append(piece)
                 size += len(piece) + 1
-                if size > MAX_DOCUMENT_CHARS:
+                if size > limit:
                     raise ValueError("too_large")
         elif name == "meta":
             for tag, key in (("subtitle/language", "language_name"), ("source/year", "year"),
@@ -206,7 +204,7 @@ class OpenSubtitlesSource(Source):
         key = subtitle_key(member)
         meta: dict[str, Any] = {**opus_path_meta(member), "opus_path": member}
         try:
-            text, found = parse_subtitle(stream, self.options["layout"])
+            text, found = parse_subtitle(stream, self.options["layout"], self.max_record_bytes)
         except SourceError as exc:
             # A damaged member must not hide the thousands of good ones after it.
             message = str(exc)
@@ -230,5 +228,5 @@ class OpenSubtitlesSource(Source):
         return self.document(key, text, **meta)
 
 
-__all__ = ["LAYOUTS", "MAX_DOCUMENT_CHARS", "OpenSubtitlesSource", "RAW_URL", "opus_path_meta",
+__all__ = ["LAYOUTS", "OpenSubtitlesSource", "RAW_URL", "opus_path_meta",
            "parse_subtitle", "subtitle_key"]

@@ -26,8 +26,7 @@ The recipe of EleutherAI/openwebtext2:
 A kept URL whose page could not be fetched is dropped with the downloader's reason
 (``unreachable``, ``not_found``, ``robots_disallowed``, ``robots_unavailable``,
 ``http_403``..., or ``not_fetched`` before any download), a page with no main text is
-``no_text``, a page over `MAX_PAGE_BYTES` is ``page_too_large`` (a module constant until
-``run.max_record_bytes`` lands). A line that is not JSON is ``malformed_json``; a damaged
+``no_text``, a page over ``run.max_record_bytes`` is ``page_too_large``. A line that is not JSON is ``malformed_json``; a damaged
 compressed stream (or an empty dump) fails the dump with `SourceError` after what was
 read before it. Ids are ``<source>/<dump>/<sha1 of the URL>`` (``<dump>`` is its name
 without the compression suffix, ``RS_2019-01``): a URL posted in two months is a
@@ -81,8 +80,6 @@ BLOCKED_EXTENSIONS = (
     ".pps", ".pptx", ".xml", ".gz", ".xz", ".bz2", ".tgz", ".tar", ".zip", ".wma", ".mov",
     ".wmv", ".3gp", ".svg", ".rar", ".wav", ".avi", ".7z",
 )
-# A page's size bound in bytes (until run.max_record_bytes replaces it).
-MAX_PAGE_BYTES = 16 * 1024 * 1024
 _HOST_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,}\.?$|"
                       r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
 _ADVERT_RE = re.compile(r"^\s*advertisement\s*$", re.IGNORECASE)
@@ -339,7 +336,7 @@ class OpenWebText2Source(Source):
             reason = failure.get("reason", "failed") if failure else "not_fetched"
             extra = {"error": failure.get("error")} if failure else {}
             return self.dropped(key, reason, **meta, **extra)
-        if page.stat().st_size > MAX_PAGE_BYTES:
+        if page.stat().st_size > self.max_record_bytes:
             return self.dropped(key, "page_too_large", **meta)
         try:
             text = extract_main_text(page.read_bytes(), url)
@@ -350,5 +347,5 @@ class OpenWebText2Source(Source):
         return self.document(key, text, **meta)
 
 
-__all__ = ["BLOCKED_DOMAINS", "BLOCKED_EXTENSIONS", "MAX_PAGE_BYTES", "OpenWebText2Source",
+__all__ = ["BLOCKED_DOMAINS", "BLOCKED_EXTENSIONS", "OpenWebText2Source",
            "extract_main_text", "kept_urls", "page_name", "strip_adverts", "url_drop_reason"]

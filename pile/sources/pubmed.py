@@ -24,7 +24,7 @@ from xml.etree.ElementTree import Element
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import LISTING_DIR, RemoteFile, Source
 from pile.sources.xmlsafe import iterparse
 from pile.stage import Dropped
 
@@ -102,15 +102,29 @@ class PubmedAbstractsSource(Source):
             raise ConfigError(f"{field}.first: must not exceed last ({self.options['last']}), "
                               f"got {self.options['first']}")
 
+    # NCBI publishes one ``<file>.md5`` next to each baseline file: fetched first, then
+    # the file itself with that md5 to verify.
+    listing_rounds = 2
+
     def list_files(self) -> list[RemoteFile]:
-        """The baseline files ``first``..``last`` of ``release`` (NCBI publishes md5 sums
-        next to them, not sha256: the downloader records the sha256 it computes)."""
+        """The baseline files ``first``..``last`` of ``release``, each verified against
+        the md5 NCBI publishes beside it (``pubmed25n0001.xml.gz.md5``, stored under
+        ``raw/<source>/_listing/``; a file whose ``.md5`` is not on disk yet lists its
+        ``.md5`` instead, and the downloader lists again)."""
+        from pile.sources.download import published_checksums
+
         if self.cfg.urls:
             return super().list_files()
         out = []
         for number in range(self.options["first"], self.options["last"] + 1):
             url = BASELINE.format(release=self.options["release"], number=number)
-            out.append(RemoteFile(url=url, name=url.rsplit("/", 1)[-1]))
+            name = url.rsplit("/", 1)[-1]
+            sums = RemoteFile(url=f"{url}.md5", name=f"{LISTING_DIR}/{name}.md5")
+            known = published_checksums(self, sums, "md5")
+            if known is None:
+                out.append(sums)
+            else:
+                out.append(RemoteFile(url=url, name=name, checksum=known.get(name)))
         return out
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:

@@ -28,9 +28,14 @@ Input: a site's ``.7z`` (read member by member with `pile.sources.archive.iter_a
 never extracted whole), or a plain ``Posts.xml`` (a local ``paths:`` folder as the
 dump's layout has). Rows are streamed with `pile.sources.xmlsafe.iterparse`; a
 question is held (as raw HTML, answers below the score threshold not even that) only
-until its ``AnswerCount`` answers have been seen, then emitted, so memory follows the
-number of questions still waiting for answers, not the size of the dump. Questions
-whose answers never all arrive (deleted answers) are emitted at the end, in id order.
+until its ``AnswerCount`` answers have been seen, then emitted. Questions whose answers
+never all arrive (deleted answers) are emitted at the end, in id order.
+
+The questions waiting for answers are held in memory up to ``spill_bytes`` of text
+(`PendingQuestions`); past that they move to an on-disk SQLite table in the system's
+temporary folder, and the rest of the file is paired there, so Stack Overflow's Posts.xml
+(tens of millions of questions whose answers come years of ids later) runs in bounded
+memory. The documents and their order are the same either way.
 
 Document ids are ``<source>/<site>/<question id>``.
 """
@@ -38,7 +43,10 @@ Document ids are ``<source>/<site>/<question id>``.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, Iterator
@@ -114,13 +122,141 @@ def element_text(root: Any) -> str:
 
 
 @dataclass
-class _Question:
+class Question:
+    """A question waiting for its answers, and the answers kept so far."""
+
     post_id: int
     title: str
     body: str
     expected: int
     seen: int = 0
     answers: list[tuple[int, int, str]] = field(default_factory=list)  # (score, id, body)
+
+
+class PendingQuestions:
+    """The questions of one ``Posts.xml`` still waiting for answers, with their kept answers.
+
+    In memory while their text stays under `spill_bytes`; then everything moves to a
+    SQLite file (deleted on `close`) and stays there for the rest of the file, so the
+    text held in memory never passes the bound (`peak_bytes` counts it).
+    """
+
+    def __init__(self, spill_bytes: int) -> None:
+        self.spill_bytes = spill_bytes
+        self.memory: dict[int, Question] = {}
+        self.held = 0
+        self.peak_bytes = 0
+        self.db: sqlite3.Connection | None = None
+        self._db_path = ""
+
+    @property
+    def spilled(self) -> bool:
+        return self.db is not None
+
+    def add_question(self, question: Question) -> None:
+        if self.db is not None:
+            self._insert([question])
+            return
+        self.memory[question.post_id] = question
+        self._grow(len(question.title) + len(question.body))
+
+    def add_answer(self, parent: int, score: int, answer_id: int, body: str | None
+                   ) -> tuple[bool, Question | None]:
+        """Count an answer of `parent` (keep its `body` unless None).
+
+        Returns:
+            (whether `parent` is pending, the question with its kept answers once this
+            was its last expected answer -- then it is no longer pending).
+        """
+        if self.db is not None:
+            return self._add_answer_db(parent, score, answer_id, body)
+        question = self.memory.get(parent)
+        if question is None:
+            return False, None
+        question.seen += 1
+        if body is not None:
+            question.answers.append((score, answer_id, body))
+            self._grow(len(body))
+        if question.seen < question.expected:
+            return True, None
+        del self.memory[parent]
+        self.held -= len(question.title) + len(question.body) + sum(len(a[2]) for a in question.answers)
+        return True, question
+
+    def remaining(self) -> Iterator[Question]:
+        """The questions still pending at the end of the file, in id order."""
+        if self.db is None:
+            for post_id in sorted(self.memory):
+                yield self.memory[post_id]
+            return
+        ids = [row[0] for row in self.db.execute("SELECT id FROM q ORDER BY id")]
+        for post_id in ids:  # ids only: 8 bytes per still-pending question
+            yield self._load(post_id)
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+            try:
+                os.unlink(self._db_path)
+            except OSError:
+                pass
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _grow(self, size: int) -> None:
+        self.held += size
+        if self.held > self.spill_bytes:
+            self._spill()
+        self.peak_bytes = max(self.peak_bytes, self.held)
+
+    def _spill(self) -> None:
+        fd, self._db_path = tempfile.mkstemp(prefix="pile-stackexchange-", suffix=".sqlite")
+        os.close(fd)
+        self.db = sqlite3.connect(self._db_path)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("PRAGMA cache_size=-16384")  # 16 MiB of pages, whatever the dump
+        self.db.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, title TEXT, body TEXT, "
+                        "expected INTEGER, seen INTEGER)")
+        self.db.execute("CREATE TABLE a (qid INTEGER, score INTEGER, id INTEGER, body TEXT)")
+        self.db.execute("CREATE INDEX a_qid ON a (qid)")
+        log.info("more than %d bytes of questions wait for answers: pairing on disk (%s)",
+                 self.spill_bytes, self._db_path)
+        self._insert(list(self.memory.values()))
+        self.memory.clear()
+        self.held = 0
+
+    def _insert(self, questions: list[Question]) -> None:
+        assert self.db is not None
+        self.db.executemany("INSERT INTO q VALUES (?, ?, ?, ?, ?)",
+                            [(q.post_id, q.title, q.body, q.expected, q.seen) for q in questions])
+        self.db.executemany("INSERT INTO a VALUES (?, ?, ?, ?)",
+                            [(q.post_id, *a) for q in questions for a in q.answers])
+
+    def _add_answer_db(self, parent: int, score: int, answer_id: int, body: str | None
+                       ) -> tuple[bool, Question | None]:
+        assert self.db is not None
+        row = self.db.execute("SELECT expected, seen FROM q WHERE id = ?", (parent,)).fetchone()
+        if row is None:
+            return False, None
+        if body is not None:
+            self.db.execute("INSERT INTO a VALUES (?, ?, ?, ?)", (parent, score, answer_id, body))
+        if row[1] + 1 < row[0]:
+            self.db.execute("UPDATE q SET seen = ? WHERE id = ?", (row[1] + 1, parent))
+            return True, None
+        return True, self._load(parent)
+
+    def _load(self, post_id: int) -> Question:
+        """Take one question and its answers out of the table."""
+        assert self.db is not None
+        title, body, expected, seen = self.db.execute(
+            "SELECT title, body, expected, seen FROM q WHERE id = ?", (post_id,)).fetchone()
+        answers = [tuple(r) for r in self.db.execute(
+            "SELECT score, id, body FROM a WHERE qid = ? ORDER BY rowid", (post_id,))]
+        self.db.execute("DELETE FROM q WHERE id = ?", (post_id,))
+        self.db.execute("DELETE FROM a WHERE qid = ?", (post_id,))
+        return Question(post_id, title, body, expected, seen, answers)  # type: ignore[arg-type]
 
 
 def site_name(path: Path) -> str:
@@ -143,6 +279,8 @@ class StackExchangeSource(Source):
         min_answer_score: answers scoring below this are left out (the Pile: 3).
         max_answers: at most this many answers per question, best first (the Pile: 3;
             0 = all).
+        spill_bytes: the text of the questions waiting for answers held in memory;
+            past it they are paired in an on-disk table (`PendingQuestions`).
     """
 
     kind: ClassVar[str] = "stackexchange"
@@ -150,7 +288,8 @@ class StackExchangeSource(Source):
     license: ClassVar[str] = "CC BY-SA 2.5 / 3.0 / 4.0 (by post date), with attribution"
     upstream: ClassVar[str] = "archive.org/details/stackexchange per-site .7z dumps (Posts.xml)"
     options_schema: ClassVar[dict[str, Any]] = {"sites": "all", "include_meta": True,
-                                                "min_answer_score": 3, "max_answers": 3}
+                                                "min_answer_score": 3, "max_answers": 3,
+                                                "spill_bytes": 256 * 1024 * 1024}
 
     def __init__(self, cfg: Any, raw_dir: Path) -> None:
         super().__init__(cfg, raw_dir)
@@ -166,10 +305,13 @@ class StackExchangeSource(Source):
                                   f"such as cstheory.stackexchange.com, got {sites!r}")
             sites = list(sites)
         self.options["sites"] = sites
-        for key in ("min_answer_score", "max_answers"):
+        for key in ("min_answer_score", "max_answers", "spill_bytes"):
             value = self.options[key]
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError(f"{field_}.{key}: expected an integer, got {value!r}")
+        if self.options["spill_bytes"] < 0:
+            raise ConfigError(f"{field_}.spill_bytes: must be >= 0, got "
+                              f"{self.options['spill_bytes']}")
         if self.options["max_answers"] < 0:
             raise ConfigError(f"{field_}.max_answers: must be >= 0 (0 keeps all), got "
                               f"{self.options['max_answers']}")
@@ -227,39 +369,39 @@ class StackExchangeSource(Source):
                    ) -> Iterator[Document | Dropped]:
         """Pair questions and answers from a ``Posts.xml`` stream (see the module doc)."""
         min_score = self.options["min_answer_score"]
-        pending: dict[int, _Question] = {}
+        pending = PendingQuestions(self.options["spill_bytes"])
         orphans = 0
-        for row in iterparse(source, {"row"}, self.max_record_bytes, label or None):
-            kind = row.get("PostTypeId")
-            try:
-                post_id = int(row.get("Id", ""))
-            except ValueError:
-                raise SourceError(f"{label}: a row without a numeric Id") from None
-            if kind == "1":
-                expected = _int(row.get("AnswerCount"))
-                if expected <= 0:
-                    yield self.dropped(f"{site}/{post_id}", "no_answers", site=site)
-                    continue
-                pending[post_id] = _Question(post_id, row.get("Title") or "",
-                                             row.get("Body") or "", expected)
-            elif kind == "2":
-                parent = pending.get(_int(row.get("ParentId")))
-                if parent is None:
-                    orphans += 1  # the question was deleted, or came earlier and is done
-                    continue
-                parent.seen += 1
-                score = _int(row.get("Score"))
-                if score >= min_score:
-                    parent.answers.append((score, post_id, row.get("Body") or ""))
-                if parent.seen >= parent.expected:
-                    del pending[parent.post_id]
-                    yield self._emit(parent, site)
-        for post_id in sorted(pending):
-            yield self._emit(pending[post_id], site)
+        try:
+            for row in iterparse(source, {"row"}, self.max_record_bytes, label or None):
+                kind = row.get("PostTypeId")
+                try:
+                    post_id = int(row.get("Id", ""))
+                except ValueError:
+                    raise SourceError(f"{label}: a row without a numeric Id") from None
+                if kind == "1":
+                    expected = _int(row.get("AnswerCount"))
+                    if expected <= 0:
+                        yield self.dropped(f"{site}/{post_id}", "no_answers", site=site)
+                        continue
+                    pending.add_question(Question(post_id, row.get("Title") or "",
+                                                   row.get("Body") or "", expected))
+                elif kind == "2":
+                    score = _int(row.get("Score"))
+                    body = (row.get("Body") or "") if score >= min_score else None
+                    found, done = pending.add_answer(_int(row.get("ParentId")), score,
+                                                     post_id, body)
+                    if not found:
+                        orphans += 1  # the question was deleted, or came earlier and is done
+                    elif done is not None:
+                        yield self._emit(done, site)
+            for question in pending.remaining():
+                yield self._emit(question, site)
+        finally:
+            pending.close()
         if orphans:
             log.debug("%s: %d answers without a pending question", label, orphans)
 
-    def _emit(self, question: _Question, site: str) -> Document | Dropped:
+    def _emit(self, question: Question, site: str) -> Document | Dropped:
         key = f"{site}/{question.post_id}"
         # Score first, then the older answer (lower id) on ties: a stable order.
         ranked = sorted(question.answers, key=lambda a: (-a[0], a[1]))
@@ -301,7 +443,8 @@ def _is_posts_input(path: Path) -> bool:
 
 
 def parse_listing(metadata: dict[str, Any], include_meta: bool = True) -> list[RemoteFile]:
-    """The site dumps in archive.org item metadata (``{"files": [{"name", "size"}...]}``).
+    """The site dumps in archive.org item metadata (``{"files": [{"name", "size",
+    "md5", "sha1"}...]}``), each with its published size and sha1 (md5 without one).
 
     Stack Overflow is split per table; only its ``-Posts.7z`` part is taken.
     """
@@ -315,9 +458,12 @@ def parse_listing(metadata: dict[str, Any], include_meta: bool = True) -> list[R
         if not include_meta and ".meta." in name:
             continue
         size = entry.get("size")
-        out.append(RemoteFile(url=f"{ARCHIVE_ITEM}/{name}", name=name,
+        digest = next((f"{algo}:{entry[algo]}" for algo in ("sha1", "md5")
+                       if isinstance(entry.get(algo), str)), None)
+        out.append(RemoteFile(url=f"{ARCHIVE_ITEM}/{name}", name=name, checksum=digest,
                               size=int(size) if str(size or "").isdigit() else None))
     return sorted(out, key=lambda f: f.name)
 
 
-__all__ = ["StackExchangeSource", "html_to_text", "parse_listing", "site_name"]
+__all__ = ["PendingQuestions", "Question", "StackExchangeSource", "html_to_text", "parse_listing",
+           "site_name"]

@@ -19,6 +19,19 @@ on its own, so memory stays bounded by the largest patent):
   internal subset) is removed and named entities are mapped through the HTML5 entity
   table, so no DTD or external entity is ever loaded.
 
+- APS, the USPTO's "Green Book" full-text format of 1976-2001 grants (weekly
+  ``pftapsYYYYMMDD_wkNN.zip``, one ``.txt`` inside), following the USPTO document
+  "Patent Full-Text/APS Green Book" (``PatentFullTextAPSDoc_GreenBook.pdf`` in the 1976
+  folder of the bulk data): fixed-field text lines, a four-character tag in columns 1-4
+  (section tags such as ``PATN``, ``ABST``, ``BSUM``, ``DETD``, ``CLMS`` alone on their
+  line; field tags such as ``WKU``, ``TTL``, ``ISD``, ``PAC``, ``PAR``), the data from
+  column 6, continuation lines blank in columns 1-5. Each patent starts at its ``PATN``
+  line. The background comes from the brief summary section ``BSUM``, the same section
+  the 2002-2004 format calls ``BRFSUM``: ``PAC`` lines are its headings, ``PAR``/``PA0``-
+  ``PA9``/``PAL`` its paragraphs (``TBL`` tables and ``EQU`` equations left out). The
+  patent number is the ``WKU`` without its last (check) character, so US 6,334,226 is
+  ``06334226`` in every format. The text is ASCII; other bytes are read as Latin-1.
+
 Sequence listings and other non-patent documents found in the weekly files are dropped
 with reason ``not_a_patent``; a patent that is not well-formed XML with ``xml_error``.
 Weekly ``.zip`` files are read through `pile.sources.archive.iter_archive`.
@@ -31,7 +44,7 @@ import datetime as dt
 import html.entities
 import re
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Callable, Iterable, Iterator
 
 from lxml import etree
 
@@ -42,7 +55,10 @@ from pile.sources.base import RemoteFile, Source, bounded_lines
 from pile.stage import Dropped
 
 BULKDATA = "https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/{year}/{prefix}{yymmdd}.zip"
-FIRST_XML_YEAR = 2002  # 1976-2001 grants are in the APS text format, not read here
+BULKDATA_APS = ("https://bulkdata.uspto.gov/data/patent/grant/redbook/fulltext/{year}/"
+                "pftaps{yyyymmdd}_wk{week:02d}.zip")
+FIRST_YEAR = 1976      # the first year of the bulk full text (APS)
+FIRST_XML_YEAR = 2002  # 1976-2001 grants are in the APS text format
 
 _DOCTYPE_RE = re.compile(rb"<!DOCTYPE[^\[>]*(?:\[.*?\]\s*)?>", re.DOTALL)
 _ENTITY_RE = re.compile(rb"&([A-Za-z][A-Za-z0-9]*);")
@@ -112,20 +128,32 @@ def split_documents(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) ->
         each document's bytes, or its size (an int) for a document over `limit` bytes,
         which was streamed past rather than kept.
     """
+    return _split_at(stream, limit, lambda line: line.lstrip().startswith(b"<?xml"), True)
+
+
+def _split_at(stream: IO[bytes], limit: int, is_start: Callable[[bytes], bool],
+              preamble: bool) -> Iterator[bytes | int]:
+    """The records of a file of concatenated records, each starting at a line `is_start`
+    accepts (lines before the first one are a record too when `preamble`, else skipped);
+    a record over `limit` bytes comes out as its size, never held whole."""
     current: list[bytes] = []
     size = 0
+    inside = preamble
     content = False  # anything but blank lines in `current`
     for _lineno, line in bounded_lines(stream, limit):
-        if isinstance(line, bytes) and line.lstrip().startswith(b"<?xml") and content:
-            yield size if size > limit else b"".join(current)
-            current, size, content = [], 0, False
+        if isinstance(line, bytes) and is_start(line):
+            if inside and content:
+                yield size if size > limit else b"".join(current)
+            current, size, content, inside = [], 0, False, True
+        if not inside:
+            continue
         size += line if isinstance(line, int) else len(line)
         content = content or isinstance(line, int) or bool(line.strip())
         if size > limit:
             current = []
         else:
             current.append(line)  # type: ignore[arg-type]  # ints only when size > limit
-    if content:
+    if inside and content:
         yield size if size > limit else b"".join(current)
 
 
@@ -229,6 +257,62 @@ def parse_patent(doc: bytes) -> dict[str, Any]:
     return {"format": "other", "root": tag}
 
 
+_APS_TEXT_TAGS = {"PAR", "PAL", "PA0", "PA1", "PA2", "PA3", "PA4", "PA5", "PA6", "PA7", "PA8",
+                  "PA9"}
+
+
+def split_aps(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[bytes | int]:
+    """Split an APS weekly file into its patents (each starts at a ``PATN`` line; the
+    file's header line before the first one is not a patent).
+
+    Yields:
+        each patent's bytes, or its size (an int) for one over `limit` bytes, streamed
+        past rather than kept.
+    """
+    return _split_at(stream, limit, lambda line: line.rstrip() == b"PATN", False)
+
+
+def aps_fields(record: bytes) -> list[tuple[str, str, str]]:
+    """(section, tag, data) per field of one APS patent, continuation lines joined."""
+    try:
+        text = record.decode("ascii")
+    except UnicodeDecodeError:
+        text = record.decode("latin-1")
+    fields: list[tuple[str, str, str]] = []
+    section = ""
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line:
+            continue
+        tag, data = line[:4].strip(), line[5:].strip() if len(line) > 5 else ""
+        if not tag:  # a continuation of the field above
+            if fields:
+                s_, t_, d_ = fields[-1]
+                fields[-1] = (s_, t_, f"{d_} {data}".strip())
+            continue
+        if len(tag) == 4 and not data:
+            section = tag
+            continue
+        fields.append((section, tag, data))
+    return fields
+
+
+def parse_aps(record: bytes) -> dict[str, Any]:
+    """Parse one APS patent: the same keys as `parse_patent` (``format`` is ``APS``)."""
+    fields = aps_fields(record)
+    first = {}
+    for section, tag, data in fields:
+        if section == "PATN":
+            first.setdefault(tag, data)
+    wku = first.get("WKU", "")
+    blocks = [("heading" if tag == "PAC" else "p", _WS_RE.sub(" ", data).strip())
+              for section, tag, data in fields
+              if section == "BSUM" and (tag == "PAC" or tag in _APS_TEXT_TAGS)]
+    return {"format": "APS", "country": "US", "number": wku[:-1] if len(wku) > 1 else wku,
+            "kind": "", "date": first.get("ISD", ""), "title": first.get("TTL", ""),
+            "paragraphs": background(blocks)}
+
+
 def grant_tuesdays(year: int) -> list[dt.date]:
     """The Tuesdays of `year` (the USPTO issues grants, and weekly files, on Tuesdays)."""
     day = dt.date(year, 1, 1)
@@ -246,9 +330,10 @@ class UsptoSource(Source):
     kind = "uspto"
     pile_set_name = "USPTO Backgrounds"
     license = "US patent text is a work of the US government (public domain)"
-    upstream = "bulkdata.uspto.gov patent grant full text (redbook/fulltext), weekly zip files"
+    upstream = ("bulkdata.uspto.gov patent grant full text (redbook/fulltext), weekly zip files: "
+                "APS text 1976-2001, XML from 2002")
     options_schema: dict[str, Any] = {
-        "years": [2020],      # grant years to list (2002 on; the Pile used 1976-2020)
+        "years": [2020],      # grant years to list (1976 on; APS before 2002; the Pile: 1976-2020)
         "min_chars": 100,     # backgrounds shorter than this are dropped (too_short)
     }
 
@@ -257,20 +342,27 @@ class UsptoSource(Source):
         years = self.options["years"]
         this_year = dt.date.today().year
         if not isinstance(years, (list, tuple)) or not all(
-                isinstance(y, int) and FIRST_XML_YEAR <= y <= this_year for y in years):
+                isinstance(y, int) and not isinstance(y, bool) and FIRST_YEAR <= y <= this_year
+                for y in years):
             raise ConfigError(f"sources.{self.name}.options.years: expected years from "
-                              f"{FIRST_XML_YEAR} to {this_year} (earlier grants are APS text), got {years!r}")
+                              f"{FIRST_YEAR} to {this_year}, got {years!r}")
 
     def list_files(self) -> list[RemoteFile]:
-        """One weekly zip per grant Tuesday (``pgYYMMDD.zip`` 2002-2004, ``ipgYYMMDD.zip`` after)."""
+        """One weekly zip per grant Tuesday (``pftapsYYYYMMDD_wkNN.zip`` 1976-2001,
+        ``pgYYMMDD.zip`` 2002-2004, ``ipgYYMMDD.zip`` after)."""
         if self.cfg.urls:
             return super().list_files()
         files = []
         for year in sorted(self.options["years"]):
             prefix = "pg" if year <= 2004 else "ipg"
-            for day in grant_tuesdays(year):
+            for week, day in enumerate(grant_tuesdays(year), 1):
                 if day > dt.date.today():
                     break
+                if year < FIRST_XML_YEAR:
+                    name = f"pftaps{day:%Y%m%d}_wk{week:02d}.zip"
+                    files.append(RemoteFile(url=BULKDATA_APS.format(
+                        year=year, yyyymmdd=f"{day:%Y%m%d}", week=week), name=f"{year}/{name}"))
+                    continue
                 yymmdd = day.strftime("%y%m%d")
                 files.append(RemoteFile(url=BULKDATA.format(year=year, prefix=prefix, yymmdd=yymmdd),
                                         name=f"{year}/{prefix}{yymmdd}.zip"))
@@ -289,12 +381,25 @@ class UsptoSource(Source):
             for member, fileobj in iter_archive(path):
                 if member.lower().endswith((".xml", ".sgm")):
                     yield from self._patents(fileobj, f"{self.key_for(path)}:{member}")
+                elif member.lower().endswith(".txt"):
+                    yield from self._aps_patents(fileobj, f"{self.key_for(path)}:{member}")
             return
         try:
             with open(path, "rb") as fileobj:
-                yield from self._patents(fileobj, self.key_for(path))
+                if path.name.lower().endswith(".txt"):
+                    yield from self._aps_patents(fileobj, self.key_for(path))
+                else:
+                    yield from self._patents(fileobj, self.key_for(path))
         except OSError as exc:
             raise SourceError(f"{path}: cannot read the patent file ({exc.strerror or exc})") from None
+
+    def _aps_patents(self, stream: IO[bytes], file_key: str) -> Iterator[Document | Dropped]:
+        for index, doc in enumerate(split_aps(stream, self.max_record_bytes)):
+            fallback_key = f"{file_key}#{index}"
+            if isinstance(doc, int):
+                yield self.dropped(fallback_key, "too_large", record_bytes=doc)
+                continue
+            yield self._patent_document(parse_aps(doc), fallback_key)
 
     def _patents(self, stream: IO[bytes], file_key: str) -> Iterator[Document | Dropped]:
         for index, doc in enumerate(split_documents(stream, self.max_record_bytes)):
@@ -314,13 +419,15 @@ class UsptoSource(Source):
             if info["format"] == "other":
                 yield self.dropped(fallback_key, "not_a_patent", root=info["root"])
                 continue
-            key = f"{info['country']}{info['number']}{info['kind']}" if info["number"] else fallback_key
-            meta = {"patent": key, "date": info["date"], "title": info["title"],
-                    "format": info["format"]}
-            text = "\n\n".join(info["paragraphs"])
-            if not text:
-                yield self.dropped(key, "no_background", **meta)
-            elif len(text) < self.options["min_chars"]:
-                yield self.dropped(key, "too_short", **meta)
-            else:
-                yield self.document(key, text + "\n", **meta)
+            yield self._patent_document(info, fallback_key)
+
+    def _patent_document(self, info: dict[str, Any], fallback_key: str) -> Document | Dropped:
+        key = f"{info['country']}{info['number']}{info['kind']}" if info["number"] else fallback_key
+        meta = {"patent": key, "date": info["date"], "title": info["title"],
+                "format": info["format"]}
+        text = "\n\n".join(info["paragraphs"])
+        if not text:
+            return self.dropped(key, "no_background", **meta)
+        if len(text) < self.options["min_chars"]:
+            return self.dropped(key, "too_short", **meta)
+        return self.document(key, text + "\n", **meta)

@@ -39,7 +39,7 @@ from mwparserfromhell.wikicode import Wikicode
 
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import LISTING_DIR, RemoteFile, Source
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
 
@@ -367,21 +367,31 @@ class WikipediaSource(Source):
             raise ConfigError(f"sources.{self.name}.options.max_page_chars: expected a "
                               f"positive integer, got {limit!r}")
 
+    # The single dump file's md5 comes from the dump's md5sums.txt, fetched first.
+    listing_rounds = 2
+
     def list_files(self) -> list[RemoteFile]:
-        """The dump file(s): the one recombined file, or with ``parts: true`` the split
-        part files of a dated dump (read in parallel by the runner, one unit per part),
-        listed with their sizes from the dump's ``dumpstatus.json`` (cached)."""
+        """The dump file(s): the one recombined file, verified against the md5 of the
+        dump's ``<wiki>-<date>-md5sums.txt`` (listed first, stored under
+        ``raw/<source>/_listing/``), or with ``parts: true`` the split part files of a
+        dated dump (read in parallel by the runner, one unit per part), listed with their
+        sizes and sha1 from the dump's ``dumpstatus.json`` (cached)."""
+        from pile.sources.download import cached_json, published_checksums
+
         if self.cfg.urls:
             return super().list_files()
         lang, date = self.options["language"], self.options["dump_date"]
         base = f"https://dumps.wikimedia.org/{lang}wiki/{date}"
         if self.options["parts"]:
-            from pile.sources.download import cached_json
-
             status = cached_json(f"{base}/dumpstatus.json", self.raw_dir / ".dumpstatus.json")
             return parse_dumpstatus(status, base)
         name = f"{lang}wiki-{date}-pages-articles-multistream.xml.bz2"
-        return [RemoteFile(url=f"{base}/{name}", name=name)]
+        sums_name = f"{lang}wiki-{date}-md5sums.txt"
+        sums = RemoteFile(url=f"{base}/{sums_name}", name=f"{LISTING_DIR}/{sums_name}")
+        known = published_checksums(self, sums, "md5")
+        if known is None:
+            return [sums]
+        return [sums, RemoteFile(url=f"{base}/{name}", name=name, checksum=known.get(name))]
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Stream the pages of one dump file (bz2, gz, xz, zst or plain XML)."""
@@ -423,7 +433,8 @@ _PART_RE = re.compile(r"-pages-articles-multistream(\d*)\.xml")
 
 
 def parse_dumpstatus(status: dict[str, Any], base: str) -> list[RemoteFile]:
-    """The pages-articles multistream files of a ``dumpstatus.json``, in part order.
+    """The pages-articles multistream files of a ``dumpstatus.json``, in part order,
+    with their published size and sha1 (md5 when it gives no sha1).
 
     Each part is a complete XML document (its first bz2 stream is the header, its last
     the footer), so parts are read independently. Index files are left out.
@@ -440,9 +451,13 @@ def parse_dumpstatus(status: dict[str, Any], base: str) -> list[RemoteFile]:
         match = _PART_RE.search(name)
         if not match or "-index" in name or not name.endswith(".bz2"):
             continue
-        size = info.get("size") if isinstance(info, dict) else None
+        info = info if isinstance(info, dict) else {}
+        size = info.get("size")
+        # dumpstatus.json gives each file's md5 and sha1; the stronger one is checked
+        digest = next((f"{algo}:{info[algo]}" for algo in ("sha1", "md5")
+                       if isinstance(info.get(algo), str)), None)
         files.append((int(match.group(1) or 0), name,
-                      RemoteFile(url=f"{base}/{name}", name=name,
+                      RemoteFile(url=f"{base}/{name}", name=name, checksum=digest,
                                  size=int(size) if isinstance(size, int) else None)))
     if not files:
         raise SourceError(f"{base}/dumpstatus.json: no pages-articles multistream files listed")

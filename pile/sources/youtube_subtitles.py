@@ -63,8 +63,6 @@ EXTENSIONS: tuple[tuple[str, str], ...] = (
 # which track of a language wins (lower is better)
 FORMAT_RANK = {"json3": 0, "srv3": 1, "transcript": 2, "vtt": 3}
 LAYOUTS = ("sections_v1", "pile_v1")
-# A caption file's size bound in bytes (until run.max_record_bytes replaces it).
-MAX_CAPTION_BYTES = 64 * 1024 * 1024
 
 LANGUAGE_NAMES = {
     "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
@@ -315,8 +313,9 @@ class YoutubeSubtitlesSource(Source):
     def _load(self, path: Path) -> Track | dict[str, Any]:
         video_id, lang, fmt = caption_name(path) or (path.stem, "", "transcript")
         try:
-            if path.stat().st_size > MAX_CAPTION_BYTES:
-                raise SourceError(f"{path}: larger than {MAX_CAPTION_BYTES} bytes")
+            if path.stat().st_size > self.max_record_bytes:
+                raise SourceError(f"{path}: larger than {self.max_record_bytes} bytes "
+                                  "(max_record_bytes)")
             data = path.read_bytes()
             generated = False
             if fmt == "vtt":
@@ -407,6 +406,6 @@ class YoutubeSubtitlesSource(Source):
         return self.document(video_id, text, **meta)
 
 
-__all__ = ["EXTENSIONS", "LAYOUTS", "MAX_CAPTION_BYTES", "YoutubeSubtitlesSource",
+__all__ = ["EXTENSIONS", "LAYOUTS", "YoutubeSubtitlesSource",
            "caption_name", "clean_line", "collapse", "parse_json3", "parse_srv3",
            "parse_transcript", "parse_vtt", "pile_layout"]
