@@ -2,7 +2,11 @@
 
 - `vocab`: obtain and save each configured vocabulary, choose its exact engine;
 - `engines`: the encoders (HF ``tokenizers``, tiktoken, sentencepiece);
-- `convert`: vocabulary format conversions and the tiktoken-equivalence proof;
+- `merges`: tiktoken ranks from a ``tokenizer.json``'s merges, and why they are exact;
+- `pipeline`: a ``tokenizer.json``'s normalizer, added tokens and pre-tokenizer around tiktoken;
+- `sp_ranks`: a SentencePiece BPE model run by tiktoken;
+- `probe`: the fixed texts a fast engine must encode like its reference before it is used;
+- `convert`: vocabulary format conversions (tiktoken or SentencePiece to HF, byte tables);
 - `shards`: the ``MMapIndexedDataset`` writer (Megatron-LM / GPT-NeoX ``.bin/.idx``);
 - `write`: one source through every vocabulary (encode, shards, counts);
 - `reader`: `ShardReader`, packed seeded samples, blends, the PyTorch adapter;
