@@ -242,3 +242,24 @@ def test_engine_pickles_and_reloads_from_a_manifest_entry(shared_data, tmp_path)
     again = Vocabulary.from_dict(entry, Path(v.file).parent)
     assert again.plan is None and again.engine == "tiktoken"
     assert (again.encoder().encode_batch(text)[0] == want).all()
+
+
+def test_neox_space_runs_cut_in_one_call_as_hf_cuts_them(shared_data):
+    """GPT-NeoX's added space runs become private-use sentinels the regex isolates; random
+    texts of spaces, other whitespace, punctuation, letters, contractions and literal
+    private-use characters (those take the piece-by-piece way) against HF."""
+    path = shared_data / "tokenizers/gpt-neox-20b/20B_tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    hf = Tokenizer.from_file(str(path))
+    plan = plan_tokenizer_json(data, hf)
+    compiled = plan.compile()
+    assert compiled.sentinel is not None  # the one-call way is the one tested
+    parts = [" ", "  ", "   ", " " * 23, " " * 25, " " * 49, "\t", "\n", "\r\n", "\u00a0", "a",
+             "word", "1", "22", ".", ",", "'s", "'", "é", "e\u0301", "東", "😀", "\ue000",
+             "\ue016", "<|endoftext|>"]
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(parts) for _ in range(rng.randint(1, 16))) for _ in range(6000)]
+    hf.encode_special_tokens = True
+    want = [e.ids for e in hf.encode_batch_fast(texts, add_special_tokens=False)]
+    got = TiktokenPlanEncoder(plan, 0, np.int32).encode_ids(texts)
+    assert got == want

@@ -257,6 +257,19 @@ def hf_nfc_not_newer() -> bool:
     return normalizers.NFC().normalize_str(probe) == probe
 
 
+# tiktoken's GPT-2 regex, spelled out: the sentinel regex below is this one with the
+# sentinels isolated and counted as the end of a piece ($ and (?!\S) there).
+R50K_PATTERN = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++"""
+                r"""|\s++$|\s+(?!\S)|\s""")
+SENTINEL = 0xE000  # private-use characters standing for added tokens inside a text
+
+
+def _sentinel_pattern(n: int) -> str:
+    cls = f"{chr(SENTINEL)}-{chr(SENTINEL + n - 1)}"
+    return (rf"""[{cls}]|'(?:[sdmt]|ll|ve|re)| ?\p{{L}}++| ?\p{{N}}++"""
+            rf"""| ?[^\s\p{{L}}\p{{N}}{cls}]++|\s++(?:$|(?=[{cls}]))|\s+(?![^\s{cls}])|\s""")
+
+
 class CompiledPlan:
     """A `TiktokenPlan` ready to encode (built once per worker)."""
 
@@ -284,11 +297,50 @@ class CompiledPlan:
         self.norm = Matcher(norm) if norm else None
         self.identity = plan.normalizer is None and self.raw is None and self.norm is None \
             and not plan.prefix_space
+        self.sentinel: dict[str, str] | None = None
+        self._sentinels(plan, norm)
+
+    def _sentinels(self, plan: TiktokenPlan, norm: tuple[AddedToken, ...]) -> None:
+        """One tiktoken call per text for GPT-NeoX-like files (ByteLevel regex, plain added
+        tokens matched after normalization): each added token's match becomes a private-use
+        character that the regex `_sentinel_pattern` isolates and treats as the end of a
+        piece, and that is a token of its own. So the regex cuts the text exactly where HF's
+        pieces end, instead of one call per piece (GPT-NeoX cuts code at every indent)."""
+        import re
+
+        import tiktoken
+
+        plain = [t for t in norm if not t.special]
+        if (plan.pattern != R50K_PATTERN or self.raw is not None or not plain
+                or plan.prefix_space or len(plain) > 256
+                or any(t.single_word or t.lstrip or t.rstrip for t in norm)):
+            return
+        taken = set(plan.ranks.ranks.values())
+        if any(t.id in taken for t in plain):
+            return
+        chars = {t.content: chr(SENTINEL + k) for k, t in enumerate(plain)}
+        ranks = dict(plan.ranks.ranks)
+        ranks.update({chars[t.content].encode(): t.id for t in plain})
+        self.sentinel_encoding = tiktoken.Encoding(
+            name="tokenizer_json_sentinels", pat_str=_sentinel_pattern(len(plain)),
+            mergeable_ranks=ranks, special_tokens={})
+        # a special token's match is skipped, not cut: it stays text (as HF does)
+        self.sentinel = {**{t.content: t.content for t in norm if t.special}, **chars}
+        self.has_sentinel = re.compile(f"[{chr(SENTINEL)}-{chr(SENTINEL + len(plain) - 1)}]").search
 
     def encode(self, text: str) -> list[int]:
         """Token ranks of `text` (the file's ids when `ids` is None; else map with `ids`)."""
         if self.identity:
             return self.encoding.encode_ordinary(text)
+        if self.sentinel is not None:
+            piece = self.normalize(text)
+            if piece.isascii() or not self.has_sentinel(piece):  # else: the piece by piece way
+                norm = self.norm
+                if norm.heads is not None and not any(h in piece for h in norm.heads):
+                    return self.encoding.encode_ordinary(piece)
+                sentinel = self.sentinel
+                piece = norm.regex.sub(lambda m: sentinel[m.group()], piece)
+                return self.sentinel_encoding.encode_ordinary(piece)
         out: list[int] = []
         if self.raw is None:
             self._normalized(text, out)
