@@ -123,10 +123,20 @@ class HFEncoder(Encoder):
         super().__init__(eod_id, dtype)
         self.path = str(path)
 
+    @classmethod
+    def around(cls, tok: Any, path: str | Path, eod_id: int, dtype: np.dtype | str) -> HFEncoder:
+        """An encoder on `tok`, already loaded from `path` (no second load of the file)."""
+        enc = cls(path, eod_id, dtype)
+        enc._impl = enc._configured(tok)
+        return enc
+
     def _load(self) -> Any:
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(self.path)
+        return self._configured(Tokenizer.from_file(self.path))
+
+    @staticmethod
+    def _configured(tok: Any) -> Any:
         tok.encode_special_tokens = True  # specials inside documents are plain text
         tok.no_truncation()
         tok.no_padding()
