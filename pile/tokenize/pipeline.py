@@ -281,14 +281,8 @@ class CompiledPlan:
     """A `TiktokenPlan` ready to encode (built once per worker)."""
 
     def __init__(self, plan: TiktokenPlan) -> None:
-        import tiktoken
-
         self.plan = plan
-        try:
-            self.encoding = tiktoken.Encoding(name="tokenizer_json", pat_str=plan.pattern,
-                                              mergeable_ranks=plan.ranks.ranks, special_tokens={})
-        except ValueError as exc:
-            raise Inexpressible(f"tiktoken rejects the pattern or ranks: {exc}") from None
+        self._encoding: Any = None
         self.ids = plan.ranks.ids
         raw, norm = plan.raw_tokens, plan.norm_tokens
         if self.ids is not None and (raw or norm):
@@ -306,6 +300,26 @@ class CompiledPlan:
             and not plan.prefix_space
         self.sentinel: dict[str, str] | None = None
         self._sentinels(plan, norm)
+        if self.sentinel is None:
+            self._plain()  # now: a pattern tiktoken rejects fails while the plan is proven
+
+    @property
+    def encoding(self) -> Any:
+        """tiktoken on the file's own regex and ranks (built on first use: texts holding a
+        private-use sentinel character are the only ones that need it in sentinel mode)."""
+        return self._plain()
+
+    def _plain(self) -> Any:
+        if self._encoding is None:
+            import tiktoken
+
+            try:
+                self._encoding = tiktoken.Encoding(name="tokenizer_json", pat_str=self.plan.pattern,
+                                                   mergeable_ranks=self.plan.ranks.ranks,
+                                                   special_tokens={})
+            except ValueError as exc:
+                raise Inexpressible(f"tiktoken rejects the pattern or ranks: {exc}") from None
+        return self._encoding
 
     def _sentinels(self, plan: TiktokenPlan, norm: tuple[AddedToken, ...]) -> None:
         """One tiktoken call per text for GPT-NeoX-like files (ByteLevel regex, plain added
