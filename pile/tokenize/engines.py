@@ -123,12 +123,10 @@ class HFEncoder(Encoder):
         super().__init__(eod_id, dtype)
         self.path = str(path)
 
-    @classmethod
-    def around(cls, tok: Any, path: str | Path, eod_id: int, dtype: np.dtype | str) -> HFEncoder:
-        """An encoder on `tok`, already loaded from `path` (no second load of the file)."""
-        enc = cls(path, eod_id, dtype)
-        enc._impl = enc._configured(tok)
-        return enc
+    def adopt(self, tok: Any) -> HFEncoder:
+        """Use `tok`, already loaded from `path`, instead of loading the file again."""
+        self._impl = self._configured(tok)
+        return self
 
     def _load(self) -> Any:
         from tokenizers import Tokenizer

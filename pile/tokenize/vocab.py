@@ -312,7 +312,7 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
 
         return plan_tokenizer_json(data, tok)
 
-    proven = _proven_plan(cfg.name, plan, HFEncoder.around(tok, src, eod_id, dtype), "HF",
+    proven = _proven_plan(cfg.name, plan, HFEncoder(src, eod_id, dtype).adopt(tok), "HF",
                           eod_id, dtype)
     if proven is None:
         return vocab_size, eod_token, eod_id, "hf", None, specials, None
