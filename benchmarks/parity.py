@@ -198,7 +198,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=100.0, help="for GPT-2, GPT-NeoX, Mistral v1")
-    ap.add_argument("--other-mb", type=float, default=3.0, help="for the other vocabularies")
+    ap.add_argument("--other-mb", type=float, default=1.5, help="for the other vocabularies")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     shared = Path(os.environ.get("PILE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

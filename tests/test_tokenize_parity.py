@@ -6,7 +6,7 @@ compared on the first 100 MB of `parity`'s corpus: the shared texts (the Japanes
 included) and samples, then the default corpus as ``pile build`` reads it (the Python
 standard library, the system documentation). The other vocabularies -- Mistral v3 (with
 user-defined pieces) and the files of `vocabularies` (cl100k as HF merges, the Llama-3 and
-Qwen2 pipeline shapes, a trained BPE, GPT-2 with flagged added tokens) -- on the first 3 MB;
+Qwen2 pipeline shapes, a trained BPE, GPT-2 with flagged added tokens) -- on the first 1.5 MB;
 the unit tests and the load-time probe cover them too. Two worker processes share the work.
 """
 
@@ -20,7 +20,7 @@ from pile.config import TokenizerConfig
 from pile.tokenize import load_vocabulary
 
 SHARED_MB = 100.0
-OTHER_MB = 3.0
+OTHER_MB = 1.5
 SHARED = ("gpt2", "neox", "mistral_v1")
 MODELS = {"mistral_v1": "tokenizer.model.v1",
           "mistral_v3": "mistral_instruct_tokenizer_240323.model.v3"}
