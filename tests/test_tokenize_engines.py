@@ -132,7 +132,8 @@ def test_changed_gpt2_json_keeps_tiktoken_with_the_same_ids(shared_data, corpus,
     path = _variant(shared_data / "tokenizers/gpt2/tokenizer.json", tmp_path / "t.json", change)
     v = load_vocabulary(TokenizerConfig(name="g", path=str(path)), tmp_path / "out")
     assert v.engine == "tiktoken"
-    _assert_same(v.encoder().encode_batch(corpus), v.reference_encoder().encode_batch(corpus), corpus)
+    docs = corpus[::3]  # every file is still there (each gives several documents)
+    _assert_same(v.encoder().encode_batch(docs), v.reference_encoder().encode_batch(docs), docs)
 
 
 @pytest.mark.parametrize("change", [

@@ -263,3 +263,30 @@ def test_neox_space_runs_cut_in_one_call_as_hf_cuts_them(shared_data):
     want = [e.ids for e in hf.encode_batch_fast(texts, add_special_tokens=False)]
     got = TiktokenPlanEncoder(plan, 0, np.int32).encode_ids(texts)
     assert got == want
+
+
+@pytest.mark.parametrize("which", ["neox", "llama3_style"])
+def test_every_assigned_code_point_gets_the_reference_ids(which, shared_data, tmp_path):
+    """Each of the ~150,000 characters Python's tables assign (planes 0-3 and 14) between
+    letters, after a space, before a digit, doubled: the regex engines' Unicode classes
+    (Onig's for HF, fancy-regex's for tiktoken) and both NFCs agree on every one, for the
+    GPT-2 regex behind NFC and added tokens (GPT-NeoX) and a translated Split regex."""
+    from vocabularies import LLAMA3_PATTERN, cl100k_json
+
+    if which == "neox":
+        path = shared_data / "tokenizers/gpt-neox-20b/20B_tokenizer.json"
+    else:
+        data = json.loads(cl100k_json(shared_data, tmp_path).read_text(encoding="utf-8"))
+        data["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {"Regex": LLAMA3_PATTERN}
+        data["model"]["ignore_merges"] = True
+        path = tmp_path / "llama3.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+    v = load_vocabulary(TokenizerConfig(name="v", path=str(path)), tmp_path / "out")
+    assert v.engine == "tiktoken"
+    chars = [chr(cp) for cp in itertools.chain(range(0x40000), range(0xE0000, 0xE1000))
+             if not 0xD800 <= cp < 0xE000 and unicodedata.category(chr(cp)) != "Cn"]
+    assert len(chars) > 140_000
+    texts = [" ".join(f"a{c}b {c}1{c} {c}{c}\n" for c in chars[i:i + 500])
+             for i in range(0, len(chars), 500)]
+    got, want = v.encoder().encode_batch(texts), v.reference_encoder().encode_batch(texts)
+    assert [i for i, (a, b) in enumerate(zip(got, want)) if len(a) != len(b) or (a != b).any()] == []
