@@ -12,8 +12,8 @@ decides, and `tests/test_tokenize_engines.py` proves identical ids on the test c
 - `TiktokenPlanEncoder`: tiktoken behind a plan that reproduces another library exactly:
   the ranks of a byte-level BPE ``tokenizer.json``'s merges behind that file's own
   normalizer, added tokens and pre-tokenizer regex (`pile.tokenize.pipeline`: GPT-2,
-  GPT-NeoX/Pythia, Llama-3/Qwen-style files; 3-4x HF), or a SentencePiece BPE model's
-  pieces (`pile.tokenize.sp_ranks`: LLaMA/Mistral; about 2x sentencepiece).
+  GPT-NeoX/Pythia, Llama-3/Qwen-style files; 3-6x HF), or a SentencePiece BPE model's
+  pieces (`pile.tokenize.sp_ranks`: LLaMA/Mistral; about 1.8x sentencepiece).
 - `SentencePieceEncoder`: Google's ``sentencepiece`` on a ``.model`` (LLaMA/Mistral).
 
 Document text is always encoded as *ordinary* text: a literal ``<|endoftext|>`` written
