@@ -194,6 +194,12 @@ def check_vocabulary(cfg: TokenizerConfig) -> None:
     if cfg.hub is not None:
         _hub_offline_check(cfg, f"tokenizers.{cfg.name}")
         return
+    if cfg.path is not None:
+        # What can fail in a tokenizer.json is checked here, cheaply: it loads and holds
+        # ``eod``. The engine choice (a tiktoken plan proven on the probe, ~1 s a
+        # vocabulary) is made where the vocabulary is loaded, on a worker.
+        _load_hf(Path(cfg.path).expanduser(), f"tokenizers.{cfg.name}.path", cfg)
+        return
     with tempfile.TemporaryDirectory(prefix="pile-vocab-check-") as tmp:
         load_vocabulary(cfg, Path(tmp))
 
@@ -285,9 +291,12 @@ def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: 
                       plan=plan)
 
 
-def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
-                            ) -> tuple[int, str, int, str, str | None, dict[str, int], Any]:
-    """(vocab size, eod token, eod id, engine, OpenAI encoding, specials, tiktoken plan)."""
+def _load_hf(src: Path, field_path: str, cfg: TokenizerConfig) -> tuple[Any, str, int]:
+    """The HF tokenizer of a ``tokenizer.json`` and its ``eod`` (token, id).
+
+    Raises:
+        ConfigError: the file does not load, or ``eod`` is not in it.
+    """
     from tokenizers import Tokenizer
 
     try:
@@ -297,8 +306,15 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
     except BaseException as exc:  # plain Exception subclasses, and Rust panics (BaseException)
         raise ConfigError(f"{field_path}: {src} is not a loadable tokenizer.json "
                           f"({str(exc).splitlines()[0][:200]})") from None
-    vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
     eod_token, eod_id = _resolve_eod(cfg, tok.token_to_id, None, field_path)
+    return tok, eod_token, eod_id
+
+
+def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
+                            ) -> tuple[int, str, int, str, str | None, dict[str, int], Any]:
+    """(vocab size, eod token, eod id, engine, OpenAI encoding, specials, tiktoken plan)."""
+    tok, eod_token, eod_id = _load_hf(src, field_path, cfg)
+    vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
     data = json.loads(src.read_text(encoding="utf-8"))
     specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []
                 if t.get("special")}
