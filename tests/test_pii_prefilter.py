@@ -7,8 +7,9 @@ import pytest
 
 from pile.config import PII_ENTITIES, PiiConfig
 from pii_evalset import build_evalset
-from pile.pii.prefilter import Prefilter, email_candidates, gate, phone_candidates
-from pile.pii.recognizers import build_analyzer_engine, build_recognizers
+from pile.pii.prefilter import Prefilter, email_candidates, gate, ip_candidates, phone_candidates
+from pile.pii.phones import PhoneGate
+from pile.pii.recognizers import DEFAULT_PHONE_REGIONS, build_analyzer_engine, build_recognizers
 from pile.pii.scrub import PiiScrubber, Span, merge_spans
 
 
@@ -25,8 +26,8 @@ def test_needs_scan(text, needs):
 def test_colons_trigger_only_when_private_ips_are_scrubbed():
     text = "std::vector and dead::beef"
     assert not Prefilter(PII_ENTITIES, keep_private_ips=True).needs_scan(text)
-    windows = Prefilter(PII_ENTITIES, keep_private_ips=False).windows(text)
-    assert set(windows) == {"IP_ADDRESS"}
+    assert Prefilter(PII_ENTITIES, keep_private_ips=False).needs_scan(text)
+    assert [text[s:e] for s, e in ip_candidates(text)] == [text]  # both tokens, with context
 
 
 def test_windows_cover_triggers_merge_and_end_on_whitespace():
@@ -68,7 +69,8 @@ def test_gates(entity, text, passes):
 
 def test_phone_candidates_skip_dates_and_bare_digit_runs():
     text = "on 05/17/2000, ( 1955 - 1968 ), id 2125550147, call (212) 555-0147 now"
-    assert [text[s:e] for s, e in phone_candidates(text, 0, len(text))] == ["(212) 555-0147"]
+    gate = PhoneGate(DEFAULT_PHONE_REGIONS)
+    assert [text[s:e] for s, e in phone_candidates(text, 0, len(text), gate)] == ["(212) 555-0147"]
 
 
 def test_email_candidates_are_whole_tokens():
@@ -83,7 +85,7 @@ def test_stage_finds_what_the_engine_finds_on_real_documents(shared_data):
     recognizers, whole documents) return the same spans."""
     docs = build_evalset(shared_data, seed=3, scale=1, max_docs=160)
     stage = PiiScrubber(PiiConfig(entities=PII_ENTITIES))
-    engine = build_analyzer_engine(build_recognizers(PII_ENTITIES).values())
+    engine = build_analyzer_engine(build_recognizers(PII_ENTITIES, reference=True).values())
     compared = 0
     for doc in docs:
         results = engine.analyze(doc.text, language="en", entities=list(PII_ENTITIES))
@@ -99,6 +101,6 @@ def test_unicode_digits_trigger_too():
     text = "電話 +81 ３-１２３４-５６７８ まで"
     assert Prefilter(PII_ENTITIES).needs_scan(text)
     stage = PiiScrubber(PiiConfig(entities=("PHONE_NUMBER",)))
-    engine = build_analyzer_engine(build_recognizers(["PHONE_NUMBER"]).values())
+    engine = build_analyzer_engine(build_recognizers(["PHONE_NUMBER"], reference=True).values())
     expected = [Span(r.entity_type, r.start, r.end) for r in engine.analyze(text, language="en")]
     assert stage.find_spans(text) == expected
