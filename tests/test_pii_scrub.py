@@ -210,7 +210,7 @@ def test_documents_without_digits_or_at_never_reach_presidio():
     assert stage.docs_scanned == 1
 
 
-def test_recognizers_read_windows_not_whole_documents(scrubber, monkeypatch):
+def test_recognizers_read_lines_not_whole_documents(scrubber, monkeypatch):
     seen: list[int] = []
     card = scrubber._recognizers["CREDIT_CARD"]
     original = card.analyze
@@ -220,8 +220,8 @@ def test_recognizers_read_windows_not_whole_documents(scrubber, monkeypatch):
         return original(text, entities, nlp_artifacts)
 
     monkeypatch.setattr(card, "analyze", spy)
-    prose = "All work and no play makes Jack a dull boy. " * 200
-    text = prose + "card 4532 0151 1283 0366 here. " + prose
+    prose = "All work and no play makes Jack a dull boy.\n" * 200
+    text = prose + "card 4532 0151 1283 0366 here.\n" + prose
     out, spans = scrubber.scrub(text)
     assert "<CREDIT_CARD>" in out and len(spans) == 1
     assert seen and max(seen) < 400 < len(text)
