@@ -1,5 +1,9 @@
-"""Phone numbers: how few digits python-phonenumbers can accept, and a matcher that skips
-the strings with fewer.
+"""Phone numbers: what python-phonenumbers can accept, read from its own metadata.
+
+- `digit_floors` / `FloorMatcher`: how few digits a string phonenumbers accepts has, and
+  a matcher that answers "no match" below that without parsing (same matches);
+- `ValidityGate`: which regions can read a valid number in a phone candidate at all;
+- `PhoneGate`: both, as the prefilter's per-candidate test (`pile.pii.prefilter`).
 
 presidio's `PhoneRecognizer` runs python-phonenumbers' `PhoneNumberMatcher` once per
 configured region. For every phone-shaped run of the text the matcher parses and
@@ -199,7 +203,12 @@ class _Route(NamedTuple):
 
 def _prefix_re(metadata: PhoneMetadata | None) -> re.Pattern[str] | None:
     pattern = metadata.national_prefix_for_parsing if metadata else None
-    return re.compile(pattern) if pattern else None
+    return _compiled(pattern) if pattern else None
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)  # metadata patterns: a few hundred, each compiled once
 
 
 def _stripped(prefix: re.Pattern[str] | None, digits: str) -> tuple[str, ...]:
@@ -322,8 +331,11 @@ class ValidityGate:
     def _is_typed(self, cc: int, nsn: str) -> bool:
         types = self._types.get(cc)
         if types is None:
-            types = self._types[cc] = _type_patterns(cc)
-        return types is _ANY or types.fullmatch(nsn) is not None
+            types = self._types[cc] = (_nsn_lengths(cc), _type_patterns(cc))
+        lengths, pattern = types
+        if lengths is not None and len(nsn) not in lengths:
+            return False  # `_is_number_matching_desc` tests the length first, as here
+        return pattern is _ANY or pattern.fullmatch(nsn) is not None
 
     def _prefix_present(self, cc: int, nsn: str, digits: str, main_prefix: re.Pattern[str] | None) -> bool:
         """False only when the number's format requires the national prefix and `digits`
@@ -349,6 +361,20 @@ def _formats(cc: int) -> tuple:
         leading = re.compile(fmt.leading_digits_pattern[-1]) if fmt.leading_digits_pattern else None
         out.append((leading, re.compile(fmt.pattern), requires))
     return tuple(out)
+
+
+def _nsn_lengths(cc: int) -> frozenset[int] | None:
+    """The lengths a valid NSN of `cc` can have (any region's general description), or
+    None when a region lists none (then phonenumbers tests no length)."""
+    lengths: set[int] = set()
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(cc, ()):
+        metadata = _metadata(cc, region)
+        if metadata is None:
+            continue
+        if metadata.general_desc is None or not metadata.general_desc.possible_length:
+            return None
+        lengths.update(metadata.general_desc.possible_length)
+    return frozenset(lengths)
 
 
 def _type_patterns(cc: int):

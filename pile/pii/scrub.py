@@ -1,10 +1,14 @@
 """The PII stage (`pii_v1`): find entities with presidio behind a prefilter, replace them.
 
 For each document: the prefilter (`pile.pii.prefilter`) skips documents without a digit
-or an ``@`` and cuts the rest into windows around those characters; each configured
-presidio recognizer (`pile.pii.recognizers`) reads only the windows (or candidates
-inside them) that can hold its entity; overlapping findings merge into one span typed by the most specific entity
-(`PRIORITY`); each span is replaced by a placeholder, a mask or a keyed hash.
+or an ``@``; in the rest each configured presidio recognizer (`pile.pii.recognizers`)
+reads only the pieces that can hold its entity (the tokens around an ``@``, a dotted
+quad or an IPv6 shape; the lines with two digits close together; phone candidates that
+python-phonenumbers may read as valid numbers, by the matchers of the regions that
+may); overlapping findings merge into one span typed by the most specific entity
+(`PRIORITY`); each span is replaced by a placeholder, a mask or a keyed hash. The
+findings are exactly those of presidio's `AnalyzerEngine` on the whole document
+(tests/test_pii_equivalence.py).
 
 Placeholders (``replacement: placeholder``, the default):
 
@@ -78,7 +82,7 @@ PRIORITY: tuple[str, ...] = ("CREDIT_CARD", "IBAN_CODE", "CRYPTO", "EMAIL_ADDRES
                              "US_SSN", "IP_ADDRESS", "PHONE_NUMBER")
 _RANK = {e: i for i, e in enumerate(PRIORITY)}
 
-# A window with fewer digits than this cannot hold the entity; its recognizer is not
+# A line zone with fewer digits than this cannot hold the entity; its recognizer is not
 # called (cards have 13+, a delimited SSN 9). Phone numbers have their floor per
 # candidate instead (`pile.pii.phones`: letters can become digits there).
 MIN_DIGITS: dict[str, int] = {"CREDIT_CARD": 13, "US_SSN": 9, "IBAN_CODE": 2, "IP_ADDRESS": 1,
@@ -143,7 +147,7 @@ class PiiScrubber(Mapper):
 
     Attributes:
         docs_scanned: documents that passed the prefilter (reached presidio).
-        recognizer_calls: ``recognizer.analyze`` calls made (one per entity and window).
+        recognizer_calls: ``recognizer.analyze`` calls made (one per entity and piece).
     """
 
     name = "pii_v1"
