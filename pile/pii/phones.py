@@ -162,13 +162,17 @@ class FloorMatcher(PhoneNumberMatcher):
         super().__init__(text, region, leniency=leniency)
         self._floors = digit_floors(region) if leniency >= Leniency.VALID else Floors(0, 0)
 
-    # The name of python-phonenumbers' parse-and-verify step (stable since its 2011
-    # port; a test checks it is still there). Should it go, this override is never
-    # called and the matcher is phonenumbers' own: slower, the same matches.
+    # Overrides python-phonenumbers' parse-and-verify step, the one private hook of it
+    # used here (stable since its 2011 port; tests/test_pii_equivalence.py checks it is
+    # still there). Should it go, this override is never called and the matcher is
+    # phonenumbers' own: slower, the same matches.
     def _parse_and_verify(self, candidate, offset):
         if countable(candidate) < self._floors.of(candidate):
             return None
-        return super()._parse_and_verify(candidate, offset)
+        return _PARSE_AND_VERIFY(self, candidate, offset)
+
+
+_PARSE_AND_VERIFY = getattr(PhoneNumberMatcher, "_parse_and_verify")
 
 
 # -- the candidate gate: can any string the matcher tries in a span be a valid number? ---
