@@ -36,6 +36,7 @@ import pytest
 from phonenumbers import Leniency, PhoneNumberFormat, PhoneNumberMatcher, PhoneNumberType, phonenumbermatcher
 
 from pile.config import PII_ENTITIES, PiiConfig
+from pii_evalset import chunk_lines
 from pile.pii.phones import FloorMatcher, PhoneGate, digit_floors
 from pile.pii.prefilter import PHONE_PATTERN_CHARS
 from pile.pii.recognizers import DEFAULT_PHONE_REGIONS, build_analyzer_engine, build_recognizers
@@ -44,19 +45,6 @@ from pile.pii.scrub import PiiScrubber, Span, merge_spans
 OTHER_REGIONS = ("DE", "IN", "JP", "IL", "BR", "SM")
 DOC_CHARS = 4000
 PER_FILE = 60_000
-
-
-def _chunks(text: str, size: int = DOC_CHARS) -> list[str]:
-    out, cur, n = [], [], 0
-    for line in text.splitlines(keepends=True):
-        cur.append(line)
-        n += len(line)
-        if n >= size:
-            out.append("".join(cur))
-            cur, n = [], 0
-    if cur:
-        out.append("".join(cur))
-    return out
 
 
 def _read(path: Path) -> str:
@@ -73,7 +61,7 @@ def real_documents(shared_data: Path) -> list[str]:
              if p.is_file() and p.suffix not in skip]
     stdlib = Path(os.__file__).parent
     files += sorted(stdlib.glob("*.py"))[::12] + sorted((stdlib / "email").glob("*.py"))
-    docs = [chunk for p in files for chunk in _chunks(_read(p))]
+    docs = [chunk for p in files for chunk in chunk_lines(_read(p), DOC_CHARS)]
     assert len(docs) > 400
     return docs
 
