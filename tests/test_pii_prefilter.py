@@ -105,7 +105,7 @@ def test_gates(entity, text, passes):
 def test_phone_candidates_skip_bare_digit_runs_and_numbers_no_region_reads():
     text = "id 2125550147, at 54 2022 -0700, call (212) 555-0147 now, or +44 20 7946 0958"
     phones = PhoneGate(DEFAULT_PHONE_REGIONS)
-    found = {text[s:e]: regions for s, e, regions in phone_candidates(text, 0, len(text), phones)}
+    found = {text[s:e]: regions for s, e, regions in phone_candidates(text, [(0, len(text))], phones)}
     assert found == {"(212) 555-0147": {"US", "CA"},            # NANP only
                      "+44 20 7946 0958": set(DEFAULT_PHONE_REGIONS)}  # a plus: no gate
 
@@ -113,7 +113,7 @@ def test_phone_candidates_skip_bare_digit_runs_and_numbers_no_region_reads():
 def test_phone_pieces_end_where_the_candidate_pattern_cannot_reach():
     text = "Customer order no. 42, call (212) 555-0147 extension 12 today"
     phones = PhoneGate(DEFAULT_PHONE_REGIONS)
-    cands = phone_candidates(text, 0, len(text), phones)
+    cands = phone_candidates(text, [(0, len(text))], phones)
     (s, e, _), = phone_pieces(text, cands)
     cs = text.index("(212)")
     assert s <= cs - 25 and text[s - 1] not in PHONE_PATTERN_CHARS   # labels are read

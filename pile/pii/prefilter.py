@@ -43,6 +43,7 @@ import re
 from typing import Iterable
 
 from pile.pii.phones import PhoneGate
+from pile.pii.validators import CARD_MIN_DIGITS
 
 _WHITESPACE = (" ", "\n", "\t", "\r")
 _WS_RE = re.compile(r"[ \n\t\r]")
@@ -87,6 +88,12 @@ _GATES: dict[str, re.Pattern[str]] = {
 }
 
 
+# A zone with fewer digits than this cannot hold the entity; its recognizer is not
+# called (cards have 13+, a delimited SSN 9). Phone numbers have their floor per
+# candidate instead (`pile.pii.phones`: letters can become digits there).
+MIN_DIGITS: dict[str, int] = {"CREDIT_CARD": CARD_MIN_DIGITS, "US_SSN": 9, "IBAN_CODE": 2}
+
+
 # Dates (05/17/2000, 2021-04-03, with an hour after them) and year ranges
 # ((1955 - 1968)): the most common phone-shaped candidates in prose and mail, and never
 # phone numbers (`pile.pii.recognizers.PhoneNumberRecognizer` drops them too).
@@ -108,40 +115,42 @@ def is_bare_number(value: str) -> bool:
     return value.strip("()[]-\u2212").isdigit()
 
 
-def phone_candidates(text: str, start: int, end: int, phones: PhoneGate
+def phone_candidates(text: str, zones: list[tuple[int, int]], phones: PhoneGate
                      ) -> list[tuple[int, int, frozenset[str]]]:
-    """Spans python-phonenumbers would consider that may hold a valid number, each with
-    the default regions that may read one there.
+    """Spans python-phonenumbers would consider in `zones` that may hold a valid number,
+    each with the default regions that may read one there.
 
     Uses the matcher's own candidate pattern (`PhoneNumberMatcher` only ever parses
-    substrings of its matches), minus bare digit runs, dates and decimals, which
-    `PhoneNumberRecognizer` drops, and minus spans in which no string can parse as a
-    valid number (`pile.pii.phones.PhoneGate`: too few digits, or no reading whose
-    national number matches a number type of its country); so every number the
-    recognizer returns lies in one of these spans, and is found by the matcher of one
-    of its regions.
+    substrings of its matches), minus bare digit runs, which `PhoneNumberRecognizer`
+    drops, and minus spans in which no string can parse as a valid number
+    (`pile.pii.phones.PhoneGate`: too few digits, or no reading whose national number
+    matches a number type of its country); so every number the recognizer returns lies
+    in one of these spans, and is found by the matcher of one of its regions. A match
+    long enough to reach the pattern's block limit reads to the end of its line, with
+    every region (`PHONE_BLOCK_LIMIT`).
     """
-    pattern = _phone_pattern()
+    finditer = _phone_pattern().finditer
     shortest = min(phones.floors)
     out = []
-    for m in pattern.finditer(text, start, end):
-        if m.end() - m.start() < shortest:
-            continue  # most matches: a short number (0, 42, 2022)
-        value = m.group()
-        if is_bare_number(value):
-            # Every match inside a bare digit run is a bare digit run, which
-            # `PhoneNumberRecognizer` drops (ids, epoch times, arithmetic).
-            continue
-        regions = phones.regions_for(text, m.start(), m.end())
-        if not regions:
-            continue
-        end_ = m.end()
-        if len(value) > 2 * PHONE_BLOCK_LIMIT - 2 and _digit_groups(value) >= PHONE_BLOCK_LIMIT:
-            # The matcher, resuming inside this match, may read on past its end.
-            end_ = text.find("\n", end_)
-            end_ = len(text) if end_ < 0 else end_
-            regions = phones.all_regions
-        out.append((m.start(), end_, regions))
+    for start, end in zones:
+        for m in finditer(text, start, end):
+            if m.end() - m.start() < shortest:
+                continue  # most matches: a short number (0, 42, 2022)
+            value = m.group()
+            if is_bare_number(value):
+                # Every match inside a bare digit run is a bare digit run, which
+                # `PhoneNumberRecognizer` drops (ids, epoch times, arithmetic).
+                continue
+            regions = phones.regions_for(text, m.start(), m.end())
+            if not regions:
+                continue
+            stop = m.end()
+            if len(value) > 2 * PHONE_BLOCK_LIMIT - 2 and _digit_groups(value) >= PHONE_BLOCK_LIMIT:
+                # The matcher, resuming inside this match, may read on past its end.
+                stop = text.find("\n", stop)
+                stop = len(text) if stop < 0 else stop
+                regions = phones.all_regions
+            out.append((m.start(), stop, regions))
     return out
 
 
@@ -309,6 +318,18 @@ def gate(entity: str, text: str, start: int, end: int) -> bool:
     """False when the recognizer of `entity` cannot find anything in text[start:end]."""
     pattern = _GATES.get(entity)
     return pattern is None or pattern.search(text, start, end) is not None
+
+
+def gated_zones(entity: str, text: str, zones: list[tuple[int, int]], digits: list[int]
+                ) -> list[tuple[int, int]]:
+    """The zones with enough digits for `entity` (`MIN_DIGITS`; `digits` per zone) and
+    a match of its gate."""
+    need = MIN_DIGITS.get(entity, 0)
+    pattern = _GATES.get(entity)
+    if pattern is None:
+        return [z for z, n in zip(zones, digits) if n >= need]
+    search = pattern.search
+    return [(s, e) for (s, e), n in zip(zones, digits) if n >= need and search(text, s, e)]
 
 
 # Entities whose candidates are found on the whole text, not in dense lines: their

@@ -57,7 +57,7 @@ from pile.pii.prefilter import (
     Prefilter,
     crypto_candidates,
     email_candidates,
-    gate,
+    gated_zones,
     ip_candidates,
     phone_candidates,
     phone_pieces,
@@ -82,12 +82,10 @@ PRIORITY: tuple[str, ...] = ("CREDIT_CARD", "IBAN_CODE", "CRYPTO", "EMAIL_ADDRES
                              "US_SSN", "IP_ADDRESS", "PHONE_NUMBER")
 _RANK = {e: i for i, e in enumerate(PRIORITY)}
 
-# A line zone with fewer digits than this cannot hold the entity; its recognizer is not
-# called (cards have 13+, a delimited SSN 9). Phone numbers have their floor per
-# candidate instead (`pile.pii.phones`: letters can become digits there).
-MIN_DIGITS: dict[str, int] = {"CREDIT_CARD": 13, "US_SSN": 9, "IBAN_CODE": 2, "IP_ADDRESS": 1,
-                              "CRYPTO": 1}
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
+# Findings of token pieces up to this long are remembered, this many at a time.
+SEEN_PIECE_CHARS = 256
+SEEN_PIECES = 1 << 14
 
 _UNICODE_DIGIT_RE = re.compile(r"\d")
 
@@ -151,7 +149,7 @@ class PiiScrubber(Mapper):
     """
 
     name = "pii_v1"
-    transient = ("_recognizers", "_prefilter", "_phone_gate")
+    transient = ("_recognizers", "_prefilter", "_phone_gate", "_seen")
 
     def __init__(self, cfg: PiiConfig) -> None:
         super().__init__()
@@ -161,6 +159,7 @@ class PiiScrubber(Mapper):
         self._recognizers = None
         self._prefilter = None
         self._phone_gate = None
+        self._seen: dict | None = None
 
     def setup(self) -> None:
         """Build the presidio recognizers and the prefilter (offline, no model)."""
@@ -172,6 +171,7 @@ class PiiScrubber(Mapper):
                                               self.cfg.phone_regions)
         self._prefilter = Prefilter(self.cfg.entities, self.cfg.keep_private_ips)
         self._phone_gate = PhoneGate(self.cfg.phone_regions)
+        self._seen = {}
 
     def find_spans(self, text: str) -> list[Span]:
         """The PII spans of `text`, merged and in text order (nothing is replaced)."""
@@ -183,29 +183,26 @@ class PiiScrubber(Mapper):
         found: list[Span] = []
         entities = self.cfg.entities
         if "EMAIL_ADDRESS" in entities and "@" in text:
-            self._analyze("EMAIL_ADDRESS", text, email_candidates(text), found)
+            self._analyze_tokens("EMAIL_ADDRESS", text, email_candidates(text), found)
         if "IP_ADDRESS" in entities:
-            self._analyze("IP_ADDRESS", text, ip_candidates(text), found)
+            self._analyze_tokens("IP_ADDRESS", text, ip_candidates(text), found)
         if "CRYPTO" in entities:
-            self._analyze("CRYPTO", text, crypto_candidates(text), found)
+            self._analyze_tokens("CRYPTO", text, crypto_candidates(text), found)
         zones = prefilter.zones(text)
         if not zones:
             return merge_spans(found)
         digits = [_digit_count(text, s, e) for s, e in zones]
         for entity in prefilter.zoned:
-            if entity == "PHONE_NUMBER":
-                continue  # last: the more is found before it, the fewer candidates parse
-            need = MIN_DIGITS.get(entity, 0)
-            self._analyze(entity, text, [z for z, n in zip(zones, digits)
-                                         if n >= need and gate(entity, text, *z)], found)
+            if entity != "PHONE_NUMBER":  # phones last: the more is found before, the less parses
+                self._analyze(entity, text, gated_zones(entity, text, zones, digits), found)
         if "PHONE_NUMBER" in prefilter.zoned:
             # python-phonenumbers costs more than the other recognizers together: give
             # it only its own candidates, with context on both sides, and not those
             # inside a span already found (they would merge into it).
             covered = merge_spans(found)
-            cands = [c for start, end in zones
-                     for c in phone_candidates(text, start, end, self._phone_gate)
-                     if not _inside(covered, c)]
+            cands = phone_candidates(text, zones, self._phone_gate)
+            if covered:
+                cands = [c for c in cands if not _inside(covered, c)]
             self._analyze_phones(text, phone_pieces(text, cands), found)
         return merge_spans(found)
 
@@ -226,6 +223,26 @@ class PiiScrubber(Mapper):
             self.recognizer_calls += 1
             for res in recognizer.analyze(text[s:e], [entity], None):
                 found.append(Span(entity, s + res.start, s + res.end))
+
+    def _analyze_tokens(self, entity: str, text: str, pieces: list[tuple[int, int]],
+                        found: list[Span]) -> None:
+        """`_analyze` for token pieces, whose findings are remembered: the same token
+        comes back often (an author's address on every commit of a changelog), and a
+        recognizer's findings are a function of the piece's text."""
+        recognizer = self._recognizers[entity]
+        seen = self._seen
+        for s, e in pieces:
+            piece = text[s:e]
+            spans = seen.get((entity, piece))
+            if spans is None:
+                self.recognizer_calls += 1
+                spans = tuple((r.start, r.end) for r in recognizer.analyze(piece, [entity], None))
+                if len(piece) <= SEEN_PIECE_CHARS:
+                    if len(seen) >= SEEN_PIECES:
+                        seen.clear()  # bounded memory on a long-running worker
+                    seen[(entity, piece)] = spans
+            for a, b in spans:
+                found.append(Span(entity, s + a, s + b))
 
     def replacement(self, entity: str, value: str) -> str:
         """What replaces `value` under the configured replacement mode."""
