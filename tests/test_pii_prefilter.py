@@ -13,7 +13,7 @@ from pile.pii.prefilter import (
     Prefilter,
     crypto_candidates,
     email_candidates,
-    gate,
+    gated_zones,
     ip_candidates,
     phone_candidates,
     phone_pieces,
@@ -94,12 +94,16 @@ def test_crypto_gate(text, found):
 @pytest.mark.parametrize("entity, text, passes", [
     ("US_SSN", "ssn 219-09-9999", True),
     ("US_SSN", "tel 212-555-0147", False),
+    ("US_SSN", "ssn 219-09", False),           # fewer than nine digits
     ("IBAN_CODE", "DE89 3704", True),
     ("IBAN_CODE", "de89 3704", False),
-    ("CREDIT_CARD", "anything", True),         # no gate: the recognizer decides
+    ("CREDIT_CARD", "card 4532 0151 1283 0366", True),   # no gate: the recognizer decides
+    ("CREDIT_CARD", "only eleven digits 12345678901", False),
 ])
-def test_gates(entity, text, passes):
-    assert gate(entity, text, 0, len(text)) is passes
+def test_zone_gates(entity, text, passes):
+    zone = [(0, len(text))]
+    digits = [sum(c.isdigit() for c in text)]
+    assert (gated_zones(entity, text, zone, digits) == zone) is passes
 
 
 def test_phone_candidates_skip_bare_digit_runs_and_numbers_no_region_reads():

@@ -21,7 +21,7 @@ match of its pattern can be cut and no boundary its pattern tests moves:
 - cards, SSNs, IBANs and phone numbers have two digits at most five characters apart
   and never cross a line break: their recognizers read the lines that have such a pair
   (`Prefilter.zones`; why every phone number has one is in `Prefilter`), cards only with
-  13 digits, SSNs and IBANs only with their gate (`gate`).
+  13 digits, SSNs and IBANs only with their gate (`gated_zones`).
 - phone numbers (python-phonenumbers costs more than all other recognizers together):
   only the candidates of phonenumbers' own candidate pattern that are not bare digit runs
   and may hold a valid number (`phone_candidates`, `pile.pii.phones.PhoneGate`: enough
@@ -312,12 +312,6 @@ def crypto_candidates(text: str) -> list[tuple[int, int]]:
     found fast; one pattern starting with either is three times slower)."""
     hits = sorted(m.span() for gate in _CRYPTO_GATES for m in gate.finditer(text))
     return token_pieces(text, hits)
-
-
-def gate(entity: str, text: str, start: int, end: int) -> bool:
-    """False when the recognizer of `entity` cannot find anything in text[start:end]."""
-    pattern = _GATES.get(entity)
-    return pattern is None or pattern.search(text, start, end) is not None
 
 
 def gated_zones(entity: str, text: str, zones: list[tuple[int, int]], digits: list[int]
