@@ -45,6 +45,9 @@ POSITIVES = [
     ("PHONE_NUMBER", "Tel: +44 20 7946 0958", "+44 20 7946 0958"),
     ("PHONE_NUMBER", "Mobil +49 151 23456789.", "+49 151 23456789"),
     ("PHONE_NUMBER", "bureau 01 42 68 53 00, Paris", "01 42 68 53 00"),
+    # six digits with the country code: valid for phonenumbers, missed by a 7-digit floor
+    ("PHONE_NUMBER", "Kurzwahl +43 1110 im Netz", "+43 1110"),
+    ("PHONE_NUMBER", "reach us at (212) 555-0147 ext. 12 today", "(212) 555-0147 ext. 12"),
     ("IP_ADDRESS", "client 8.8.4.4 connected", "8.8.4.4"),
     ("IP_ADDRESS", "host 2a00:1450:4001:81c::200e up", "2a00:1450:4001:81c::200e"),
     ("US_SSN", "SSN: 219-09-9999.", "219-09-9999"),
