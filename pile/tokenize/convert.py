@@ -73,10 +73,21 @@ def unicode_to_bytes() -> dict[str, int]:
     return {c: b for b, c in bytes_to_unicode().items()}
 
 
+@lru_cache(maxsize=1)
+def _latin1_of_token_chars() -> dict[int, int]:
+    """str.translate table: each byte character -> the character of its byte's value; the
+    other characters below 256 -> U+FFFF, which latin-1 cannot encode (so they fail)."""
+    table = {ord(c): b for c, b in unicode_to_bytes().items()}
+    return {**{x: 0xFFFF for x in range(256)}, **table}
+
+
 def token_to_bytes(token: str) -> bytes:
-    """A byte-level BPE token string -> the raw bytes it stands for."""
-    table = unicode_to_bytes()
-    return bytes(table[c] for c in token)
+    """A byte-level BPE token string -> the raw bytes it stands for.
+
+    Raises:
+        UnicodeEncodeError: a character that is not one of the 256 byte characters.
+    """
+    return token.translate(_latin1_of_token_chars()).encode("latin-1")
 
 
 def bytes_to_token(data: bytes) -> str:

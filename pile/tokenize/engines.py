@@ -123,10 +123,18 @@ class HFEncoder(Encoder):
         super().__init__(eod_id, dtype)
         self.path = str(path)
 
+    def adopt(self, tok: Any) -> HFEncoder:
+        """Use `tok`, already loaded from `path`, instead of loading the file again."""
+        self._impl = self._configured(tok)
+        return self
+
     def _load(self) -> Any:
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(self.path)
+        return self._configured(Tokenizer.from_file(self.path))
+
+    @staticmethod
+    def _configured(tok: Any) -> Any:
         tok.encode_special_tokens = True  # specials inside documents are plain text
         tok.no_truncation()
         tok.no_padding()

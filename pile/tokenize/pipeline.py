@@ -15,7 +15,9 @@ Hugging Face ``tokenizers`` encodes a text in four steps (``Tokenizer.encode`` w
 `Inexpressible`), and `CompiledPlan` runs them: steps 1-2 in Python (the cuts follow HF's
 rules: leftmost-longest match, special tokens skipped but still consuming their span, and
 the ``single_word``, ``lstrip`` and ``rstrip`` flags), steps 3-4 in one tiktoken call per piece.
-A text with no added token in it, which is most of them, is a single tiktoken call.
+A text with no added token in it, which is most of them, is a single tiktoken call; so is
+every text of a GPT-NeoX-like file (GPT-2 regex, plain added tokens), whose added-token
+matches become private-use sentinels that a variant of the regex cuts at (`_sentinel_pattern`).
 
 NFC: a text that is ASCII, or that Python's ``unicodedata`` finds NFC already, is left as
 is; any other goes through HF's own NFC. That is exact because HF's Unicode tables are not
@@ -257,31 +259,30 @@ def hf_nfc_not_newer() -> bool:
     return normalizers.NFC().normalize_str(probe) == probe
 
 
-# tiktoken's GPT-2 regex, spelled out: the sentinel regex below is this one with the
-# sentinels isolated and counted as the end of a piece ($ and (?!\S) there).
-R50K_PATTERN = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++"""
-                r"""|\s++$|\s+(?!\S)|\s""")
 SENTINEL = 0xE000  # private-use characters standing for added tokens inside a text
 
 
-def _sentinel_pattern(n: int) -> str:
+def _sentinel_pattern(n: int) -> str | None:
+    """The GPT-2 regex with `n` sentinels isolated and counted as the end of a piece (at its
+    end-of-text anchor and its no-non-space lookahead); None if tiktoken's GPT-2 regex is not
+    the one expected."""
     cls = f"{chr(SENTINEL)}-{chr(SENTINEL + n - 1)}"
-    return (rf"""[{cls}]|'(?:[sdmt]|ll|ve|re)| ?\p{{L}}++| ?\p{{N}}++"""
-            rf"""| ?[^\s\p{{L}}\p{{N}}{cls}]++|\s++(?:$|(?=[{cls}]))|\s+(?![^\s{cls}])|\s""")
+    edits = [(r"[^\s\p{L}\p{N}]", rf"[^\s\p{{L}}\p{{N}}{cls}]"),
+             (r"\s++$", rf"\s++(?:$|(?=[{cls}]))"), (r"(?!\S)", rf"(?![^\s{cls}])")]
+    pattern = BYTELEVEL_PAT
+    for old, new in edits:
+        if pattern.count(old) != 1:
+            return None
+        pattern = pattern.replace(old, new)
+    return f"[{cls}]|{pattern}"
 
 
 class CompiledPlan:
     """A `TiktokenPlan` ready to encode (built once per worker)."""
 
     def __init__(self, plan: TiktokenPlan) -> None:
-        import tiktoken
-
         self.plan = plan
-        try:
-            self.encoding = tiktoken.Encoding(name="tokenizer_json", pat_str=plan.pattern,
-                                              mergeable_ranks=plan.ranks.ranks, special_tokens={})
-        except ValueError as exc:
-            raise Inexpressible(f"tiktoken rejects the pattern or ranks: {exc}") from None
+        self._encoding: Any = None
         self.ids = plan.ranks.ids
         raw, norm = plan.raw_tokens, plan.norm_tokens
         if self.ids is not None and (raw or norm):
@@ -299,6 +300,26 @@ class CompiledPlan:
             and not plan.prefix_space
         self.sentinel: dict[str, str] | None = None
         self._sentinels(plan, norm)
+        if self.sentinel is None:
+            self._plain()  # now: a pattern tiktoken rejects fails while the plan is proven
+
+    @property
+    def encoding(self) -> Any:
+        """tiktoken on the file's own regex and ranks (built on first use: texts holding a
+        private-use sentinel character are the only ones that need it in sentinel mode)."""
+        return self._plain()
+
+    def _plain(self) -> Any:
+        if self._encoding is None:
+            import tiktoken
+
+            try:
+                self._encoding = tiktoken.Encoding(name="tokenizer_json", pat_str=self.plan.pattern,
+                                                   mergeable_ranks=self.plan.ranks.ranks,
+                                                   special_tokens={})
+            except ValueError as exc:
+                raise Inexpressible(f"tiktoken rejects the pattern or ranks: {exc}") from None
+        return self._encoding
 
     def _sentinels(self, plan: TiktokenPlan, norm: tuple[AddedToken, ...]) -> None:
         """One tiktoken call per text for GPT-NeoX-like files (ByteLevel regex, plain added
@@ -311,9 +332,12 @@ class CompiledPlan:
         import tiktoken
 
         plain = [t for t in norm if not t.special]
-        if (plan.pattern != R50K_PATTERN or self.raw is not None or not plain
+        if (plan.pattern != BYTELEVEL_PAT or self.raw is not None or not plain
                 or plan.prefix_space or len(plain) > 256
                 or any(t.single_word or t.lstrip or t.rstrip for t in norm)):
+            return
+        pattern = _sentinel_pattern(len(plain))
+        if pattern is None:
             return
         taken = set(plan.ranks.ranks.values())
         if any(t.id in taken for t in plain):
@@ -322,7 +346,7 @@ class CompiledPlan:
         ranks = dict(plan.ranks.ranks)
         ranks.update({chars[t.content].encode(): t.id for t in plain})
         self.sentinel_encoding = tiktoken.Encoding(
-            name="tokenizer_json_sentinels", pat_str=_sentinel_pattern(len(plain)),
+            name="tokenizer_json_sentinels", pat_str=pattern,
             mergeable_ranks=ranks, special_tokens={})
         # a special token's match is skipped, not cut: it stays text (as HF does)
         self.sentinel = {**{t.content: t.content for t in norm if t.special}, **chars}

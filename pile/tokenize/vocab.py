@@ -23,8 +23,10 @@ tiktoken on the ranks of its merges behind its own normalizer, added tokens and
 pre-tokenizer (`pile.tokenize.pipeline`, `pile.tokenize.merges`) when the file's pipeline
 can be expressed that way *and* the engine gives HF's ids on the fixed probe
 (`pile.tokenize.probe`), checked when the vocabulary is loaded; otherwise HF
-``encode_batch_fast``, with a log line saying why. sentencepiece for ``.model`` files.
-``tests/test_tokenize_parity.py`` proves the ids identical on 100+ MB of real text.
+``encode_batch_fast``, with a log line saying why. For a SentencePiece ``.model``, tiktoken
+on its pieces (`pile.tokenize.sp_ranks`) under the same two conditions against
+sentencepiece, which is kept otherwise. ``tests/test_tokenize_parity.py`` proves the ids
+identical on 100+ MB of real text.
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ class Vocabulary:
         encoding: the OpenAI encoding whose ranks the vocabulary holds (``r50k_base`` for
             GPT-2's ``tokenizer.json``), when there is one.
         special_tokens: the vocabulary's special tokens (content -> id).
-        plan: for a ``tokenizer.json`` on tiktoken, what the engine runs (not in the manifest).
+        plan: for a ``tokenizer.json`` or ``.model`` on tiktoken, what the engine runs
+            (not in the manifest; rebuilt from the file when a manifest is read back).
     """
 
     name: str
@@ -325,7 +328,8 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
 
         return plan_tokenizer_json(data, tok)
 
-    proven = _proven_plan(cfg.name, plan, HFEncoder(src, eod_id, dtype), "HF", eod_id, dtype)
+    proven = _proven_plan(cfg.name, plan, HFEncoder(src, eod_id, dtype).adopt(tok), "HF",
+                          eod_id, dtype)
     if proven is None:
         return vocab_size, eod_token, eod_id, "hf", None, specials, None
     encoding = None
