@@ -105,7 +105,7 @@ class Vocabulary:
     def encoder(self) -> Encoder:
         """A picklable encoder; call ``setup()`` in the worker, then ``encode_batch``."""
         if self.engine == "tiktoken" and self.file.suffix in (".json", ".model"):
-            return TiktokenPlanEncoder(self.plan or _plan_of(str(self.file), self.sha256),
+            return TiktokenPlanEncoder(self.plan or SavedPlan(str(self.file), self.sha256),
                                        self.eod_id, self.dtype)
         if self.engine == "tiktoken":
             pat, _specials = convert.TIKTOKEN_ENCODINGS[self.encoding or ""]
@@ -361,6 +361,19 @@ def _proven_plan(name: str, make_plan: Callable[[], Any], reference: Encoder, li
     logger.info("tokenizer %s: tiktoken engine%s; identical ids to %s on the probe", name,
                 "".join(f"; {n}" for n in plan.notes), library)
     return plan
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """The tiktoken plan of a saved vocabulary, built where it is compiled: a vocabulary
+    loaded on a worker (or read back from a marker) reaches the driver without its plan,
+    and rebuilding it there would cost the driver about a second a vocabulary."""
+
+    path: str
+    sha256: str
+
+    def compile(self) -> Any:
+        return _plan_of(self.path, self.sha256).compile()
 
 
 @lru_cache(maxsize=4)
