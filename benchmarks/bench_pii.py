@@ -70,7 +70,7 @@ def main() -> None:
     stage = PiiScrubber(cfg)
     stage.ensure_setup()
     batch = [Document(id=d.id, source=d.corpus, text=d.text) for d in docs]
-    engine = build_analyzer_engine(build_recognizers(PII_ENTITIES).values())
+    engine = build_analyzer_engine(build_recognizers(PII_ENTITIES, reference=True).values())
     entities = list(PII_ENTITIES)
 
     def engine_spans(text: str) -> list[Span]:

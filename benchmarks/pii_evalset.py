@@ -96,7 +96,8 @@ class EvalDoc:
 
 # --- base text -------------------------------------------------------------------
 
-def _chunks(text: str, target: int) -> list[str]:
+def chunk_lines(text: str, target: int) -> list[str]:
+    """`text` cut at line ends into pieces of about `target` characters (a short tail dropped)."""
     out: list[str] = []
     cur: list[str] = []
     size = 0
@@ -128,7 +129,7 @@ def _enron_docs(shared_data: Path, target: int) -> list[EvalDoc]:
                 messages.append(body)
     n = 0
     for body in messages:
-        for chunk in _chunks(body, target) if len(body) > 2 * target else [body]:
+        for chunk in chunk_lines(body, target) if len(body) > 2 * target else [body]:
             labels = []
             lower = chunk.lower()
             for addr in known:
@@ -150,7 +151,7 @@ def base_documents(shared_data: Path, target_chars: int = 2000) -> list[EvalDoc]
     docs = _enron_docs(shared_data, target_chars)
     for corpus, rel in _TEXT_FILES.items():
         text = (shared_data / rel).read_text(encoding="utf-8", errors="replace")
-        for i, chunk in enumerate(_chunks(text, target_chars)):
+        for i, chunk in enumerate(chunk_lines(text, target_chars)):
             docs.append(EvalDoc(f"{corpus}/{i}", corpus, chunk, real_pii=corpus in _REAL_PII))
     return docs
 

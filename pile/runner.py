@@ -35,8 +35,9 @@ IN_FLIGHT_PER_ACTOR = 2
 
 # Modules the later phases' tasks import (presidio, fastText, the tokenizers): an actor
 # imports them in the background while it runs the first phase, so a phase's set-up on
-# the workers does not wait for a second of imports.
-WARM_MODULES = ("pile.clean", "pile.pii.scrub", "pile.decontam", "pile.tokenize.engines",
+# the workers does not wait for a second of imports. (presidio comes with
+# pile.pii.recognizers: pile.pii.scrub defers it to the stage's set-up, for the driver.)
+WARM_MODULES = ("pile.clean", "pile.pii.recognizers", "pile.decontam", "pile.tokenize.engines",
                 "pile.dedup.signatures")
 
 

@@ -24,21 +24,51 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pile
 from pile.config import to_dict
 from pile.docs_io import atomic_write_text
 from pile.executor import Done, Unit
 from pile.phases.context import SPLITS, BuildContext
-from pile.phases.engine import Phase, fingerprint
-from pile.phases.work import MergedShard, MergeTask, TokenizedUnit, TokenizeTask, TokenPart
+from pile.phases.engine import GLOBAL, Phase, file_fingerprint, fingerprint
+from pile.phases.work import MergedShard, MergeTask, TokenizedUnit, TokenizeTask, TokenPart, VocabTask
 from pile.progress import PhaseProgress
 from pile.phases.record import TokenSummary
 from pile.tokenize.counts import CountsTable, SourceCounter
 from pile.tokenize.shards import find_shards, remove_stale_shards, shard_paths
+from pile.manifest import sha256_file
 from pile.tokenize.vocab import Vocabulary, load_trained, load_vocabulary
 
 log = logging.getLogger(__name__)
 
 TOKENIZE_VERSION = "tokenize_v1"  # shards, EOD rule and counts; a change gets a new name
+
+
+def file_vocabularies(ctx: BuildContext) -> dict[str, Vocabulary]:
+    """The vocabularies given as files or hub names, loaded on the workers (`VocabTask`);
+    one whose file and entry are unchanged since it was last loaded is taken from its
+    marker, so a rebuild with nothing to do starts no worker for it."""
+    out: dict[str, Vocabulary] = {}
+    todo: list[tuple[Any, Path, str]] = []
+    for cfg in ctx.cfg.tokenizers:
+        if cfg.train is not None:
+            continue
+        dest = ctx.out / "tokens" / cfg.name
+        given = cfg.path or cfg.tiktoken or cfg.sentencepiece
+        source = file_fingerprint([Path(given).expanduser()]) if given else None
+        fp = fingerprint(TOKENIZE_VERSION, pile.__version__, to_dict(cfg), source)
+        done = ctx.markers.load("vocab", cfg.name, fp)
+        if done is not None and given and (dest / done["file"]).is_file() and \
+                sha256_file(dest / done["file"]) == done["sha256"]:
+            out[cfg.name] = Vocabulary.from_dict(done, dest)
+        else:
+            todo.append((cfg, dest, fp))
+    if todo:
+        task = VocabTask([c for c, _, _ in todo], [str(d) for _, d, _ in todo])
+        for done_unit in ctx.executor.map(task, [Unit(GLOBAL, i, ()) for i in range(len(todo))]):
+            cfg, dest, fp = todo[done_unit.unit.index]
+            out[cfg.name] = Vocabulary.from_dict(done_unit.result, dest)
+            ctx.markers.save("vocab", cfg.name, fp, done_unit.result)
+    return out
 
 
 def load_vocabularies(ctx: BuildContext) -> list[Vocabulary]:
@@ -48,11 +78,12 @@ def load_vocabularies(ctx: BuildContext) -> list[Vocabulary]:
 
     sources = ctx.built_sources()
     tokens_dir = ctx.out / "tokens"
+    loaded = file_vocabularies(ctx)
     vocabs = []
     for cfg in ctx.cfg.tokenizers:
         dest = tokens_dir / cfg.name
         if cfg.train is None:
-            vocabs.append(load_vocabulary(cfg, dest))
+            vocabs.append(loaded[cfg.name])
             continue
         corpus_fp = fingerprint([(s, ctx.markers.fingerprint_of("final", s)) for s in sources])
         fp = fingerprint(TOKENIZE_VERSION, to_dict(cfg), corpus_fp)

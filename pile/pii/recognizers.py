@@ -19,7 +19,9 @@ What is presidio's and what is ours:
 - ``EMAIL_ADDRESS``: `OfflineEmailRecognizer`, presidio's pattern with the domain
   validated against tldextract's bundled public-suffix snapshot (no fetch, no cache dir).
 - ``PHONE_NUMBER``: `PhoneNumberRecognizer`, presidio's `PhoneRecognizer`
-  (python-phonenumbers, leniency VALID) for the configured regions, minus matches that
+  (python-phonenumbers, leniency VALID) for the configured regions, its matcher told
+  which strings are too short to parse (`pile.pii.phones.FloorMatcher`: the same
+  matches, without parsing ``54`` or ``2022``), minus matches that
   are ISBNs, IPv4 addresses, dates and year ranges, decimals, bare digit runs
   (``2125550147``: ids, epoch times and arithmetic look the same), divisions, parts of
   identifiers (``aix-6107-1415-32``), or labelled as order/invoice/account numbers.
@@ -41,7 +43,13 @@ import logging
 import re
 from typing import Iterable
 
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerResult
+from presidio_analyzer import (
+    AnalysisExplanation,
+    AnalyzerEngine,
+    EntityRecognizer,
+    Pattern,
+    RecognizerResult,
+)
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -55,7 +63,8 @@ from presidio_analyzer.predefined_recognizers import (
 from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from pile.pii import validators
-from pile.pii.prefilter import DATE_RE, DECIMAL_RE, is_bare_number
+from pile.pii.phones import FloorMatcher
+from pile.pii.prefilter import DATE_RE, DECIMAL_RE, IP_LABEL_CONTEXT, PHONE_LABEL_CONTEXT, is_bare_number
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +92,13 @@ def email_domain_valid(value: str) -> bool:
     Args:
         value: an e-mail-shaped string (``local@domain``).
     """
-    domain = value.rsplit("@", 1)[-1]
+    return _domain_valid(value.rsplit("@", 1)[-1])
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _domain_valid(domain: str) -> bool:
+    # A mailing list's domain comes back thousands of times; the answer is a function
+    # of the domain and the bundled snapshot only.
     return _offline_suffix_extractor()(domain).fqdn != ""
 
 
@@ -151,19 +166,56 @@ _DOTTED_QUAD_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 class PhoneNumberRecognizer(PhoneRecognizer):
     """presidio's phone recognizer (python-phonenumbers) without ISBNs, IPv4 addresses,
     bare digit runs, divisions (a slash with a space beside it) and numbers labelled as
-    order, invoice, page or account ids."""
+    order, invoice, page or account ids.
 
-    def __init__(self, regions: Iterable[str] = DEFAULT_PHONE_REGIONS) -> None:
+    Args:
+        regions: regions whose national formats count (see `DEFAULT_PHONE_REGIONS`).
+        reference: match with presidio's own `PhoneRecognizer.analyze` (phonenumbers'
+            matcher, every candidate parsed) instead of `FloorMatcher`: the baseline of
+            the benchmarks and what the tests compare the fast path with.
+    """
+
+    def __init__(self, regions: Iterable[str] = DEFAULT_PHONE_REGIONS, reference: bool = False) -> None:
         super().__init__(supported_regions=tuple(regions), name="PhoneNumberRecognizer")
+        self.reference = reference
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts=None) -> list[RecognizerResult]:
-        """presidio's matches minus ISBNs and numbers labelled as order/invoice/page ids."""
+    def matches(self, text: str, entities: list[str], nlp_artifacts=None,
+                regions: Iterable[str] | None = None) -> list[RecognizerResult]:
+        """What presidio's `PhoneRecognizer.analyze` returns for `text` (start, end,
+        score), before the filters of `analyze`; `regions` leaves out the matchers of the
+        other regions (those that cannot read a valid number in `text`)."""
+        if self.reference:
+            return super().analyze(text, entities, nlp_artifacts)
+        # presidio's loop (one matcher per region, duplicates removed) with the matcher
+        # that skips strings too short to be valid; its explanation names the region
+        # searched, where presidio's names the region of the number (it parses it again).
+        results = []
+        wanted = self.supported_regions if regions is None else set(regions)
+        for region in self.supported_regions:
+            if region not in wanted:
+                continue
+            for match in FloorMatcher(text, region, leniency=self.leniency):
+                results.append(RecognizerResult(
+                    entity_type=self.supported_entities[0], start=match.start, end=match.end,
+                    score=self.SCORE,
+                    analysis_explanation=AnalysisExplanation(
+                        recognizer=PhoneRecognizer.__name__, original_score=self.SCORE,
+                        textual_explanation=f"Recognized as {region} region phone number, "
+                                            f"using PhoneRecognizer"),
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+        return EntityRecognizer.remove_duplicates(results)
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts=None,
+                regions: Iterable[str] | None = None) -> list[RecognizerResult]:
+        """presidio's matches minus ISBNs and numbers labelled as order/invoice/page ids
+        (`regions`: see `matches`)."""
         kept = []
-        for res in super().analyze(text, entities, nlp_artifacts):
+        for res in self.matches(text, entities, nlp_artifacts, regions):
             value = text[res.start:res.end]
             if validators.isbn_valid(value) and value.count("-") == 3:  # 4-part ISBN
                 continue
-            if _NOT_PHONE_LABEL_RE.search(text, max(0, res.start - 24), res.start):
+            if _NOT_PHONE_LABEL_RE.search(text, max(0, res.start - PHONE_LABEL_CONTEXT), res.start):
                 continue
             if _DOTTED_QUAD_RE.search(value):  # an IPv4 address, which phonenumbers also parses
                 continue
@@ -219,7 +271,7 @@ class ScopedIpRecognizer(IpRecognizer):
         ``section 8.2.4.44``) and quads inside longer dotted sequences."""
         kept = []
         for r in super().analyze(text, entities, nlp_artifacts, regex_flags):
-            if _VERSION_LABEL_RE.search(text, max(0, r.start - 12), r.start):
+            if _VERSION_LABEL_RE.search(text, max(0, r.start - IP_LABEL_CONTEXT), r.start):
                 continue
             if "." in text[r.start:r.end] and (
                     _LONGER_DOTTED_BEFORE_RE.search(text, max(0, r.start - 2), r.start)
@@ -256,8 +308,8 @@ def _crypto_recognizer() -> CryptoRecognizer:
 
 
 def build_recognizers(entities: Iterable[str], keep_private_ips: bool = True,
-                      phone_regions: Iterable[str] = DEFAULT_PHONE_REGIONS
-                      ) -> dict[str, EntityRecognizer]:
+                      phone_regions: Iterable[str] = DEFAULT_PHONE_REGIONS,
+                      reference: bool = False) -> dict[str, EntityRecognizer]:
     """One presidio recognizer per entity type, ready to call offline.
 
     Args:
@@ -265,6 +317,8 @@ def build_recognizers(entities: Iterable[str], keep_private_ips: bool = True,
         keep_private_ips: see `ScopedIpRecognizer`.
         phone_regions: ISO 3166 regions whose national formats count as phone numbers
             (international ``+CC`` numbers are found whatever the regions).
+        reference: presidio's own phone matching (`PhoneNumberRecognizer`), for the
+            benchmarks' baseline and the tests' reference.
 
     Returns:
         entity name -> recognizer; call ``rec.analyze(text, [entity])``.
@@ -275,7 +329,7 @@ def build_recognizers(entities: Iterable[str], keep_private_ips: bool = True,
     makers = {
         "CREDIT_CARD": CardRecognizer,
         "EMAIL_ADDRESS": OfflineEmailRecognizer,
-        "PHONE_NUMBER": lambda: PhoneNumberRecognizer(phone_regions),
+        "PHONE_NUMBER": lambda: PhoneNumberRecognizer(phone_regions, reference),
         "IP_ADDRESS": lambda: ScopedIpRecognizer(keep_private_ips),
         "US_SSN": _ssn_recognizer,
         "IBAN_CODE": IbanRecognizer,

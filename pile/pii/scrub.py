@@ -1,10 +1,14 @@
 """The PII stage (`pii_v1`): find entities with presidio behind a prefilter, replace them.
 
 For each document: the prefilter (`pile.pii.prefilter`) skips documents without a digit
-or an ``@`` and cuts the rest into windows around those characters; each configured
-presidio recognizer (`pile.pii.recognizers`) reads only the windows (or candidates
-inside them) that can hold its entity; overlapping findings merge into one span typed by the most specific entity
-(`PRIORITY`); each span is replaced by a placeholder, a mask or a keyed hash.
+or an ``@``; in the rest each configured presidio recognizer (`pile.pii.recognizers`)
+reads only the pieces that can hold its entity (the tokens around an ``@``, a dotted
+quad or an IPv6 shape; the lines with two digits close together; phone candidates that
+python-phonenumbers may read as valid numbers, by the matchers of the regions that
+may); overlapping findings merge into one span typed by the most specific entity
+(`PRIORITY`); each span is replaced by a placeholder, a mask or a keyed hash. The
+findings are exactly those of presidio's `AnalyzerEngine` on the whole document
+(tests/test_pii_equivalence.py).
 
 Placeholders (``replacement: placeholder``, the default):
 
@@ -38,6 +42,7 @@ What the stage leaves in each document it changed:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import logging
@@ -47,7 +52,16 @@ from typing import NamedTuple
 
 from pile.config import PiiConfig
 from pile.document import Document
-from pile.pii.prefilter import Prefilter, email_candidates, gate, phone_candidates
+from pile.pii.phones import PhoneGate
+from pile.pii.prefilter import (
+    Prefilter,
+    crypto_candidates,
+    email_candidates,
+    gated_zones,
+    ip_candidates,
+    phone_candidates,
+    phone_pieces,
+)
 from pile.stage import Mapper
 
 log = logging.getLogger(__name__)
@@ -68,16 +82,10 @@ PRIORITY: tuple[str, ...] = ("CREDIT_CARD", "IBAN_CODE", "CRYPTO", "EMAIL_ADDRES
                              "US_SSN", "IP_ADDRESS", "PHONE_NUMBER")
 _RANK = {e: i for i, e in enumerate(PRIORITY)}
 
-# A window with fewer digits than this cannot hold the entity; its recognizer is not
-# called (cards have 13+, a delimited SSN 9, the shortest valid phone numbers 7).
-MIN_DIGITS: dict[str, int] = {"CREDIT_CARD": 13, "US_SSN": 9, "PHONE_NUMBER": 7,
-                              "IBAN_CODE": 2, "IP_ADDRESS": 1, "CRYPTO": 1}
 _DROP_DIGITS = str.maketrans("", "", "0123456789")
-
-# Characters of context around a phone candidate: phonenumbers looks at the characters
-# next to a number, and the recognizer at labels up to 24 characters before it.
-PHONE_CONTEXT = 32
-
+# Findings of token pieces up to this long are remembered, this many at a time.
+SEEN_PIECE_CHARS = 256
+SEEN_PIECES = 1 << 14
 
 _UNICODE_DIGIT_RE = re.compile(r"\d")
 
@@ -89,24 +97,24 @@ def _digit_count(text: str, start: int, end: int) -> int:
     return len(_UNICODE_DIGIT_RE.findall(chunk))   # fullwidth, Arabic-Indic... digits
 
 
-def _pad(spans: list[tuple[int, int]], lo: int, hi: int, pad: int) -> list[tuple[int, int]]:
-    """Spans widened by `pad` on both sides (within [lo, hi]) and merged."""
-    out: list[tuple[int, int]] = []
-    for s, e in spans:
-        s, e = max(lo, s - pad), min(hi, e + pad)
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
 class Span(NamedTuple):
     """One finding: entity type and ``[start, end)`` character offsets."""
 
     entity: str
     start: int
     end: int
+
+
+def _start(span: Span) -> int:
+    return span.start
+
+
+def _inside(spans: list[Span], span: tuple[int, int]) -> bool:
+    """True when `span` lies inside one of `spans` (merged, in text order)."""
+    i = bisect.bisect_right(spans, span[0], key=_start) - 1  # the last starting at or before it
+    # A phone number inside a merged span would merge into it and not change its type
+    # (PHONE_NUMBER comes last in PRIORITY), so candidates there need no parse.
+    return i >= 0 and span[1] <= spans[i].end
 
 
 def merge_spans(spans: list[Span]) -> list[Span]:
@@ -137,11 +145,11 @@ class PiiScrubber(Mapper):
 
     Attributes:
         docs_scanned: documents that passed the prefilter (reached presidio).
-        recognizer_calls: ``recognizer.analyze`` calls made (one per entity and window).
+        recognizer_calls: ``recognizer.analyze`` calls made (one per entity and piece).
     """
 
     name = "pii_v1"
-    transient = ("_recognizers", "_prefilter")
+    transient = ("_recognizers", "_prefilter", "_phone_gate", "_seen")
 
     def __init__(self, cfg: PiiConfig) -> None:
         super().__init__()
@@ -150,6 +158,8 @@ class PiiScrubber(Mapper):
         self.recognizer_calls = 0
         self._recognizers = None
         self._prefilter = None
+        self._phone_gate = None
+        self._seen: dict | None = None
 
     def setup(self) -> None:
         """Build the presidio recognizers and the prefilter (offline, no model)."""
@@ -160,6 +170,8 @@ class PiiScrubber(Mapper):
         self._recognizers = build_recognizers(self.cfg.entities, self.cfg.keep_private_ips,
                                               self.cfg.phone_regions)
         self._prefilter = Prefilter(self.cfg.entities, self.cfg.keep_private_ips)
+        self._phone_gate = PhoneGate(self.cfg.phone_regions)
+        self._seen = {}
 
     def find_spans(self, text: str) -> list[Span]:
         """The PII spans of `text`, merged and in text order (nothing is replaced)."""
@@ -169,35 +181,68 @@ class PiiScrubber(Mapper):
             return []
         self.docs_scanned += 1
         found: list[Span] = []
-        digits: dict[tuple[int, int], int] = {}
-        for entity, windows in prefilter.windows(text).items():
-            recognizer = self._recognizers[entity]
-            need = MIN_DIGITS.get(entity, 0)
-            for start, end in windows:
-                if need:
-                    n = digits.get((start, end))
-                    if n is None:
-                        n = digits[(start, end)] = _digit_count(text, start, end)
-                    if n < need:
-                        continue
-                if entity == "PHONE_NUMBER":
-                    # python-phonenumbers costs more than the other recognizers together:
-                    # give it only its own candidates, with context on both sides, and
-                    # not those inside a span already found (they would merge into it).
-                    cands = [c for c in phone_candidates(text, start, end)
-                             if not any(f.start <= c[0] and c[1] <= f.end for f in found)]
-                    pieces = _pad(cands, start, end, PHONE_CONTEXT)
-                elif entity == "EMAIL_ADDRESS":
-                    pieces = email_candidates(text, start, end)
-                elif gate(entity, text, start, end):
-                    pieces = [(start, end)]
-                else:
-                    continue
-                for s, e in pieces:
-                    self.recognizer_calls += 1
-                    for res in recognizer.analyze(text[s:e], [entity], None):
-                        found.append(Span(entity, s + res.start, s + res.end))
+        entities = self.cfg.entities
+        if "EMAIL_ADDRESS" in entities and "@" in text:
+            self._analyze_tokens("EMAIL_ADDRESS", text, email_candidates(text), found)
+        if "IP_ADDRESS" in entities:
+            self._analyze_tokens("IP_ADDRESS", text, ip_candidates(text), found)
+        if "CRYPTO" in entities:
+            self._analyze_tokens("CRYPTO", text, crypto_candidates(text), found)
+        zones = prefilter.zones(text)
+        if not zones:
+            return merge_spans(found)
+        digits = [_digit_count(text, s, e) for s, e in zones]
+        for entity in prefilter.zoned:
+            if entity != "PHONE_NUMBER":  # phones last: the more is found before, the less parses
+                self._analyze(entity, text, gated_zones(entity, text, zones, digits), found)
+        if "PHONE_NUMBER" in prefilter.zoned:
+            # python-phonenumbers costs more than the other recognizers together: give
+            # it only its own candidates, with context on both sides, and not those
+            # inside a span already found (they would merge into it).
+            covered = merge_spans(found)
+            cands = phone_candidates(text, zones, self._phone_gate)
+            if covered:
+                cands = [c for c in cands if not _inside(covered, c)]
+            self._analyze_phones(text, phone_pieces(text, cands), found)
         return merge_spans(found)
+
+    def _analyze_phones(self, text: str, pieces: list[tuple[int, int, frozenset[str]]],
+                        found: list[Span]) -> None:
+        """The phone recognizer on each piece, with only the regions that may read a
+        number in it (`pile.pii.phones.ValidityGate`)."""
+        recognizer = self._recognizers["PHONE_NUMBER"]
+        for s, e, regions in pieces:
+            self.recognizer_calls += 1
+            for res in recognizer.analyze(text[s:e], ["PHONE_NUMBER"], None, regions):
+                found.append(Span("PHONE_NUMBER", s + res.start, s + res.end))
+
+    def _analyze(self, entity: str, text: str, pieces: list[tuple[int, int]], found: list[Span]) -> None:
+        """Run the entity's recognizer on each piece; add its findings (text offsets)."""
+        recognizer = self._recognizers[entity]
+        for s, e in pieces:
+            self.recognizer_calls += 1
+            for res in recognizer.analyze(text[s:e], [entity], None):
+                found.append(Span(entity, s + res.start, s + res.end))
+
+    def _analyze_tokens(self, entity: str, text: str, pieces: list[tuple[int, int]],
+                        found: list[Span]) -> None:
+        """`_analyze` for token pieces, whose findings are remembered: the same token
+        comes back often (an author's address on every commit of a changelog), and a
+        recognizer's findings are a function of the piece's text."""
+        recognizer = self._recognizers[entity]
+        seen = self._seen
+        for s, e in pieces:
+            piece = text[s:e]
+            spans = seen.get((entity, piece))
+            if spans is None:
+                self.recognizer_calls += 1
+                spans = tuple((r.start, r.end) for r in recognizer.analyze(piece, [entity], None))
+                if len(piece) <= SEEN_PIECE_CHARS:
+                    if len(seen) >= SEEN_PIECES:
+                        seen.clear()  # bounded memory on a long-running worker
+                    seen[(entity, piece)] = spans
+            for a, b in spans:
+                found.append(Span(entity, s + a, s + b))
 
     def replacement(self, entity: str, value: str) -> str:
         """What replaces `value` under the configured replacement mode."""

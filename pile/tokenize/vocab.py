@@ -105,7 +105,7 @@ class Vocabulary:
     def encoder(self) -> Encoder:
         """A picklable encoder; call ``setup()`` in the worker, then ``encode_batch``."""
         if self.engine == "tiktoken" and self.file.suffix in (".json", ".model"):
-            return TiktokenPlanEncoder(self.plan or _plan_of(str(self.file), self.sha256),
+            return TiktokenPlanEncoder(self.plan or SavedPlan(str(self.file), self.sha256),
                                        self.eod_id, self.dtype)
         if self.engine == "tiktoken":
             pat, _specials = convert.TIKTOKEN_ENCODINGS[self.encoding or ""]
@@ -196,6 +196,12 @@ def check_vocabulary(cfg: TokenizerConfig) -> None:
         return
     if cfg.hub is not None:
         _hub_offline_check(cfg, f"tokenizers.{cfg.name}")
+        return
+    if cfg.path is not None:
+        # What can fail in a tokenizer.json is checked here, cheaply: it loads and holds
+        # ``eod``. The engine choice (a tiktoken plan proven on the probe, ~1 s a
+        # vocabulary) is made where the vocabulary is loaded, on a worker.
+        _load_hf(Path(cfg.path).expanduser(), f"tokenizers.{cfg.name}.path", cfg)
         return
     with tempfile.TemporaryDirectory(prefix="pile-vocab-check-") as tmp:
         load_vocabulary(cfg, Path(tmp))
@@ -288,9 +294,12 @@ def _from_tokenizer_json(cfg: TokenizerConfig, src: Path, dest_dir: Path, kind: 
                       plan=plan)
 
 
-def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
-                            ) -> tuple[int, str, int, str, str | None, dict[str, int], Any]:
-    """(vocab size, eod token, eod id, engine, OpenAI encoding, specials, tiktoken plan)."""
+def _load_hf(src: Path, field_path: str, cfg: TokenizerConfig) -> tuple[Any, str, int]:
+    """The HF tokenizer of a ``tokenizer.json`` and its ``eod`` (token, id).
+
+    Raises:
+        ConfigError: the file does not load, or ``eod`` is not in it.
+    """
     from tokenizers import Tokenizer
 
     try:
@@ -300,8 +309,15 @@ def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
     except BaseException as exc:  # plain Exception subclasses, and Rust panics (BaseException)
         raise ConfigError(f"{field_path}: {src} is not a loadable tokenizer.json "
                           f"({str(exc).splitlines()[0][:200]})") from None
-    vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
     eod_token, eod_id = _resolve_eod(cfg, tok.token_to_id, None, field_path)
+    return tok, eod_token, eod_id
+
+
+def _analyse_tokenizer_json(cfg: TokenizerConfig, src: Path, field_path: str
+                            ) -> tuple[int, str, int, str, str | None, dict[str, int], Any]:
+    """(vocab size, eod token, eod id, engine, OpenAI encoding, specials, tiktoken plan)."""
+    tok, eod_token, eod_id = _load_hf(src, field_path, cfg)
+    vocab_size = max(tok.get_vocab(with_added_tokens=True).values()) + 1
     data = json.loads(src.read_text(encoding="utf-8"))
     specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []
                 if t.get("special")}
@@ -345,6 +361,19 @@ def _proven_plan(name: str, make_plan: Callable[[], Any], reference: Encoder, li
     logger.info("tokenizer %s: tiktoken engine%s; identical ids to %s on the probe", name,
                 "".join(f"; {n}" for n in plan.notes), library)
     return plan
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """The tiktoken plan of a saved vocabulary, built where it is compiled: a vocabulary
+    loaded on a worker (or read back from a marker) reaches the driver without its plan,
+    and rebuilding it there would cost the driver about a second a vocabulary."""
+
+    path: str
+    sha256: str
+
+    def compile(self) -> Any:
+        return _plan_of(self.path, self.sha256).compile()
 
 
 @lru_cache(maxsize=4)
