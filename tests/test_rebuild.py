@@ -73,7 +73,7 @@ def test_splits_are_stable_when_a_source_is_added(corpus, build_config, shared_d
         assert a and [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
 
 
-def test_a_changed_held_out_index_is_rebuilt_and_an_intact_one_is_not_reread(
+def test_a_damaged_held_out_index_is_rebuilt_and_an_intact_one_reused(
         corpus, build_config, shared_data, tmp_path):
     out = tmp_path / "out"
     cfg = make(build_config, corpus, out, shared_data)

@@ -11,7 +11,7 @@ pairs, decisions, document ids) ever reaches the driver. In order:
 - `gone`: the exact duplicates merged and sorted (they never enter LSH);
 - `band_partition` (per partition, likewise): candidate pairs of the buckets,
   exact duplicates left out, pre-filtered by their MinHash estimate;
-- `collect`: the unique candidate pairs, the exact decisions, and the ids of the documents
+- `collect`: the unique candidate pairs and the ids of the documents
   verification needs (``wanted.json``); it returns counts and the sources involved;
 - then the runner maps `signatures.ShingleSetFn` over those sources and a `ShingleSink`
   writes the candidates' shingle sets where they are computed;
@@ -61,9 +61,8 @@ REASONS = (EXACT, NEAR)
 
 @dataclass
 class Found:
-    """What `Resolution.candidates` returns to the driver (counts only)."""
+    """What `Resolution.collect` returns to the driver (counts only)."""
 
-    exact: int = 0
     candidates: int = 0
     wanted_sources: list[str] = field(default_factory=list)
 
@@ -233,15 +232,10 @@ class Resolution:
         return int(len(pairs))
 
     def collect(self) -> Found:
-        """The candidate pairs of every partition (unique, with their MinHash estimates),
-        the exact decisions, and the ids verification needs (``wanted.json``)."""
+        """The candidate pairs of every partition (unique, with their MinHash estimates)
+        and the ids verification needs (``wanted.json``)."""
         stores = self._stores()
         found = Found()
-        removed: dict[int, tuple[int, str, float]] = {}
-        for part in sorted((self.work / "exact-removed").glob("part-*.bin")):
-            removed.update(_load_removed(part))
-        found.exact = len(removed)
-        _save_removed(self.work / "exact.bin", removed)
         kept = [np.load(p) for p in sorted((self.work / "pairs").glob("part-*.npy"))]
         kept = [k for k in kept if len(k)]
         pairs = unique_pairs(np.concatenate(kept)) if kept else np.empty((0, 2), np.uint64)
@@ -249,7 +243,7 @@ class Resolution:
         found.candidates = len(pairs)
         np.save(self.work / "pairs.npy", pairs)
         np.save(self.work / "estimates.npy", est)
-        for kind in ("exact", "bands", "exact-removed", "pairs"):
+        for kind in ("exact", "bands", "pairs"):
             shutil.rmtree(self.work / kind, ignore_errors=True)
         involved = np.unique(pairs.ravel())
         ids = self._ids(stores, involved)
@@ -264,7 +258,9 @@ class Resolution:
         """Verify the candidates, resolve clusters, write the decisions; remove ``work/``."""
         stores = self._stores()
         seconds: dict[str, float] = {}
-        removed = _load_removed(self.work / "exact.bin")
+        removed: dict[int, tuple[int, str, float]] = {}
+        for part in sorted((self.work / "exact-removed").glob("part-*.bin")):
+            removed.update(_load_removed(part))
         pairs = np.load(self.work / "pairs.npy")
         est = np.load(self.work / "estimates.npy")
         t0 = time.perf_counter()

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from pile.docs_io import atomic_write_text
 from pile.executor import Done, Unit
 from pile.phases.context import SPLITS, BuildContext
 from pile.phases.engine import GLOBAL, Phase, file_fingerprint, fingerprint
-from pile.phases.work import MergedShard, MergeTask, TokenizedUnit, TokenizeTask, TokenPart, VocabTask
+from pile.phases.work import CallTask, MergedShard, MergeTask, TokenizedUnit, TokenizeTask, TokenPart
 from pile.progress import PhaseProgress
 from pile.phases.record import TokenSummary
 from pile.tokenize.counts import CountsTable, SourceCounter
@@ -43,8 +44,15 @@ log = logging.getLogger(__name__)
 TOKENIZE_VERSION = "tokenize_v1"  # shards, EOD rule and counts; a change gets a new name
 
 
+def vocabulary_entry(cfg: Any, dest: str) -> dict[str, Any]:
+    """Load one vocabulary (run on a worker: the engine choice, a tiktoken plan derived and
+    proven on the probe, costs about a second) and return its manifest entry; the plan is
+    rebuilt from the saved file where it is compiled (`Vocabulary.encoder`)."""
+    return load_vocabulary(cfg, Path(dest)).to_dict()
+
+
 def file_vocabularies(ctx: BuildContext) -> dict[str, Vocabulary]:
-    """The vocabularies given as files or hub names, loaded on the workers (`VocabTask`);
+    """The vocabularies given as files or hub names, loaded on the workers (`vocabulary_entry`);
     one whose file and entry are unchanged since it was last loaded is taken from its
     marker, so a rebuild with nothing to do starts no worker for it."""
     out: dict[str, Vocabulary] = {}
@@ -63,7 +71,7 @@ def file_vocabularies(ctx: BuildContext) -> dict[str, Vocabulary]:
         else:
             todo.append((cfg, dest, fp))
     if todo:
-        task = VocabTask([c for c, _, _ in todo], [str(d) for _, d, _ in todo])
+        task = CallTask([partial(vocabulary_entry, cfg, str(dest)) for cfg, dest, _ in todo])
         for done_unit in ctx.executor.map(task, [Unit(GLOBAL, i, ()) for i in range(len(todo))]):
             cfg, dest, fp = todo[done_unit.unit.index]
             out[cfg.name] = Vocabulary.from_dict(done_unit.result, dest)

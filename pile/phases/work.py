@@ -433,22 +433,6 @@ class MergeTask(UnitTask):
 # -- global passes ---------------------------------------------------------------------------
 
 
-class VocabTask(UnitTask):
-    """Loads configured vocabularies on a worker, unit ``i`` the ``i``-th: the engine
-    choice (a tiktoken plan derived and proven on the probe, about a second each) is made
-    here, not on the driver. Returns each `Vocabulary.to_dict`; the plan is rebuilt from the
-    saved file by the workers that encode (`Vocabulary.encoder`)."""
-
-    def __init__(self, cfgs: list[Any], dests: list[str]) -> None:
-        self.cfgs = cfgs
-        self.dests = dests
-
-    def run(self, unit: Unit) -> dict[str, Any]:
-        from pile.tokenize.vocab import load_vocabulary
-
-        return load_vocabulary(self.cfgs[unit.index], Path(self.dests[unit.index])).to_dict()
-
-
 class CallTask(UnitTask):
     """Steps of a global pass on the workers (`PassContext.call_each`), unit ``i`` running
     ``fns[i]``: their inputs and outputs are files; only their small results come back."""
@@ -483,6 +467,6 @@ class PartSinkTask(UnitTask):
         return int(self.sink.write(folder, batches))
 
 
-__all__ = ["CallTask", "VocabTask", "CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "TokenPart",
+__all__ = ["CallTask", "CleanTask", "FinalTask", "MergeTask", "MergedShard", "PartResult", "PartSinkTask", "TokenPart",
            "TokenizeTask", "TokenizedUnit",
            "part_name", "read_source_unit", "read_written_unit", "run_stages"]

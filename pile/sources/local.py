@@ -94,19 +94,15 @@ class _TreeSource(Source):
     def default_roots(self) -> list[Path]:
         """The folders read when the config gives no `paths`."""
 
-    def wanted(self, rel: str) -> bool:
-        return matches_any(rel.rsplit("/", 1)[-1], self.options["include"]) and not any(
-            matches_any(part, self.options["exclude"]) for part in rel.split("/"))
-
     def inputs(self) -> list[Path]:
         out: list[Path] = []
         for root in self.tree_roots():
             if not root.exists():
                 from pile.errors import ConfigError
                 raise ConfigError(f"sources.{self.name}.paths: no such folder: {root}")
-            # `wanted`, decided while walking: an excluded folder name excludes everything
-            # below it, so it is not entered (the stdlib's site-packages); a file's own
-            # name decides before its size is asked for.
+            # Decided while walking: an excluded folder name excludes everything below it,
+            # so it is not entered (the stdlib's site-packages); a file's own name (included,
+            # not excluded) decides before its size is asked for.
             include, exclude = self.options["include"], self.options["exclude"]
             found = list(_walk(root, lambda name: matches_any(name, exclude),
                                lambda name: matches_any(name, include) and not matches_any(name, exclude)))
