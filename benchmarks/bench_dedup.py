@@ -108,7 +108,8 @@ def bench_accuracy(originals: int, variants: int) -> None:
             t0 = time.perf_counter()
             result = Dedup(c).run(InMemoryPassContext(Path(tmp), ev.docs))
             dt = time.perf_counter() - t0
-        s = score(set(result.drops), truth)
+            drops = result.drops  # the decisions are files under tmp
+        s = score(set(drops), truth)
         print(f"  verify={verify!s:<5} documents={ev.size} should_remove={s['should_remove']} "
               f"removed={s['removed']} precision={s['precision']:.4f} recall={s['recall']:.4f} "
               f"(fp={s['false_positives']}, fn={s['false_negatives']}; pass {dt:.1f}s, "
@@ -160,7 +161,8 @@ def run_pass(docs: dict[str, list[Document]], cfg: DedupConfig, trace: bool) -> 
         if trace:
             tracemalloc.stop()
         store_bytes = sum(f.stat().st_size for f in (Path(tmp) / "signatures").rglob("*") if f.is_file())
-    return result, wall, cpu, peak, store_bytes
+        drops = result.drops  # the decisions are files under tmp
+    return result, drops, wall, cpu, peak, store_bytes
 
 
 def bench_pass(n_docs: int, scaling: list[int]) -> None:
@@ -172,8 +174,8 @@ def bench_pass(n_docs: int, scaling: list[int]) -> None:
     print(f"  corpus built in {time.perf_counter() - t0:.1f}s: {total} documents, {mb:.1f} MB, "
           f"3 sources, 20% planted duplicates")
     cfg = DedupConfig(priority=("curated", "books"), partitions=64)
-    result, wall, cpu, _, store_bytes = run_pass(docs, cfg, trace=False)
-    reasons = {r: sum(1 for v in result.drops.values() if v == r) for r in ("exact_duplicate", "near_duplicate")}
+    result, drops, wall, cpu, _, store_bytes = run_pass(docs, cfg, trace=False)
+    reasons = {r: sum(1 for v in drops.values() if v == r) for r in ("exact_duplicate", "near_duplicate")}
     print(f"  wall {wall:.1f}s = {total / wall:,.0f} documents/s; CPU {cpu:.1f}s = "
           f"{total / cpu:,.0f} documents/s per core, {mb / cpu:.1f} MB/s per core")
     print(f"  removed {reasons}; candidate pairs {result.details['candidate_pairs']}, "
@@ -183,7 +185,7 @@ def bench_pass(n_docs: int, scaling: list[int]) -> None:
     peaks = {}
     for n in sorted(set(scaling + [n_docs])):
         sub = docs if n == n_docs else big_corpus(n)
-        _, _, _, peak, _ = run_pass(sub, cfg, trace=True)
+        _, _, _, _, peak, _ = run_pass(sub, cfg, trace=True)
         peaks[n] = peak
         print(f"  peak traced memory of the pass at {n:>7} documents: {peak / 1e6:6.1f} MB "
               f"= {peak / n:,.0f} B/document")
