@@ -56,14 +56,15 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from pile.config import DecontamConfig, SplitsConfig
-from pile.docs_io import atomic_write_bytes, open_zstd
+from pile.docs_io import atomic_file, atomic_write_bytes, open_zstd
 from pile.document import Document
 from pile.errors import PileError, SourceError
+from pile.manifest import sha256_file
 from pile.splits import TRAIN, split_of
 from pile.stage import Dropped, PassContext, Stage
 from pile.wordhash import K_MIX, MASK64, fmix64, fmix64_int, word_hashes
@@ -473,12 +474,49 @@ class HeldOutNgrams:
         return dict(self.__dict__, _excluded=("", frozenset()))
 
 
+MERGE_RANGE_HASHES = 1 << 23  # hashes held at once by a merge (64 MiB of uint64)
+NPY_HEADER_BYTES = 128  # a 1-d uint64 array's .npy v1.0 header, whatever its length
+
+
+def union_hash_files(paths: Sequence[str | os.PathLike[str]], out: BinaryIO,
+                     range_hashes: int | None = None) -> int:
+    """Write the sorted union of sorted unique little-endian ``uint64`` files to `out`.
+
+    A k-way merge in value ranges: the files are memory-mapped, and each range of the
+    hash space (equal slices of the 64-bit space, about `range_hashes` hashes each over
+    all files, since the hashes are uniform; `MERGE_RANGE_HASHES` unless given) is cut out of every file by a binary search,
+    merged and written. So memory is one range, not the union: the Pile's held-out
+    splits have some 10^9 distinct 13-grams, 8 GB as one array.
+
+    Returns:
+        The number of distinct hashes written.
+    """
+    arrays = [np.memmap(p, dtype="<u8", mode="r") for p in paths if os.path.getsize(p)]
+    total = sum(a.size for a in arrays)
+    if not total:
+        return 0
+    ranges = max(1, -(-total // (range_hashes or MERGE_RANGE_HASHES)))
+    starts = [0] * len(arrays)
+    count = 0
+    for r in range(1, ranges + 1):
+        bound = np.uint64(min((r << 64) // ranges, 2**64 - 1))
+        pieces = []
+        for i, a in enumerate(arrays):
+            end = a.size if r == ranges else int(np.searchsorted(a, bound))
+            pieces.append(np.asarray(a[starts[i]:end]))
+            starts[i] = end
+        merged = np.unique(np.concatenate(pieces))
+        out.write(merged.astype("<u8", copy=False).tobytes())
+        count += int(merged.size)
+    return count
+
+
 class NgramSink:
     """Writes held-out n-gram hashes where they are computed (`PassContext.map_to_parts`):
     a unit's, then a source's, distinct hashes as one sorted little-endian ``uint64`` file."""
 
     def write(self, folder: Path, batches: Iterable[list[dict[str, Any]]]) -> int:
-        builder = NgramIndexBuilder()
+        builder = NgramIndexBuilder()  # one unit's hashes: bounded by the unit
         for rows in batches:
             for row in rows:
                 builder.add_hashes(np.frombuffer(row["hashes"], dtype="<u8"))
@@ -487,17 +525,19 @@ class NgramSink:
         return int(hashes.size)
 
     def merge(self, parts: list[Path], dest: Path, source: str) -> int:
-        builder = NgramIndexBuilder()
-        for part in parts:
-            builder.add_hashes(np.fromfile(part, dtype="<u8"))
-        hashes = builder.finish()
-        atomic_write_bytes(Path(dest), hashes.astype("<u8").tobytes())
-        return int(hashes.size)
+        with atomic_file(Path(dest)) as fh:
+            return union_hash_files(parts, fh)
 
 
 class IndexBuild:
     """The index from the sources' held-out hash files and the eval set, built on a worker
-    (`PassContext.call`): returns the n-gram count and the index's sha256, nothing else."""
+    (`PassContext.call`): returns the n-gram count and the index's sha256, nothing else.
+
+    The sources' files are merged in value ranges (`union_hash_files`) straight into the
+    ``.npy``, whose 128-byte header (the same size for any length of a 1-d ``uint64``
+    array) is written last. The eval set's hashes are collected in memory first: it is a
+    list of benchmark files, not a share of the corpus.
+    """
 
     def __init__(self, ngram: int, parts: list[str], eval_paths: tuple[str, ...], path: str) -> None:
         self.ngram = ngram
@@ -506,12 +546,27 @@ class IndexBuild:
         self.path = path
 
     def __call__(self) -> tuple[int, str]:
-        builder = NgramIndexBuilder(self.ngram)
-        for part in self.parts:
-            builder.add_hashes(np.fromfile(part, dtype="<u8"))
-        builder.add_many(iter_eval_texts(self.eval_paths))
-        count = builder.save(self.path)
-        return count, hashlib.sha256(Path(self.path).read_bytes()).hexdigest()
+        from numpy.lib import format as npy
+
+        path = Path(self.path)
+        evals = NgramIndexBuilder(self.ngram)
+        evals.add_many(iter_eval_texts(self.eval_paths))
+        eval_part = path.with_name(f".{path.name}.eval.u64")
+        atomic_write_bytes(eval_part, evals.finish().astype("<u8").tobytes())
+        try:
+            with atomic_file(path) as fh:
+                fh.write(b"\0" * NPY_HEADER_BYTES)
+                count = union_hash_files([*self.parts, eval_part], fh)
+                fh.seek(0)
+                npy.write_array_header_1_0(fh, {"descr": "<u8", "fortran_order": False, "shape": (count,)})
+                if fh.tell() != NPY_HEADER_BYTES:  # numpy changed its padding: fail, do not corrupt
+                    raise PileError(f"decontam index {path}: unexpected .npy header size {fh.tell()}")
+        finally:
+            eval_part.unlink(missing_ok=True)
+        meta = {"version": HASH_VERSION, "ngram": self.ngram, "ngrams": count}
+        atomic_write_bytes(_sidecar(path), (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8"))
+        log.info("decontam index: %d distinct %d-grams -> %s", count, self.ngram, path)
+        return count, sha256_file(path)
 
 
 def build_heldout_index(ctx: PassContext, splits: SplitsConfig, cfg: DecontamConfig,

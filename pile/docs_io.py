@@ -7,6 +7,7 @@ is single-threaded with a fixed level, so the same documents give the same bytes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -14,7 +15,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, BinaryIO, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,17 +25,30 @@ from pile.document import Document
 from pile.errors import SourceError
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file, fsync and an atomic rename: the one
-    writer of small files (markers, stats, vocabularies, download records). The temporary
-    name is private to the process and thread, so concurrent writers never share it."""
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes `path` only when the block ends without an exception:
+    written under a temporary name, fsync'ed, then renamed (the one atomic writer; a
+    failure removes the temporary file and leaves `path` as it was). The temporary name
+    is private to the process and thread, so concurrent writers never share it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (`atomic_file`): markers, stats, vocabularies,
+    download records."""
+    with atomic_file(path) as fh:
         fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -37,6 +37,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from pile.docs_io import atomic_write_text
 from pile.document import Document
 from pile.executor import Done, Unit, UnitTask
 
@@ -287,10 +288,8 @@ class UnitSampler:
         groups = self.reservoir.groups()
         if not groups and not self.captured:
             return False
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"groups": groups, "captured": self.captured},
-                                  ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps({"groups": groups, "captured": self.captured},
+                                           ensure_ascii=False))
         return True
 
 
@@ -407,11 +406,7 @@ class PairSampleTask(UnitTask):
                         for records in drops.groups().values() for r in records}
         source_pairs = [[a, b, reason, n] for (a, b, reason), n in sorted(counts.items())]
         out = {"pairs": pairs, "drops": drop_numbers, "source_pairs": source_pairs}
-        dest = Path(self.dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(out, sort_keys=True, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, dest)
+        atomic_write_text(Path(self.dest), json.dumps(out, sort_keys=True, ensure_ascii=False))
         return {"source_pairs": source_pairs, "pairs": len(pairs)}
 
 

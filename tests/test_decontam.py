@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 import zstandard
 
+import pile.decontam
 from pile.config import DecontamConfig, SplitsConfig, parse_config
 from pile.decontam import (PIECE_SEPARATOR, TOO_MANY_PIECES, TOO_SHORT, Decontaminate,
                            HeldOutNgrams, NgramIndexBuilder, _analyse, build_heldout_index,
-                           build_index, find_matches, iter_eval_texts, load_index, ngram_hashes,
+                           build_index, find_matches, union_hash_files, iter_eval_texts, load_index, ngram_hashes,
                            reference_ngram_hashes, reference_words, removal_spans)
 from pile.document import Document
 from pile.errors import ConfigError, PileError, SourceError
@@ -462,6 +463,42 @@ def test_build_heldout_index_covers_the_splits_and_the_eval_set(tmp_path, wiki_p
     assert dropped == [] and all(a is b for a, b in zip(kept, heldout))
     assert quote[150:450] not in kept[-1].text and wiki_paragraphs[30][250:450] not in kept[-1].text
     assert stage.drain_counters()[("mix", "decontam.spans_removed")] == 2
+
+
+@pytest.mark.parametrize("range_hashes", [1, 7, 1000, None])
+def test_union_of_hash_files_in_value_ranges_is_the_sorted_union(tmp_path, range_hashes):
+    rng = np.random.default_rng(5)
+    common = rng.integers(0, 2**64, 300, dtype=np.uint64, endpoint=False)
+    arrays = [np.unique(np.concatenate([common[i::2], rng.integers(0, 2**64, n, dtype=np.uint64)]))
+              for i, n in enumerate([0, 1, 500, 2000])]
+    arrays.append(np.array([0, 2**64 - 1], dtype=np.uint64))  # both ends of the hash space
+    paths = []
+    for i, a in enumerate(arrays):
+        paths.append(tmp_path / f"{i}.u64")
+        paths[-1].write_bytes(a.astype("<u8").tobytes())
+    (tmp_path / "empty.u64").write_bytes(b"")
+    with open(tmp_path / "out.u64", "wb") as fh:
+        count = union_hash_files([*paths, tmp_path / "empty.u64"], fh, range_hashes)
+    expected = np.unique(np.concatenate(arrays))
+    assert count == expected.size
+    assert (tmp_path / "out.u64").read_bytes() == expected.astype("<u8").tobytes()
+    with open(tmp_path / "none.u64", "wb") as fh:
+        assert union_hash_files([tmp_path / "empty.u64"], fh) == 0
+
+
+def test_index_merged_in_many_value_ranges_is_the_same_file(tmp_path, wiki_paragraphs, shakespeare,
+                                                          monkeypatch):
+    splits = SplitsConfig(val_fraction=0.4, test_fraction=0.2, seed=3)
+    wiki = [Document(f"wiki/{i}", "wiki", t) for i, t in enumerate(wiki_paragraphs[:20])]
+    plays = [Document(f"plays/{i}", "plays", shakespeare[i * 3000:(i + 1) * 3000]) for i in range(10)]
+    ctx = InMemoryPassContext(tmp_path / "work", {"wiki": wiki, "plays": plays}, batch_size=4)
+    cfg = DecontamConfig()
+    count, sha = build_heldout_index(ctx, splits, cfg, tmp_path / "one.npy")
+    monkeypatch.setattr(pile.decontam, "MERGE_RANGE_HASHES", 50)  # hundreds of ranges
+    assert build_heldout_index(ctx, splits, cfg, tmp_path / "many.npy") == (count, sha)
+    assert (tmp_path / "many.npy").read_bytes() == (tmp_path / "one.npy").read_bytes()
+    assert count > 50 * 20 and load_index(tmp_path / "many.npy", 13).size == count
+    assert not list(tmp_path.glob(".*"))  # the eval part and temporary files are gone
 
 
 # -- the user's evaluation set ---------------------------------------------------------------

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from pile.docs_io import write_if_changed
+from pile.docs_io import atomic_file, write_if_changed
 from pile.manifest import sha256_file
 from pile.executor import Unit, UnitTask
 from pile.report.boundaries import passage, split_passage
@@ -63,22 +62,24 @@ def write_audit(dest: Path, folders: list[Path]) -> list[Any]:
     audit grows with the PII found), replacing `dest` only when it changed. Returns its
     size and sha256 for the manifest."""
     parts = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.audit.jsonl"))]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    digest = hashlib.sha256()
-    size = 0
-    with open(tmp, "wb") as out:
+
+    def chunks() -> Iterator[bytes]:
         for part in parts:
             with open(part, "rb") as fh:
                 while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
+                    yield chunk
+
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks():
+        digest.update(chunk)
+        size += len(chunk)
     sha = digest.hexdigest()
-    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == sha:
-        tmp.unlink()  # unchanged: the file (inode and mtime) stays
-    else:
-        os.replace(tmp, dest)
+    # Unchanged: the file (inode and mtime) stays. Otherwise a second streamed pass.
+    if not (dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == sha):
+        with atomic_file(dest) as out:
+            for chunk in chunks():
+                out.write(chunk)
     return [size, sha]
 
 

@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 
 from pile.document import Document
 from pile.errors import SourceError
-from pile.sources.base import Source, matches_any
+from pile.sources.base import Source, pattern_matcher
 from pile.stage import Dropped
 
 _MAX_FILE_BYTES = 8_000_000  # larger files are generated data, not documentation
@@ -39,7 +39,7 @@ def _spread_order(found: list[tuple[str, str]]) -> list[Path]:
     return [Path(path) for _key, path in keyed]
 
 
-def _walk(root: Path, prune: Callable[[str], bool], keep: Callable[[str], bool]) -> Iterator[tuple[str, str]]:
+def _walk(root: Path, prune: Callable[[str], object], keep: Callable[[str], object]) -> Iterator[tuple[str, str]]:
     """(path, relative path) of every regular file below `root` whose name `keep` accepts,
     of at most `_MAX_FILE_BYTES`; symlinks neither followed nor listed, folders whose name
     `prune` accepts not entered. `os.scandir` keeps each entry's type from the directory
@@ -103,9 +103,9 @@ class _TreeSource(Source):
             # Decided while walking: an excluded folder name excludes everything below it,
             # so it is not entered (the stdlib's site-packages); a file's own name (included,
             # not excluded) decides before its size is asked for.
-            include, exclude = self.options["include"], self.options["exclude"]
-            found = list(_walk(root, lambda name: matches_any(name, exclude),
-                               lambda name: matches_any(name, include) and not matches_any(name, exclude)))
+            included = pattern_matcher(self.options["include"])
+            excluded = pattern_matcher(self.options["exclude"])
+            found = list(_walk(root, excluded, lambda name: included(name) and not excluded(name)))
             out.extend(_spread_order(found))
         return out
 

@@ -271,14 +271,14 @@ class CountsTable:
 
     def write(self, tokens_dir: str | Path) -> dict[str, Path]:
         """Write ``counts.csv``, ``counts.json`` and ``counts.png`` into `tokens_dir`."""
+        from pile.docs_io import atomic_write_text  # not at the top: `pile counts` only reads
+
         tokens_dir = Path(tokens_dir)
         tokens_dir.mkdir(parents=True, exist_ok=True)
         out = {}
         for name, text in (("csv", self.to_csv()), ("json", self.to_json())):
             path = tokens_dir / f"counts.{name}"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, text)
             out[name] = path
         out["png"] = self.plot(tokens_dir / "counts.png")
         return out

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from pile.docs_io import atomic_write_bytes
+from pile.docs_io import atomic_file, atomic_write_bytes
 from pile.manifest import sha256_file
 from pile.config import TokenizerConfig, TrainConfig, to_dict
 from pile.errors import ConfigError
@@ -249,9 +249,8 @@ def train_bpe(texts: Iterable[str], train: TrainConfig):
 def _copy(src: Path, dest: Path) -> None:
     if src.resolve() == dest.resolve():
         return
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with open(src, "rb") as fh, atomic_file(dest) as out:
+        shutil.copyfileobj(fh, out, 1 << 20)
 
 
 def _resolve_eod(cfg: TokenizerConfig, lookup: Callable[[str], int | None],
