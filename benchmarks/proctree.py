@@ -17,6 +17,18 @@ import time
 import psutil
 
 
+def _file_backed(proc: psutil.Process) -> int:
+    """Resident pages of mapped files (Linux: RssFile, from /proc/PID/status)."""
+    try:
+        with open(f"/proc/{proc.pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssFile:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 class TreeMonitor:
     """Use as a context manager around the work; then read the attributes.
 
@@ -25,6 +37,10 @@ class TreeMonitor:
             thread's own (measured with `time.thread_time` in that thread).
         tree_cpu: CPU seconds of every other process below it.
         peak_rss: the largest summed resident memory of the whole tree, in bytes.
+        peak_anon: the same for memory that is not file-backed (resident less the pages
+            of mapped files): what the build holds, without the token shards and indexes
+            a memory map pages in, which the kernel takes back under pressure (Ray's
+            shared-memory object store is not file-backed: it stays in).
     """
 
     def __init__(self, interval: float = 0.2) -> None:
@@ -32,6 +48,7 @@ class TreeMonitor:
         self._me = psutil.Process()
         self._cpu: dict[tuple[int, float], float] = {}
         self.peak_rss = 0
+        self.peak_anon = 0
         self.driver_cpu = 0.0
         self.tree_cpu = 0.0
         self.own_cpu = 0.0
@@ -39,17 +56,21 @@ class TreeMonitor:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
-        rss = self._me.memory_info().rss
+        mem = self._me.memory_info()
+        rss, anon = mem.rss, mem.rss - _file_backed(self._me)
         for child in self._me.children(recursive=True):
             try:
                 with child.oneshot():
                     t = child.cpu_times()
                     key = (child.pid, child.create_time())  # a reused pid is another process
                     self._cpu[key] = t.user + t.system
-                    rss += child.memory_info().rss
+                    mem = child.memory_info()
+                    rss += mem.rss
+                    anon += mem.rss - _file_backed(child)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         self.peak_rss = max(self.peak_rss, rss)
+        self.peak_anon = max(self.peak_anon, anon)
 
     def _run(self) -> None:
         while not self._stop.is_set():

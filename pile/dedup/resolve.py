@@ -26,7 +26,6 @@ units, so the decisions do not depend on how many workers ran the steps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -44,7 +43,8 @@ from pile.dedup.partitions import (BAND_RECORD, EXACT_RECORD, PartitionedFiles, 
                                    group_bounds, unique_pairs)
 from pile.dedup.signatures import jaccard_estimate
 from pile.dedup.store import SourceStore
-from pile.docs_io import write_json
+from pile.docs_io import atomic_file, write_json
+from pile.manifest import sha256_file
 
 NODE_SHIFT = 40  # node = source index << 40 | row: 2**40 documents per source
 ROW_MASK = np.uint64((1 << NODE_SHIFT) - 1)
@@ -424,17 +424,15 @@ class Resolution:
         lines.sort()
         workdir = Path(self.workdir)
         # Streamed (one line per removed document), so not through `write_json`.
-        tmp = workdir / "clusters.jsonl.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_file(workdir / "clusters.jsonl") as fh:
             for doc_id, keep_id, reason, j in lines:
-                fh.write(json.dumps({"id": doc_id, "duplicate_of": keep_id, "reason": reason,
-                                     "jaccard": j}, ensure_ascii=False) + "\n")
-        tmp.replace(workdir / "clusters.jsonl")
+                fh.write((json.dumps({"id": doc_id, "duplicate_of": keep_id, "reason": reason,
+                                      "jaccard": j}, ensure_ascii=False) + "\n").encode("utf-8"))
         drop_files = {}
         for source, decided in by_source.items():
             path = workdir / "drops" / f"{source}.json"
             write_json(path, decided)
-            drop_files[source] = (str(path), len(decided), hashlib.sha256(path.read_bytes()).hexdigest())
+            drop_files[source] = (str(path), len(decided), sha256_file(path))
         return Decided(drop_files=drop_files, counters=dict(counters),
                        details={"largest_clusters": self._largest(stores, removed, ids)})
 
