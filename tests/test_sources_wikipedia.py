@@ -271,6 +271,99 @@ def test_multistream_concatenation_is_read_whole(shared_data: Path, tmp_path: Pa
     assert sum(isinstance(d, Document) for d in source.read(path)) == 5
 
 
+def _multistream(xml: bytes, pages_per_stream: int) -> tuple[bytes, list[int]]:
+    """A multistream dump as Wikimedia writes one (meta.wikimedia.org/wiki/Data_dumps/
+    Dump_format; the offsets of its -multistream-index.txt): the header up to
+    ``</siteinfo>`` as the first bz2 stream, then `pages_per_stream` pages per stream
+    (Wikimedia: 100), then the closing tag as the last. Returns it and the streams' offsets."""
+    head_end = xml.index(b"</siteinfo>") + len(b"</siteinfo>\n")
+    tail_start = xml.rindex(b"</mediawiki>")
+    starts = [m.start() for m in re.finditer(rb"  <page>", xml)]
+    cuts = [head_end] + starts[pages_per_stream::pages_per_stream] + [tail_start]
+    pieces = [xml[:head_end]] + [xml[a:b] for a, b in zip(cuts, cuts[1:])] + [xml[tail_start:]]
+    out, offsets = b"", []
+    for piece in pieces:
+        offsets.append(len(out))
+        out += bz2.compress(piece, 9)
+    return out, offsets
+
+
+def _items(out) -> list[tuple[str, str]]:
+    return [(o.doc.id, o.reason) if isinstance(o, Dropped) else (o.id, o.text) for o in out]
+
+
+@pytest.fixture(scope="module")
+def multistream(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int]]:
+    """The real dump fragment (206 pages) rewritten as a multistream dump of 10 pages a stream."""
+    xml = bz2.decompress((shared_data / "samples" / "wikipedia" / DUMP).read_bytes())
+    data, offsets = _multistream(xml, 10)
+    path = tmp_path_factory.mktemp("multi") / "enwiki-multistream.xml.bz2"
+    path.write_bytes(data)
+    return path, offsets
+
+
+@pytest.fixture(scope="module")
+def multistream_whole(multistream, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path_factory.mktemp("w"))
+    return _items(source.read(multistream[0]))
+
+
+@pytest.mark.parametrize("target", [40_000, 150_000, 700_000])
+def test_multistream_ranges_give_the_documents_of_a_whole_read(multistream, multistream_whole,
+                                                              tmp_path: Path, target: int) -> None:
+    path, offsets = multistream
+    assert len(offsets) == 2 + 21  # header, 20 streams of 10 pages and one of 6, footer
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    whole = multistream_whole
+    spans = source.spans(path, target)
+    assert spans is not None and len(spans) == -(-path.stat().st_size // target) > 1
+    parts = [_items(source.read_span(path, span)) for span in spans]
+    assert [item for part in parts for item in part] == whole
+    assert len(whole) == 206 and sum(1 for _, t in whole if t not in ("redirect",)) > 100
+    if target == 40_000:  # ranges that own no stream start give nothing
+        assert sum(not part for part in parts) > 0 and sum(bool(part) for part in parts) > 5
+
+
+def test_multistream_ranges_split_units_in_the_plan(multistream, tmp_path: Path) -> None:
+    from pile.phases.plan import plan_source
+
+    path, _ = multistream
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    units, selected = plan_source(source, [path], unit_bytes=300_000, min_units=1)
+    assert selected == [path] and len(units) == 6
+    assert [u.span for u in units][0][0] == 0 and all(u.files == (str(path),) for u in units)
+
+
+def test_single_stream_and_small_dumps_are_read_whole(shared_data: Path, tmp_path: Path) -> None:
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    single = shared_data / "samples" / "wikipedia" / DUMP  # one bz2 stream for the whole file
+    assert source.spans(single, 100_000) is None
+    gz = tmp_path / "dump.xml.gz"
+    gz.write_bytes(gzip.compress(bz2.decompress(single.read_bytes())))
+    assert source.spans(gz, 100_000) is None
+
+
+def test_truncated_multistream_fails_its_last_range(multistream, tmp_path: Path) -> None:
+    path, offsets = multistream
+    data = path.read_bytes()
+    cut = tmp_path / "cut-multistream.xml.bz2"
+    cut.write_bytes(data[: offsets[15] + 500])  # the file ends inside the 15th page stream
+    source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
+    spans = source.spans(cut, 200_000)
+    assert spans is not None and len(spans) >= 2
+    whole_until = _items(source.read_span(cut, spans[0]))
+    assert len(whole_until) > 0
+    with pytest.raises(SourceError, match=r"truncated .*starts at byte") as err:
+        for span in spans[1:]:
+            list(source.read_span(cut, span))
+    assert "cut-multistream.xml.bz2" in str(err.value)
+    # Bytes after a stream that do not start another: the range's reader says where.
+    bad = tmp_path / "bad-multistream.xml.bz2"
+    bad.write_bytes(data[: offsets[3]] + b"garbage!" + data[offsets[3]:])
+    with pytest.raises(SourceError, match=f"no bzip2 stream starts at byte {offsets[3]}"):
+        list(source.read_span(bad, (0, 1 << 62)))
+
+
 def test_default_mirror_is_tried_after_upstream(tmp_path: Path) -> None:
     from pile.sources.download import mirror_url, source_mirrors
 

@@ -27,8 +27,8 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
                 min_units: int = 32) -> tuple[list[Unit], list[Path]]:
     """Group a source's files (in order) into units of about the target size.
 
-    A file larger than the target whose format allows it (`Source.spans`: JSON Lines) is
-    split into byte ranges, one unit each; other files are grouped whole. With a size cap,
+    A file larger than the target whose format allows it (`Source.spans`: JSON Lines,
+    record-gzipped WARC, multistream bzip2) is split into byte ranges, one unit each; other files are grouped whole. With a size cap,
     files are taken in order until their on-disk size reaches `max_bytes`; a single file
     larger than the cap is read up to the cap (one unit).
 

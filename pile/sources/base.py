@@ -35,6 +35,8 @@ from pile.stage import Dropped
 _SKIP_CHUNK = 1 << 20
 
 
+END_OF_FILE = 1 << 62  # where a file's last span ends (`Source.spans`)
+
 class RecordTooLarge(SourceError):
     """A record is larger than the size rule allows (raised where a helper cannot
     return a `Dropped` itself; the source turns it into a ``too_large`` drop)."""
@@ -215,7 +217,9 @@ class Source(abc.ABC):
     def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
         """Byte ranges of `path` that can be read as separate units (`read_span`), or None
         when the file is read whole. Only formats whose records can be found from any
-        offset split (JSON Lines); the ranges depend only on the file and `target`."""
+        offset split: JSON Lines (`files`), record-gzipped WARC (`commoncrawl`) and
+        multistream bzip2 dumps (`wikipedia`). The ranges depend only on the file and
+        `target`."""
         return None
 
     def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:

@@ -53,8 +53,7 @@ from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import refuse_empty
-from pile.sources.files import END_OF_FILE
-from pile.sources.base import RemoteFile, Source
+from pile.sources.base import END_OF_FILE, RemoteFile, Source
 from pile.stage import Dropped
 
 log = logging.getLogger(__name__)

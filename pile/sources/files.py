@@ -40,10 +40,8 @@ from pile.docs_io import open_zstd
 from pile.document import Document
 from pile.errors import SourceError
 from pile.sources.archive import refuse_empty
-from pile.sources.base import Source
+from pile.sources.base import END_OF_FILE, Source
 from pile.stage import Dropped
-
-END_OF_FILE = 1 << 62  # the end of a file's last span
 
 WHOLE_FILE_SUFFIXES = (".txt", ".md", ".rst", ".text", ".markdown")
 JSONL_SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz", ".json.gz")

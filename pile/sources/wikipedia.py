@@ -28,6 +28,7 @@ rather than rendered. The behaviour name is ``wikitext_v1``.
 from __future__ import annotations
 
 import html
+import io
 import logging
 import re
 from pathlib import Path
@@ -39,7 +40,8 @@ from mwparserfromhell.wikicode import Wikicode
 
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import LISTING_DIR, RemoteFile, Source
+from pile.sources.base import END_OF_FILE, LISTING_DIR, RemoteFile, Source
+from pile.sources.bz2streams import ChunkReader, SpanStreams, is_multistream, next_stream
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
 
@@ -395,8 +397,49 @@ class WikipediaSource(Source):
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Stream the pages of one dump file (bz2, gz, xz, zst or plain XML)."""
+        yield from self._pages(iterparse(Path(path), {"page"}, self.max_record_bytes))
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Byte ranges of a multistream bzip2 dump (`pile.sources.bz2streams`): a range
+        owns the streams (100 pages each) that start in it. Other files are read whole."""
+        path = Path(path)
+        size = path.stat().st_size
+        if size <= target or not path.name.lower().endswith(".bz2") or not is_multistream(path):
+            return None
+        n = -(-size // target)
+        step = -(-size // n)
+        return [(i * step, (i + 1) * step if i < n - 1 else END_OF_FILE) for i in range(n)]
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        """The pages of the streams that start in `span`. A range without the header
+        stream gets a bare ``<mediawiki>`` around its pages (no namespace: pages are
+        matched by local name), and one without the last stream its closing tag, so
+        the ranges of a file give exactly the documents of a whole read, in order."""
+        path = Path(path)
+        start, end = span
+        try:
+            with open(path, "rb") as fh:
+                first = 0 if start == 0 else next_stream(fh, start, end)
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open ({exc.strerror or exc})") from None
+        if first is None:
+            return
+        streams = SpanStreams(path, first, end)
+
+        def xml() -> Iterator[bytes]:
+            if first > 0:
+                yield b"<mediawiki>"
+            yield from streams
+            if not streams.reached_end:
+                yield b"</mediawiki>"
+
+        reader = io.BufferedReader(ChunkReader(xml()), 1 << 16)
+        label = f"{path} (bytes {first}-{min(end, path.stat().st_size)})"
+        yield from self._pages(iterparse(reader, {"page"}, self.max_record_bytes, label=label))
+
+    def _pages(self, pages: Iterator[Any]) -> Iterator[Document | Dropped]:
         limit = self.options["max_page_chars"]
-        for page in iterparse(Path(path), {"page"}, self.max_record_bytes):
+        for page in pages:
             fields = {local_name(child): child for child in page}
             title = (fields["title"].text or "") if "title" in fields else ""
             page_id = (fields["id"].text or "").strip() if "id" in fields else ""
