@@ -196,6 +196,52 @@ def test_truncated_tarball_fails_that_file(upstream: Path, tmp_path: Path) -> No
     assert "cut.tar.gz" in str(err.value) and 0 < seen < 96
 
 
+def _items(out) -> list[tuple[str, str]]:
+    return [(o.doc.id, o.reason) if isinstance(o, Dropped) else (o.id, o.text) for o in out]
+
+
+@pytest.mark.parametrize("step", [1024, None])  # the position's granularity: fine, and the default
+@pytest.mark.parametrize("suffix", [".tar.gz", ".tar"])
+def test_member_ranges_of_the_tarball_give_the_documents_of_a_whole_read(
+        mboxes: list[Path], tmp_path: Path, monkeypatch, suffix: str, step: int | None) -> None:
+    from pile.sources.archive import CountingReader
+
+    if step:
+        monkeypatch.setattr(CountingReader, "STEP", step)
+    path = tmp_path / f"enron_mail{suffix}"
+    with tarfile.open(path, "w:gz" if suffix == ".tar.gz" else "w") as tf:
+        for name, raw in _maildir_messages(mboxes):
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tf.addfile(info, io.BytesIO(raw))
+    source = EnronSource(SourceConfig(name="enron", kind="enron"), tmp_path)
+    whole = _items(source.read(path))
+    target = path.stat().st_size // 7
+    spans = source.spans(path, target)
+    assert spans is not None and len(spans) == 8
+    parts = [_items(source.read_span(path, span)) for span in spans]
+    assert [item for part in parts for item in part] == whole and len(whole) == 96
+    if step or suffix == ".tar":  # positions finer than the ranges: every range has messages
+        assert all(parts)
+    assert source.spans(path, path.stat().st_size) is None  # fits one unit: read whole
+
+
+def test_truncated_tarball_fails_its_last_range(upstream: Path, tmp_path: Path, monkeypatch) -> None:
+    from pile.sources.archive import CountingReader
+
+    monkeypatch.setattr(CountingReader, "STEP", 1024)
+    data = (upstream / "enron_mail_20150507.tar.gz").read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    source = EnronSource(SourceConfig(name="enron", kind="enron"), tmp_path)
+    spans = source.spans(cut, len(data) // 4)
+    assert spans is not None and len(spans) == 3
+    assert len(list(source.read_span(cut, spans[0]))) > 0  # before the damage: whole
+    with pytest.raises(SourceError, match="truncated|unexpected end") as err:
+        list(source.read_span(cut, spans[-1]))
+    assert "cut.tar.gz" in str(err.value)
+
+
 def test_default_upstream(tmp_path: Path) -> None:
     source = EnronSource(SourceConfig(name="enron", kind="enron"), tmp_path)
     [remote] = source.list_files()

@@ -24,8 +24,8 @@ import pytest
 import zstandard
 
 from pile.errors import SourceError
-from pile.sources.archive import (archive_format, check_member_name, iter_archive,
-                                  safe_extract, sniff)
+from pile.sources.archive import (CountingReader, archive_format, archive_spans,
+                                  check_member_name, iter_archive, safe_extract, sniff)
 from pile.sources.xmlsafe import iterparse, open_compressed
 
 WIKI = "samples/wikipedia/enwiki-table-markup.xml.bz2"
@@ -209,6 +209,42 @@ def test_truncated_7z_fails_with_the_reason(shared_data: Path, tmp_path: Path) -
             for _, fh in iter_archive(cut):
                 fh.read()
         assert cut.name in str(err.value)
+
+
+@pytest.mark.parametrize("make", ["zip", "tar", "tar.gz", "tar.bz2", "tar.xz"])
+def test_member_ranges_give_every_member_once_in_order(shared_data: Path, tmp_path: Path,
+                                                       monkeypatch, make: str) -> None:
+    monkeypatch.setattr(CountingReader, "STEP", 2048)  # positions finer than the ranges
+    text = (shared_data / "text" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    # bzip2 gives output a block at a time (100 kB of text at level 1): more members
+    count = 300 if make == "tar.bz2" else 60
+    members = [(f"plays/{i:03d}.txt", "file", text[i * 3000:(i + 1) * 3000]) for i in range(count)]
+    path = tmp_path / f"plays.{make}"
+    if make == "zip":
+        _zip(path, members)
+    elif make == "tar.bz2":
+        path.write_bytes(bz2.compress(_tar(tmp_path / "plays.tar", members, "w").read_bytes(), 1))
+    else:
+        _tar(path, members, "w" if make == "tar" else f"w:{make.split('.')[1]}")
+
+    def read(span=None) -> list[tuple[str, bytes]]:
+        return [(name, fh.read()) for name, fh in iter_archive(path, span)]
+
+    whole = read()
+    assert [n for n, _ in whole] == [n for n, _, _ in members]
+    spans = archive_spans(path, path.stat().st_size // 5)
+    assert spans is not None and len(spans) in (5, 6)
+    parts = [read(span) for span in spans]
+    assert [m for part in parts for m in part] == whole
+    assert sum(bool(part) for part in parts) >= 4
+    assert archive_spans(path, path.stat().st_size) is None
+
+
+def test_a_7z_archive_is_read_whole(tmp_path: Path) -> None:
+    path = _sevenzip(tmp_path / "a.7z", [("x.txt", "file", "y" * 100_000)])
+    assert archive_spans(path, 10) is None
+    with pytest.raises(SourceError, match="read whole"):
+        list(iter_archive(path, (0, 100)))
 
 
 def test_truncated_tar_gz_names_the_member(shared_data: Path, tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ from typing import IO, Any, Callable, Iterator
 from zstandard import ZstdError
 
 from pile.errors import SourceError
+from pile.sources.base import even_spans
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,39 @@ class _Member:
     fileobj: IO[bytes] | None = None
 
 
+class CountingReader(io.RawIOBase):
+    """A raw file that counts the bytes consumed and hands them out in small reads, so a
+    decompressor's position in the compressed file is known to within 64 KiB. A record
+    read through a decompressor over it is owned by the byte range this count is in
+    when the record comes out: every unit of a file runs the same reads from its start,
+    so each record gets the same count in all of them, and belongs to exactly one range."""
+
+    STEP = 1 << 16
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), self.STEP)
+        data = self._raw.read(n)
+        buf[:len(data)] = data
+        self.consumed += len(data)
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._raw.read(self.STEP if size is None or size < 0 else min(size, self.STEP))
+        self.consumed += len(data)
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 # -- tar -------------------------------------------------------------------------------
 
 
@@ -264,16 +298,17 @@ _OPENERS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
 }
 
 
-def _tar_members(path: Path) -> Iterator[_Member]:
+def _tar_members(path: Path, span: tuple[int, int] | None = None) -> Iterator[_Member]:
     try:
-        raw = open(path, "rb")
+        raw: IO[bytes] = open(path, "rb")
     except OSError as exc:
         raise SourceError(f"{path}: cannot open ({exc.strerror})") from None
     # The compressed stream is decoded here, not by tarfile's stream mode: tarfile never
     # reads a gzip trailer, so a corrupted .tar.gz whose damage still inflates would pass
     # unnoticed; `GzipFile` checks the CRC when drained to its end (below).
     kind = sniff(path)
-    stream: IO[bytes] = _OPENERS[kind](raw) if kind in _OPENERS else raw
+    counter = CountingReader(raw) if span is not None and kind in _OPENERS else None
+    stream: IO[bytes] = _OPENERS[kind](counter or raw) if kind in _OPENERS else raw
     try:
         try:
             tf = tarfile.open(fileobj=stream, mode="r|")
@@ -298,6 +333,14 @@ def _tar_members(path: Path) -> Iterator[_Member]:
                                           f"{describe_error(exc)}") from None
                     break
                 current = info.name
+                if span is not None:
+                    # A member belongs to the range its header is read in: its offset in a
+                    # plain tar, the compressed bytes consumed so far in a compressed one.
+                    at = counter.consumed if counter is not None else info.offset
+                    if at >= span[1]:
+                        return  # the next range's first member
+                    if at < span[0]:
+                        continue  # an earlier range's (tarfile reads past its data)
                 name = check_member_name(path, info.name)
                 if info.issym():
                     _check_symlink(path, name, info.linkname)
@@ -321,13 +364,15 @@ def _tar_members(path: Path) -> Iterator[_Member]:
 # -- zip -------------------------------------------------------------------------------
 
 
-def _zip_members(path: Path) -> Iterator[_Member]:
+def _zip_members(path: Path, span: tuple[int, int] | None = None) -> Iterator[_Member]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise SourceError(f"{path}: not a readable zip archive ({describe_error(exc)})") from None
     with zf:
         for info in zf.infolist():
+            if span is not None and not span[0] <= info.header_offset < span[1]:
+                continue  # another range's member: zip members are found by offset
             name = check_member_name(path, info.filename)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
@@ -540,7 +585,7 @@ def _sevenzip_members(path: Path) -> Iterator[_Member]:
 # -- public API ------------------------------------------------------------------------
 
 
-def _members(path: Path) -> Iterator[_Member]:
+def _members(path: Path, span: tuple[int, int] | None = None) -> Iterator[_Member]:
     path = Path(path)
     refuse_empty(path, "tar, zip or 7z archive")
     try:
@@ -548,15 +593,29 @@ def _members(path: Path) -> Iterator[_Member]:
     except OSError as exc:
         raise SourceError(f"{path}: cannot open ({exc.strerror})") from None
     if fmt == "tar":
-        return _tar_members(path)
+        return _tar_members(path, span)
     if fmt == "zip":
-        return _zip_members(path)
+        return _zip_members(path, span)
     if fmt == "7z":
+        if span is not None:
+            raise SourceError(f"{path}: a 7z archive is read whole, not in ranges")
         return _sevenzip_members(path)
     raise SourceError(f"{path}: expected a tar, zip or 7z archive, found {sniff(path)} data")
 
 
-def iter_archive(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
+def archive_spans(path: Path, target: int) -> list[tuple[int, int]] | None:
+    """Byte ranges of a tar or zip archive larger than `target`, for `iter_archive`'s
+    `span` (a source whose members are read independently of each other splits its
+    archives this way), or None: read whole. A 7z archive is solid (one compressed
+    stream for many members, no member offsets), so it is always read whole."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size <= target or archive_format(path) not in ("tar", "zip"):
+        return None
+    return even_spans(size, target)
+
+
+def iter_archive(path: Path, span: tuple[int, int] | None = None) -> Iterator[tuple[str, IO[bytes]]]:
     """Stream the regular files of a tar (plain/gz/bz2/xz), zip or 7z archive, in order.
 
     Each file object is valid until the iterator advances (read it before asking for
@@ -564,6 +623,11 @@ def iter_archive(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
 
     Args:
         path: the archive; its format is recognised from its bytes, not its name.
+        span: only the members that start in this byte range (`archive_spans`): the
+            member's offset in a zip or plain tar, the compressed bytes consumed when
+            its header comes out in a compressed tar (`CountingReader`). The ranges of
+            an archive give exactly its members, in order; a compressed tar's range
+            still decompresses (without parsing) the members before it.
 
     Yields:
         (member name, relative and normalised; a readable binary file object).
@@ -572,7 +636,7 @@ def iter_archive(path: Path) -> Iterator[tuple[str, IO[bytes]]]:
         SourceError: an absolute or ``..`` member name, a link leaving the archive, or a
             truncated/corrupt archive (also raised from the file object's ``read``).
     """
-    for member in _members(Path(path)):
+    for member in _members(Path(path), span):
         if member.kind == "file" and member.fileobj is not None:
             yield member.name, member.fileobj
 
@@ -635,5 +699,5 @@ def safe_extract(path: Path, dest: Path) -> list[Path]:
     return out
 
 
-__all__ = ["GuardedReader", "archive_format", "check_member_name", "describe_error",
-           "iter_archive", "refuse_empty", "safe_extract", "sniff"]
+__all__ = ["CountingReader", "GuardedReader", "archive_format", "archive_spans", "check_member_name",
+           "describe_error", "iter_archive", "refuse_empty", "safe_extract", "sniff"]

@@ -37,6 +37,17 @@ _SKIP_CHUNK = 1 << 20
 
 END_OF_FILE = 1 << 62  # where a file's last span ends (`Source.spans`)
 
+
+def even_spans(size: int, target: int) -> list[tuple[int, int]] | None:
+    """A file of `size` bytes cut into equal byte ranges of at most about `target`, or
+    None when it fits in one. The last range is open-ended: a compressed stream's
+    position reaches the file's size while its last records are still coming out."""
+    if size <= target:
+        return None
+    n = -(-size // target)
+    step = -(-size // n)
+    return [(i * step, (i + 1) * step if i < n - 1 else END_OF_FILE) for i in range(n)]
+
 class RecordTooLarge(SourceError):
     """A record is larger than the size rule allows (raised where a helper cannot
     return a `Dropped` itself; the source turns it into a ``too_large`` drop)."""

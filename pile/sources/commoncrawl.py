@@ -53,7 +53,7 @@ from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
 from pile.sources.archive import refuse_empty
-from pile.sources.base import END_OF_FILE, RemoteFile, Source
+from pile.sources.base import END_OF_FILE, RemoteFile, Source, even_spans
 from pile.stage import Dropped
 
 log = logging.getLogger(__name__)
@@ -220,9 +220,7 @@ class CommonCrawlSource(Source):
         with open(path, "rb") as fh:
             if fh.read(2) != b"\x1f\x8b":
                 return None
-        n = -(-size // target)
-        step = -(-size // n)
-        return [(i * step, (i + 1) * step if i < n - 1 else END_OF_FILE) for i in range(n)]
+        return even_spans(size, target)
 
     def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
         """The records whose gzip member starts inside `span`; ids are WARC record ids,

@@ -35,7 +35,7 @@ from typing import IO, Any, ClassVar, Iterator
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.sources.archive import archive_format, iter_archive
+from pile.sources.archive import archive_format, archive_spans, iter_archive
 from pile.sources.base import RemoteFile, Source
 from pile.sources.xmlsafe import open_compressed
 from pile.stage import Dropped
@@ -165,9 +165,18 @@ class DmMathematicsSource(Source):
         Raises:
             SourceError: a truncated or corrupt archive, after the chunks before it.
         """
-        path = Path(path)
+        yield from self._read(Path(path), None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Member ranges of the tarball (`archive_spans`): each module file is read alone."""
+        return archive_spans(Path(path), target)
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        yield from self._read(Path(path), span)
+
+    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         if archive_format(path) is not None:
-            for member, fh in iter_archive(path):
+            for member, fh in iter_archive(path, span):
                 where = split_and_module(member)
                 if where is not None and where[0] in self.options["splits"]:
                     yield from self._module(where[0], where[1], fh)

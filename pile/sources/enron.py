@@ -34,7 +34,7 @@ from typing import IO, Any, ClassVar, Iterator
 
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.sources.archive import archive_format, iter_archive
+from pile.sources.archive import archive_format, archive_spans, iter_archive
 from pile.config import DEFAULT_MAX_RECORD_BYTES
 from pile.sources.base import RemoteFile, Source, bounded_lines
 from pile.sources.xmlsafe import open_compressed
@@ -150,9 +150,18 @@ class EnronSource(Source):
 
     def read(self, path: Path) -> Iterator[Document | Dropped]:
         """Message bodies from a maildir tarball, an mbox file or one message file."""
-        path = Path(path)
+        yield from self._read(Path(path), None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Member ranges of the maildir tarball (`archive_spans`): one message per member."""
+        return archive_spans(Path(path), target)
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        yield from self._read(Path(path), span)
+
+    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         if archive_format(path) is not None:
-            for member, fh in iter_archive(path):
+            for member, fh in iter_archive(path, span):
                 key = member[len("maildir/"):] if member.startswith("maildir/") else member
                 yield self._message(key, fh)
             return

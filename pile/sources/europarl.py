@@ -103,12 +103,25 @@ class EuroparlSource(Source):
         Raises:
             SourceError: unreadable file, damaged tarball, or an unsafe archive member.
         """
-        path = Path(path)
+        yield from self._read(Path(path), None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Member ranges of the release tarball (`archive_spans`): one session per member."""
+        from pile.sources.archive import archive_spans
+
+        if not Path(path).name.lower().endswith((".tgz", ".tar.gz", ".tar")):
+            return None
+        return archive_spans(Path(path), target)
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        yield from self._read(Path(path), span)
+
+    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         name = path.name.lower()
         if name.endswith((".tgz", ".tar.gz", ".tar")):
             from pile.sources.archive import iter_archive
 
-            for member, fileobj in iter_archive(path):
+            for member, fileobj in iter_archive(path, span):
                 posix = PurePosixPath(member)
                 if not _SESSION_RE.match(posix.name) or len(posix.parts) < 2:
                     continue

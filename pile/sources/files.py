@@ -28,7 +28,6 @@ formats), where ``<file>`` is the path relative to the configured root.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import zlib
 from pathlib import Path
@@ -39,8 +38,8 @@ import zstandard
 from pile.docs_io import open_zstd
 from pile.document import Document
 from pile.errors import SourceError
-from pile.sources.archive import refuse_empty
-from pile.sources.base import END_OF_FILE, Source
+from pile.sources.archive import CountingReader, refuse_empty
+from pile.sources.base import Source, even_spans
 from pile.stage import Dropped
 
 WHOLE_FILE_SUFFIXES = (".txt", ".md", ".rst", ".text", ".markdown")
@@ -88,36 +87,6 @@ class _Until:
         line = self._fh.readline(size)
         self._at_line_start = line.endswith(b"\n")
         return line
-
-
-class _CountingReader(io.RawIOBase):
-    """A raw file that counts the bytes consumed and hands them out in small reads, so a
-    decompressor's position in the compressed file is known to within 64 KiB."""
-
-    STEP = 1 << 16
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.consumed = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        n = min(len(buf), self.STEP)
-        data = self._raw.read(n)
-        buf[:len(data)] = data
-        self.consumed += len(data)
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(self.STEP if size is None or size < 0 else min(size, self.STEP))
-        self.consumed += len(data)
-        return data
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -208,14 +177,7 @@ class FilesSource(Source):
     def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
         if file_format(Path(path)) != "jsonl":
             return None
-        size = Path(path).stat().st_size
-        if size <= target:
-            return None
-        n = -(-size // target)
-        step = -(-size // n)
-        # The last span is open-ended: a compressed stream's position reaches the file's
-        # size while its last lines are still coming out.
-        return [(i * step, (i + 1) * step if i < n - 1 else END_OF_FILE) for i in range(n)]
+        return even_spans(Path(path).stat().st_size, target)
 
     def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
         """Lines whose start lies in `span`: byte offsets of the file itself when it is
@@ -244,7 +206,7 @@ class FilesSource(Source):
                 for doc in self._jsonl_lines(_Until(fh, end), path, key, first=before + 1):
                     yield doc
             return
-        counter = _CountingReader(open(path, "rb"))
+        counter = CountingReader(open(path, "rb"))
         fh = open_zstd(counter) if name.endswith(".zst") else gzip.GzipFile(fileobj=counter, mode="rb")
         with fh:
             for doc in self._jsonl_lines(fh, path, key):

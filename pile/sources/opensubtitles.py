@@ -40,7 +40,7 @@ from typing import IO, Any, ClassVar, Iterator
 from pile.config import DEFAULT_MAX_RECORD_BYTES, SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.archive import archive_format, iter_archive
+from pile.sources.archive import archive_format, archive_spans, iter_archive
 from pile.sources.base import RemoteFile, Source
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
@@ -179,7 +179,16 @@ class OpenSubtitlesSource(Source):
         Raises:
             SourceError: the zip cannot be opened or its member list is damaged.
         """
-        path = Path(path)
+        yield from self._read(Path(path), None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Member ranges of the zip (`archive_spans`): one subtitle file per member."""
+        return archive_spans(Path(path), target)
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        yield from self._read(Path(path), span)
+
+    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         try:
             fmt = archive_format(path)
         except OSError as exc:
@@ -192,7 +201,7 @@ class OpenSubtitlesSource(Source):
             with opener(path, "rb") as fh:
                 yield self._member(self.key_for(path), fh, str(path))
             return
-        for member, fileobj in iter_archive(path):
+        for member, fileobj in iter_archive(path, span):
             if not member.endswith((".xml", ".xml.gz")):
                 yield self.dropped(member, "not_subtitle", opus_path=member)
                 continue

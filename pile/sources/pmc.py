@@ -226,12 +226,25 @@ class PubmedCentralSource(Source):
             SourceError: unreadable or truncated file, unsafe archive member, malformed
                 XML or a refused entity (after the articles read before the damage).
         """
-        path = Path(path)
+        yield from self._read(Path(path), None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Member ranges of a package tarball (`archive_spans`): each article is read alone."""
+        from pile.sources.archive import archive_spans
+
+        if not Path(path).name.lower().endswith((".tar.gz", ".tgz", ".tar")):
+            return None
+        return archive_spans(Path(path), target)
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        yield from self._read(Path(path), span)
+
+    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         name = path.name.lower()
         if name.endswith((".tar.gz", ".tgz", ".tar")):
             from pile.sources.archive import iter_archive
 
-            for member, fileobj in iter_archive(path):
+            for member, fileobj in iter_archive(path, span):
                 if member.lower().endswith((".nxml", ".xml")):
                     yield from self._articles(fileobj, PurePosixPath(member).stem, f"{path}:{member}")
             return

@@ -40,7 +40,7 @@ from mwparserfromhell.wikicode import Wikicode
 
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.base import END_OF_FILE, LISTING_DIR, RemoteFile, Source
+from pile.sources.base import LISTING_DIR, RemoteFile, Source, even_spans
 from pile.sources.bz2streams import ChunkReader, SpanStreams, is_multistream, next_stream
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
@@ -406,9 +406,7 @@ class WikipediaSource(Source):
         size = path.stat().st_size
         if size <= target or not path.name.lower().endswith(".bz2") or not is_multistream(path):
             return None
-        n = -(-size // target)
-        step = -(-size // n)
-        return [(i * step, (i + 1) * step if i < n - 1 else END_OF_FILE) for i in range(n)]
+        return even_spans(size, target)
 
     def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
         """The pages of the streams that start in `span`. A range without the header
