@@ -92,6 +92,24 @@ def test_oa_package(shared_data: Path, tmp_path: Path) -> None:
         ("pubmed_central/PMC1", "no_body")]
 
 
+def test_package_member_ranges_give_the_articles_of_a_whole_read(shared_data: Path, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    from pile.sources.archive import CountingReader
+
+    monkeypatch.setattr(CountingReader, "STEP", 4096)
+    members = {f"PMC003xxxxxx/{g[1].split('/')[1]}.xml": (shared_data / PMC / g[0]).read_bytes()
+               for g in GOLDEN}
+    path = _package(tmp_path, members)
+    src = source(tmp_path)
+    spans = src.spans(path, path.stat().st_size // 3 + 1)
+    assert spans is not None and len(spans) == 3
+    parts = [[(d.id, d.text) for d in src.read_span(path, span)] for span in spans]
+    assert [d for part in parts for d in part] == [(d.id, d.text) for d in src.read(path)]
+    assert sum(bool(part) for part in parts) >= 2
+    loose = shared_data / PMC / GOLDEN[0][0]  # one article file: never split
+    assert src.spans(loose, 10) is None
+
+
 def test_unsafe_package_member_is_refused(shared_data: Path, tmp_path: Path) -> None:
     path = _package(tmp_path, {"/etc/PMC1.xml": b"<article/>"})
     with pytest.raises(SourceError, match="absolute"):

@@ -615,6 +615,31 @@ def archive_spans(path: Path, target: int) -> list[tuple[int, int]] | None:
     return even_spans(size, target)
 
 
+class MemberRanges:
+    """Mixed into a `Source` whose archive members are read independently of each other
+    (one message, article, session or module per member): `read` and `read_span` both go
+    through the source's `read_members`, and a tar or zip archive larger than a unit
+    splits into member ranges (`archive_spans`). `archive_suffixes`, when set, are the
+    only names the source reads as archives (others are never split)."""
+
+    archive_suffixes: tuple[str, ...] = ()
+
+    def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Any]:
+        """The documents of `path`, of the members in `span` only when it is given."""
+        raise NotImplementedError
+
+    def read(self, path: Path) -> Iterator[Any]:
+        yield from self.read_members(Path(path), None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        if self.archive_suffixes and not Path(path).name.lower().endswith(self.archive_suffixes):
+            return None
+        return archive_spans(Path(path), target)
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Any]:
+        yield from self.read_members(Path(path), span)
+
+
 def iter_archive(path: Path, span: tuple[int, int] | None = None) -> Iterator[tuple[str, IO[bytes]]]:
     """Stream the regular files of a tar (plain/gz/bz2/xz), zip or 7z archive, in order.
 
@@ -699,5 +724,5 @@ def safe_extract(path: Path, dest: Path) -> list[Path]:
     return out
 
 
-__all__ = ["CountingReader", "GuardedReader", "archive_format", "archive_spans", "check_member_name",
+__all__ = ["CountingReader", "GuardedReader", "MemberRanges", "archive_format", "archive_spans", "check_member_name",
            "describe_error", "iter_archive", "refuse_empty", "safe_extract", "sniff"]

@@ -35,7 +35,7 @@ from typing import IO, Any, ClassVar, Iterator
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.sources.archive import archive_format, archive_spans, iter_archive
+from pile.sources.archive import MemberRanges, archive_format, iter_archive
 from pile.sources.base import RemoteFile, Source
 from pile.sources.xmlsafe import open_compressed
 from pile.stage import Dropped
@@ -116,7 +116,7 @@ def split_and_module(member: str) -> tuple[str, str] | None:
     return parts[-2], parts[-1][: -len(".txt")]
 
 
-class DmMathematicsSource(Source):
+class DmMathematicsSource(MemberRanges, Source):
     """DeepMind's mathematics_dataset tarball -> chunks of question/answer lines.
 
     Options:
@@ -159,22 +159,12 @@ class DmMathematicsSource(Source):
         return [RemoteFile(url=DATASET_URL, name="mathematics_dataset-v1.0.tar.gz",
                            checksum=f"sha256:{DATASET_SHA256}", size=DATASET_SIZE)]
 
-    def read(self, path: Path) -> Iterator[Document | Dropped]:
+    def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         """The tarball, or one ``<split>/<module>.txt`` file -> chunk documents.
 
         Raises:
             SourceError: a truncated or corrupt archive, after the chunks before it.
         """
-        yield from self._read(Path(path), None)
-
-    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
-        """Member ranges of the tarball (`archive_spans`): each module file is read alone."""
-        return archive_spans(Path(path), target)
-
-    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
-        yield from self._read(Path(path), span)
-
-    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         if archive_format(path) is not None:
             for member, fh in iter_archive(path, span):
                 where = split_and_module(member)

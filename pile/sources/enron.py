@@ -34,7 +34,7 @@ from typing import IO, Any, ClassVar, Iterator
 
 from pile.document import Document
 from pile.errors import ConfigError
-from pile.sources.archive import archive_format, archive_spans, iter_archive
+from pile.sources.archive import MemberRanges, archive_format, iter_archive
 from pile.config import DEFAULT_MAX_RECORD_BYTES
 from pile.sources.base import RemoteFile, Source, bounded_lines
 from pile.sources.xmlsafe import open_compressed
@@ -117,7 +117,7 @@ def iter_mbox(stream: IO[bytes], limit: int = DEFAULT_MAX_RECORD_BYTES) -> Itera
         yield finish()
 
 
-class EnronSource(Source):
+class EnronSource(MemberRanges, Source):
     """The Enron e-mail corpus (CMU maildir tarball, mbox files or loose messages).
 
     Options:
@@ -148,18 +148,8 @@ class EnronSource(Source):
     def max_record_bytes(self) -> int:
         return min(self.options["max_message_bytes"], super().max_record_bytes)
 
-    def read(self, path: Path) -> Iterator[Document | Dropped]:
+    def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         """Message bodies from a maildir tarball, an mbox file or one message file."""
-        yield from self._read(Path(path), None)
-
-    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
-        """Member ranges of the maildir tarball (`archive_spans`): one message per member."""
-        return archive_spans(Path(path), target)
-
-    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
-        yield from self._read(Path(path), span)
-
-    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         if archive_format(path) is not None:
             for member, fh in iter_archive(path, span):
                 key = member[len("maildir/"):] if member.startswith("maildir/") else member

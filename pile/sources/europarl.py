@@ -27,6 +27,7 @@ from typing import IO, Any, Iterator
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
+from pile.sources.archive import MemberRanges, iter_archive
 from pile.sources.base import RemoteFile, Source
 from pile.stage import Dropped
 
@@ -69,8 +70,10 @@ def clean_session(raw: str) -> str:
     return _BLANKS_RE.sub("\n\n", text).strip() + "\n"
 
 
-class EuroparlSource(Source):
+class EuroparlSource(MemberRanges, Source):
     """Europarl v7 session files, one document per file and language."""
+
+    archive_suffixes = (".tgz", ".tar.gz", ".tar")  # any other name is one session file
 
     kind = "europarl"
     pile_set_name = "EuroParl"
@@ -97,30 +100,14 @@ class EuroparlSource(Source):
             return super().list_files()
         return [RemoteFile(url=EUROPARL_V7, name="europarl.tgz")]
 
-    def read(self, path: Path) -> Iterator[Document | Dropped]:
+    def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         """A release tarball or one session ``.txt`` file -> documents.
 
         Raises:
             SourceError: unreadable file, damaged tarball, or an unsafe archive member.
         """
-        yield from self._read(Path(path), None)
-
-    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
-        """Member ranges of the release tarball (`archive_spans`): one session per member."""
-        from pile.sources.archive import archive_spans
-
-        if not Path(path).name.lower().endswith((".tgz", ".tar.gz", ".tar")):
-            return None
-        return archive_spans(Path(path), target)
-
-    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
-        yield from self._read(Path(path), span)
-
-    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         name = path.name.lower()
-        if name.endswith((".tgz", ".tar.gz", ".tar")):
-            from pile.sources.archive import iter_archive
-
+        if name.endswith(self.archive_suffixes):
             for member, fileobj in iter_archive(path, span):
                 posix = PurePosixPath(member)
                 if not _SESSION_RE.match(posix.name) or len(posix.parts) < 2:

@@ -40,7 +40,7 @@ from typing import IO, Any, ClassVar, Iterator
 from pile.config import DEFAULT_MAX_RECORD_BYTES, SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
-from pile.sources.archive import archive_format, archive_spans, iter_archive
+from pile.sources.archive import MemberRanges, archive_format, iter_archive
 from pile.sources.base import RemoteFile, Source
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
@@ -137,7 +137,7 @@ def parse_subtitle(stream: IO[bytes], layout: str, limit: int = DEFAULT_MAX_RECO
     return text, meta
 
 
-class OpenSubtitlesSource(Source):
+class OpenSubtitlesSource(MemberRanges, Source):
     """OPUS OpenSubtitles raw zips -> one document per subtitle file.
 
     Options:
@@ -173,22 +173,12 @@ class OpenSubtitlesSource(Source):
         url = RAW_URL.format(**self.options)
         return [RemoteFile(url=url, name=url.rsplit("/", 1)[-1])]
 
-    def read(self, path: Path) -> Iterator[Document | Dropped]:
+    def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         """One raw zip (or one subtitle ``.xml``) -> one document per subtitle file.
 
         Raises:
             SourceError: the zip cannot be opened or its member list is damaged.
         """
-        yield from self._read(Path(path), None)
-
-    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
-        """Member ranges of the zip (`archive_spans`): one subtitle file per member."""
-        return archive_spans(Path(path), target)
-
-    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
-        yield from self._read(Path(path), span)
-
-    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         try:
             fmt = archive_format(path)
         except OSError as exc:

@@ -36,6 +36,7 @@ from xml.etree.ElementTree import Element
 from pile.config import SourceConfig
 from pile.document import Document
 from pile.errors import ConfigError, SourceError
+from pile.sources.archive import MemberRanges, iter_archive
 from pile.sources.base import RemoteFile, Source
 from pile.sources.xmlsafe import iterparse, local_name
 from pile.stage import Dropped
@@ -176,8 +177,10 @@ def article_to_text(article: Element, include_abstract: bool = True) -> tuple[st
     return pmcid, "\n\n".join(head + body) + "\n", meta
 
 
-class PubmedCentralSource(Source):
+class PubmedCentralSource(MemberRanges, Source):
     """PMC open-access JATS articles -> one full-text document per article."""
+
+    archive_suffixes = (".tar.gz", ".tgz", ".tar")  # any other name is one article
 
     kind = "pubmed_central"
     pile_set_name = "PubMed Central"
@@ -219,31 +222,15 @@ class PubmedCentralSource(Source):
         """Downloaded packages and articles (not the index pages)."""
         return [p for p in super().inputs() if LISTING_DIR not in p.parts]
 
-    def read(self, path: Path) -> Iterator[Document | Dropped]:
+    def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         """One ``.nxml``/``.xml`` article or one ``.tar.gz`` package -> documents.
 
         Raises:
             SourceError: unreadable or truncated file, unsafe archive member, malformed
                 XML or a refused entity (after the articles read before the damage).
         """
-        yield from self._read(Path(path), None)
-
-    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
-        """Member ranges of a package tarball (`archive_spans`): each article is read alone."""
-        from pile.sources.archive import archive_spans
-
-        if not Path(path).name.lower().endswith((".tar.gz", ".tgz", ".tar")):
-            return None
-        return archive_spans(Path(path), target)
-
-    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
-        yield from self._read(Path(path), span)
-
-    def _read(self, path: Path, span: tuple[int, int] | None) -> Iterator[Document | Dropped]:
         name = path.name.lower()
-        if name.endswith((".tar.gz", ".tgz", ".tar")):
-            from pile.sources.archive import iter_archive
-
+        if name.endswith(self.archive_suffixes):
             for member, fileobj in iter_archive(path, span):
                 if member.lower().endswith((".nxml", ".xml")):
                     yield from self._articles(fileobj, PurePosixPath(member).stem, f"{path}:{member}")
