@@ -19,6 +19,7 @@ from pile.dedup.dedup_pass import normalizer_of
 from dedup_evalset import delete_sentences, jaccard, shingle_sets
 from pile.dedup.partitions import WINDOW, bucket_pairs, group_bounds
 from pile.document import Document
+from pile.errors import PileError
 from pile.stage import InMemoryPassContext, PassResult
 
 
@@ -193,19 +194,33 @@ class SixteenWorkers(InMemoryPassContext):
 
 
 def test_routing_units_do_not_change_the_decisions(golden, tmp_path: Path, monkeypatch) -> None:
-    """Rows routed in many small units (as a large corpus is), and partitions grouped
-    into units for more workers, give the decisions of one unit each."""
+    """Rows routed and pairs verified in many small units (as a large corpus is), and
+    partitions grouped into units for more workers, give the decisions of one unit each."""
     from pile.dedup import resolve
 
     whole = _run(golden["docs"], tmp_path / "whole")
     monkeypatch.setattr(resolve, "ROUTE_ROWS", 3)
+    monkeypatch.setattr(resolve, "VERIFY_PAIRS", 1)  # a verification unit per candidate pair
     small = _run(golden["docs"], tmp_path / "small")
     assert small[0].drops == whole[0].drops and small[1] == whole[1]
+    assert small[0].details["candidate_pairs"] >= 2  # so as many verification units
     wide = _run(golden["docs"], tmp_path / "wide", ctx_cls=SixteenWorkers)  # one partition a unit
     assert wide[0].drops == whole[0].drops and wide[1] == whole[1]
     steps = resolve.Resolution(DedupConfig(), 1, 1, 0.0, str(tmp_path / "small"), list(golden["docs"]))
     documents = sum(len(v) for v in golden["docs"].values())
     assert len(steps.chunks()) >= documents // 3 > len(golden["docs"])  # really many units
+
+
+class LosesVerification(InMemoryPassContext):
+    """A context whose verification units never ran (a lost worker's output)."""
+
+    def call_each(self, fns):
+        return [fn() for fn in fns if getattr(fn, "func", fn).__name__ != "verify_pairs"]
+
+
+def test_decisions_are_never_made_without_every_verified_pair(golden, tmp_path: Path) -> None:
+    with pytest.raises(PileError, match=r"0 verified pairs of \d+ candidates"):
+        _run(golden["docs"], tmp_path / "lost", ctx_cls=LosesVerification)
 
 
 def test_rebuilding_one_source_reuses_the_others(golden, paragraphs, tmp_path: Path) -> None:

@@ -164,6 +164,11 @@ class Dedup(GlobalPass):
             fn = ShingleSetFn(self.normalizer, self.cfg.ngram, str(steps.wanted_path))
             ctx.map_to_parts(fn, ShingleSink(), found.wanted_sources, steps.shingles_dir)
         seconds["shingles"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if self.cfg.verify and found.candidates:
+            units = ctx.call(steps.verify_plan)
+            ctx.call_each([partial(steps.verify_pairs, unit) for unit in range(units)])
+        seconds["verify"] = time.perf_counter() - t0
         decided = ctx.call(steps.decide)
         seconds.update(decided.details.pop("seconds"))
         counters.update(decided.counters)

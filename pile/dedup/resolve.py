@@ -44,12 +44,14 @@ from pile.dedup.partitions import (BAND_RECORD, EXACT_RECORD, PartitionedFiles, 
 from pile.dedup.signatures import jaccard_estimate
 from pile.dedup.store import SourceStore
 from pile.docs_io import atomic_file, write_json
+from pile.errors import PileError
 from pile.manifest import sha256_file
 
 NODE_SHIFT = 40  # node = source index << 40 | row: 2**40 documents per source
 ROW_MASK = np.uint64((1 << NODE_SHIFT) - 1)
 CHUNK_ROWS = 16384  # store rows per partitioning step: 16384 x 16 bands x 16 B = 4 MiB
 ROUTE_ROWS = 1 << 20  # store rows per routing unit
+VERIFY_PAIRS = 1 << 18  # candidate pairs per verification unit (a few seconds of work)
 TOP_CLUSTERS = 10
 
 EXACT = "exact_duplicate"
@@ -262,14 +264,15 @@ class Resolution:
         for part in sorted((self.work / "exact-removed").glob("part-*.bin")):
             removed.update(_load_removed(part))
         pairs = np.load(self.work / "pairs.npy")
-        est = np.load(self.work / "estimates.npy")
-        t0 = time.perf_counter()
         if self.cfg.verify and len(pairs):
-            keep = self._verify(stores, pairs) >= self.cfg.threshold
+            parts = sorted((self.work / "verified").glob("part-*.npy"))
+            jaccard = np.concatenate([np.load(p) for p in parts]) if parts else np.empty(0)
+            if len(jaccard) != len(pairs):  # a unit's output missing: never decide without it
+                raise PileError(f"dedup: {len(jaccard)} verified pairs of {len(pairs)} candidates "
+                                f"in {self.work / 'verified'}; build again (the pass starts over)")
         else:
-            keep = est >= self.cfg.threshold
-        edges = pairs[keep]
-        seconds["verify"] = time.perf_counter() - t0
+            jaccard = np.load(self.work / "estimates.npy")
+        edges = pairs[jaccard >= self.cfg.threshold]
         t0 = time.perf_counter()
         clusters = self._near(stores, edges, removed)
         seconds["components"] = time.perf_counter() - t0
@@ -324,55 +327,85 @@ class Resolution:
 
     # -- step 4: verification -------------------------------------------------------------
 
-    def _verify(self, stores: list[SourceStore], pairs: np.ndarray) -> np.ndarray:
-        """Exact Jaccard of each pair's shingle sets, from the sets `ShingleSink` wrote."""
-        node_of = {doc_id: node for node, doc_id in self._ids(stores, np.unique(pairs.ravel())).items()}
-        index_nodes: list[int] = []
-        index_off: list[int] = []
-        index_len: list[int] = []
-        blobs: list[np.ndarray] = []
-        offset = 0
-        for store in stores:
+    def verify_plan(self) -> int:
+        """Index the candidates' shingle sets (``work/verified/``: per candidate node, in
+        node order, its source, offset and length in the source's set file) and return the
+        number of verification units: `VERIFY_PAIRS` pairs each, so verification runs on
+        every worker and each reads only the sets its pairs need, memory-mapped."""
+        stores = self._stores()
+        pairs = np.load(self.work / "pairs.npy", mmap_mode="r")
+        involved = np.unique(np.asarray(pairs).ravel())
+        nodes, src, offs, lens = [], [], [], []
+        for si, store in enumerate(stores):
             folder = self.shingles_dir(store.source)
             if not (folder / "ids.json").is_file():
                 continue
-            lengths = np.fromfile(folder / "lengths.i64", dtype="<i8")
             ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
-            data = np.fromfile(folder / "shingles.u64", dtype="<u8")
+            lengths = np.fromfile(folder / "lengths.i64", dtype="<i8")
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            for doc_id, start, n in zip(ids, starts.tolist(), lengths.tolist()):
-                node = node_of.get(doc_id)
-                if node is None:
-                    continue
-                index_nodes.append(node)
-                index_off.append(offset + start)
-                index_len.append(n)
-            blobs.append(data)
-            offset += int(data.size)
-        order = np.argsort(np.asarray(index_nodes, np.uint64), kind="stable")
-        nodes_sorted = np.asarray(index_nodes, np.uint64)[order]
-        offs = np.asarray(index_off, np.int64)[order]
-        lens = np.asarray(index_len, np.int64)[order]
-        shingles = np.concatenate(blobs) if blobs else np.empty(0, np.uint64)
-        ia = np.searchsorted(nodes_sorted, pairs[:, 0])
-        ib = np.searchsorted(nodes_sorted, pairs[:, 1])
+            mine = involved[(involved >> np.uint64(NODE_SHIFT)) == np.uint64(si)]
+            mine_ids = store.ids((mine & ROW_MASK).astype(np.int64))
+            if mine_ids == ids:  # the usual case: both in corpus order, one set per node
+                picked = np.arange(len(ids))
+                found = mine
+            else:  # a document that vanished between the passes has no set: no edge
+                node_of = dict(zip(mine_ids, mine.tolist()))
+                picked = np.array([k for k, i in enumerate(ids) if i in node_of], np.int64)
+                found = np.array([node_of[ids[k]] for k in picked.tolist()], np.uint64)
+            nodes.append(found.astype(np.uint64))
+            src.append(np.full(len(found), si, np.int32))
+            offs.append(starts[picked] if len(picked) else np.empty(0, np.int64))
+            lens.append(lengths[picked] if len(picked) else np.empty(0, np.int64))
+        folder = self.work / "verified"
+        folder.mkdir(parents=True, exist_ok=True)
+        cat = {"nodes": (nodes, np.uint64), "src": (src, np.int32), "offs": (offs, np.int64),
+               "lens": (lens, np.int64)}
+        arrays = {k: np.concatenate(v) if v else np.empty(0, t) for k, (v, t) in cat.items()}
+        order = np.argsort(arrays["nodes"], kind="stable")
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", array[order])
+        return -(-len(pairs) // VERIFY_PAIRS)
+
+    def verify_pairs(self, unit: int) -> int:
+        """Exact Jaccard of candidate pairs ``unit * VERIFY_PAIRS`` onwards, from the sets
+        `ShingleSink` wrote, into ``work/verified/part-<unit>.npy``; returns the count."""
+        folder = self.work / "verified"
+        pairs = np.asarray(np.load(self.work / "pairs.npy", mmap_mode="r")[
+            unit * VERIFY_PAIRS:(unit + 1) * VERIFY_PAIRS])
+        index = {name: np.load(folder / f"{name}.npy", mmap_mode="r")
+                 for name in ("nodes", "src", "offs", "lens")}
+        nodes = index["nodes"]
+        sets: dict[int, np.ndarray] = {}
+
+        def shingles(si: int) -> np.ndarray:
+            if si not in sets:
+                path = self.shingles_dir(self.sources[si]) / "shingles.u64"
+                size = path.stat().st_size
+                sets[si] = (np.memmap(path, dtype="<u8", mode="r") if size
+                            else np.empty(0, np.uint64))
+            return sets[si]
+
+        ia = np.searchsorted(nodes, pairs[:, 0]) if len(nodes) else np.zeros(len(pairs), np.int64)
+        ib = np.searchsorted(nodes, pairs[:, 1]) if len(nodes) else np.zeros(len(pairs), np.int64)
         out = np.zeros(len(pairs))
         t = self.cfg.threshold
+        n = len(nodes)
         for k in range(len(pairs)):
             a_i, b_i = int(ia[k]), int(ib[k])
-            if (a_i >= len(nodes_sorted) or b_i >= len(nodes_sorted)
-                    or nodes_sorted[a_i] != pairs[k, 0] or nodes_sorted[b_i] != pairs[k, 1]):
+            if a_i >= n or b_i >= n or nodes[a_i] != pairs[k, 0] or nodes[b_i] != pairs[k, 1]:
                 continue  # a document that vanished between the passes: no edge
-            la, lb = int(lens[a_i]), int(lens[b_i])
+            la, lb = int(index["lens"][a_i]), int(index["lens"][b_i])
             if la == 0 or lb == 0 or min(la, lb) < t * max(la, lb):
                 continue  # the size ratio bounds the Jaccard from above
-            a = shingles[offs[a_i]:offs[a_i] + la]
-            b = shingles[offs[b_i]:offs[b_i] + lb]
+            oa, ob = int(index["offs"][a_i]), int(index["offs"][b_i])
+            a = np.asarray(shingles(int(index["src"][a_i]))[oa:oa + la])
+            b = np.asarray(shingles(int(index["src"][b_i]))[ob:ob + lb])
             pos = np.searchsorted(b, a)
             pos[pos == lb] = lb - 1
             inter = int(np.count_nonzero(b[pos] == a))
             out[k] = inter / (la + lb - inter)
-        return out
+        np.save(folder / f"part-{unit:05d}.npy", out)
+        return int(len(out))
 
     # -- step 5: clusters -----------------------------------------------------------------
 
