@@ -21,9 +21,11 @@ the corpus in one process):
 5. **Clusters**: union-find over the edges (`components`); each cluster keeps the
    document of the most preferred source (``priority``), then the smallest id.
 
-Steps 2 to 5 run on one worker (`resolve.Resolution`, through `PassContext.call`), with
-the verification's shingle sets written by the workers that compute them: the driver
-only sequences the steps and receives counts, so its work does not grow with the corpus.
+Steps 2 to 5 run on the workers (`resolve.Resolution`, through `PassContext.call` and
+`call_each`: routing, partitions and verification in parallel units, the final union-find
+on one), with the verification's shingle sets written by the workers that compute them:
+the driver only sequences the steps and receives counts, so its work does not grow with
+the corpus.
 
 Outputs: ``clusters.jsonl`` (one line per removed document, sorted by id:
 ``{"id", "duplicate_of", "reason", "jaccard"}``; ``jaccard`` is the MinHash estimate

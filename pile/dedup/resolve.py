@@ -15,9 +15,12 @@ pairs, decisions, document ids) ever reaches the driver. In order:
   verification needs (``wanted.json``); it returns counts and the sources involved;
 - then the runner maps `signatures.ShingleSetFn` over those sources and a `ShingleSink`
   writes the candidates' shingle sets where they are computed;
-- `decide` (one worker): verification, clusters (union-find over every edge) and the
-  outputs: ``clusters.jsonl`` and one ``drops/<source>.json`` per source (id -> reason),
-  hashed where written.
+- `verify_plan`: an index of the candidates' shingle sets (node -> source, offset,
+  length), then `verify_pairs` (one unit per `VERIFY_PAIRS` candidate pairs, in
+  parallel): each pair's exact Jaccard, from the sets memory-mapped;
+- `decide` (one worker): clusters (union-find over every edge) and the outputs:
+  ``clusters.jsonl`` and one ``drops/<source>.json`` per source (id -> reason), hashed
+  where written.
 
 A partition holds about ``documents x bands / partitions`` records in memory, never every
 signature of the corpus; the same records reach the same partition whatever the routing
