@@ -76,7 +76,7 @@ def write_input(folder: Path, mb: float, files: int = 8) -> tuple[int, int]:
     records = []
     for scfg in cfg.sources:
         src = make_source(scfg, cfg.raw_dir)
-        _, inputs = plan_source(src, src.inputs(), 1 << 60, int(mb * 1e6 / 2))
+        inputs = plan_source(src, src.inputs(), 1 << 60, int(mb * 1e6 / 2)).files
         taken = 0
         for f in inputs:
             try:

@@ -44,7 +44,7 @@ def plain_loop(cfg) -> tuple[float, int, int]:
     docs = nbytes = 0
     for scfg in cfg.sources:
         src = make_source(scfg, cfg.raw_dir)
-        _, files = plan_source(src, src.inputs(), 1 << 60, scfg.max_bytes)
+        files = plan_source(src, src.inputs(), 1 << 60, scfg.max_bytes).files
         writer = DocsPartWriter(cfg.out_dir / "docs" / scfg.name, "plain", cfg.output.docs_per_file)
         for f in files:
             try:

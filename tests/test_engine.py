@@ -149,7 +149,7 @@ def test_the_plan_depends_on_bytes_and_config_never_on_workers(tmp_path):
     cfg = parse_config({"out": str(tmp_path / "out"), "sources": [{"name": "s", "kind": "files",
                                                                     "paths": [str(folder)]}]})
     src = make_source(cfg.sources[0], cfg.raw_dir)
-    units, selected = plan_source(src, src.inputs(), cfg.run.unit_bytes)
+    units, selected, _stats = plan_source(src, src.inputs(), cfg.run.unit_bytes)
     assert len(selected) == 41
     total = sum(p.stat().st_size for p in selected)
     target = unit_target(total, cfg.run.unit_bytes)
@@ -166,7 +166,7 @@ def test_the_plan_depends_on_bytes_and_config_never_on_workers(tmp_path):
     big = parse_config({"out": str(tmp_path / "out2"), "sources": [{"name": "h", "kind": "files",
                                                                      "paths": [str(huge.parent)]}]})
     hsrc = make_source(big.sources[0], big.raw_dir)
-    huge_units, _ = plan_source(hsrc, hsrc.inputs(), big.run.unit_bytes)
+    huge_units = plan_source(hsrc, hsrc.inputs(), big.run.unit_bytes).units
     assert len(huge_units) >= 64 and all(u.span is not None for u in huge_units)
     assert huge_units[0].span[0] == 0 and huge_units[-1].span[0] < 10 * 10**9
 

@@ -11,7 +11,6 @@ import logging
 import os
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import pile
@@ -19,8 +18,8 @@ from pile.config import Config, SourceConfig, to_dict
 from pile.docs_io import swap_in
 from pile.executor import Done, Unit
 from pile.phases.context import BuildContext
-from pile.phases.engine import UnitPhase, file_fingerprint, fingerprint
-from pile.phases.plan import plan_source
+from pile.phases.engine import UnitPhase, fingerprint
+from pile.phases.plan import SourcePlan, plan_source
 from pile.phases.work import CleanTask, PartResult
 from pile.samples import SampleSettings, commit_sample_parts
 from pile.stage import Stage
@@ -46,13 +45,13 @@ class CleanPhase(UnitPhase):
     label = "read+clean"
 
     def __init__(self) -> None:
-        self._plans: dict[str, tuple[list[Unit], list[Path]]] = {}
+        self._plans: dict[str, SourcePlan] = {}
         self._chains: dict[str, list[Stage]] = {}
 
     def keys(self, ctx: BuildContext) -> list[str]:
         return ctx.selected()
 
-    def _plan(self, ctx: BuildContext, key: str) -> tuple[list[Unit], list[Path]]:
+    def _plan(self, ctx: BuildContext, key: str) -> SourcePlan:
         if key not in self._plans:
             scfg = ctx.cfg.source(key)
             self._plans[key] = plan_source(ctx.sources[key], ctx.sources[key].inputs(),
@@ -62,9 +61,10 @@ class CleanPhase(UnitPhase):
 
     def fingerprint(self, ctx: BuildContext, key: str) -> str:
         scfg = ctx.cfg.source(key)
-        _units, selected = self._plan(ctx, key)
+        plan = self._plan(ctx, key)
+        # the files' (path, size, mtime) from the plan's own stat: one per file, not two
         return fingerprint("clean", pile.__version__, to_dict(scfg), to_dict(ctx.cfg.clean_for(scfg)),
-                           [s.name for s in self._chains[key]], file_fingerprint(selected),
+                           [s.name for s in self._chains[key]], plan.stats,
                            ctx.cfg.run.batch_size, ctx.cfg.run.unit_bytes, ctx.cfg.run.min_units,
                            SampleSettings.of(ctx.cfg.report).fingerprint())
 
@@ -77,7 +77,7 @@ class CleanPhase(UnitPhase):
             staging = ctx.staging(self.name, key)
             shutil.rmtree(staging, ignore_errors=True)  # parts of a killed run: never committed
             staging.mkdir(parents=True)
-            units.extend(self._plan(ctx, key)[0])
+            units.extend(self._plan(ctx, key).units)
         return units
 
     def task(self, ctx: BuildContext, keys: list[str]) -> CleanTask:
@@ -111,9 +111,9 @@ class CleanPhase(UnitPhase):
         commit_sample_parts(staging, done, ctx.work / "samples" / self.name / key)
         shutil.rmtree(staging, ignore_errors=True)
         stats = acc.finish()
-        _units, selected = self._plan(ctx, key)
-        stats.files = len(selected)
-        stats.raw_bytes = sum(f.stat().st_size for f in selected if f.exists())
+        plan = self._plan(ctx, key)
+        stats.files = len(plan.files)
+        stats.raw_bytes = plan.raw_bytes
         # the units' seconds summed over workers, plus the commit on the driver
         stats.seconds = seconds + time.perf_counter() - started
         if stats.documents_in == 0:

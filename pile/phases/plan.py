@@ -10,6 +10,7 @@ source keeps two workers busy, a 10 GB one sixty-four.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from pile.executor import Unit
 from pile.sources.base import Source
@@ -23,8 +24,21 @@ def unit_target(total: int, unit_bytes: int, min_units: int = 32) -> int:
     return max(1, min(unit_bytes, max(MIN_UNIT_BYTES, total // min_units)))
 
 
+class SourcePlan(NamedTuple):
+    """A source's units, the files they read, and each file's (path, size, mtime_ns) as
+    `file_fingerprint` gives it: from the one `stat` the plan makes of a file."""
+
+    units: list[Unit]
+    files: list[Path]
+    stats: list[tuple[str, int, int]]
+
+    @property
+    def raw_bytes(self) -> int:
+        return sum(size for _path, size, _mtime in self.stats)
+
+
 def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int | None = None,
-                min_units: int = 32) -> tuple[list[Unit], list[Path]]:
+                min_units: int = 32) -> SourcePlan:
     """Group a source's files (in order) into units of about the target size.
 
     A file larger than the target whose format allows it (`Source.spans`: JSON Lines,
@@ -33,25 +47,28 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
     larger than the cap is read up to the cap (one unit).
 
     Returns:
-        The units, and the files actually selected.
+        The units, the files actually selected and their sizes and mtimes.
     """
     # Only the files a size cap takes are looked at: a capped source of 75,000 small
     # files stats the few thousand it reads, not all of them.
     selected: list[Path] = []
     sizes: list[int] = []
+    stats: list[tuple[str, int, int]] = []
     total = 0
     for f in files:
         if max_bytes is not None and total >= max_bytes:
             break
         try:
-            size = f.stat().st_size
+            st = f.stat()
+            size, mtime = st.st_size, st.st_mtime_ns
         except OSError:
-            size = 0
+            size, mtime = 0, 0  # vanished or unreadable: its unit fails it, named
         selected.append(f)
         sizes.append(size)
+        stats.append((str(f), size, mtime))
         total += size
     if max_bytes is not None and len(selected) == 1:
-        return [Unit(src.name, 0, (str(selected[0]),), cap=max_bytes)], selected
+        return SourcePlan([Unit(src.name, 0, (str(selected[0]),), cap=max_bytes)], selected, stats)
     target = unit_target(total, unit_bytes, min_units)
     units: list[Unit] = []
     current: list[str] = []
@@ -75,7 +92,7 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
         if current_bytes >= target or len(current) >= MAX_FILES_PER_UNIT:
             flush()
     flush()
-    return units, selected
+    return SourcePlan(units, selected, stats)
 
 
 def part_units(source: str, parts: list[Path], **extra: object) -> list[Unit]:
@@ -84,4 +101,4 @@ def part_units(source: str, parts: list[Path], **extra: object) -> list[Unit]:
             for i, p in enumerate(parts)]
 
 
-__all__ = ["MIN_UNIT_BYTES", "part_units", "plan_source", "unit_target"]
+__all__ = ["MIN_UNIT_BYTES", "SourcePlan", "part_units", "plan_source", "unit_target"]
