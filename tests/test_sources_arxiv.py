@@ -114,6 +114,28 @@ def test_tarball_eprint_and_bulk_forms(shared_data: Path, tmp_path: Path, folder
                                          ("arxiv/1907.00002", "no_tex_source")]
 
 
+def test_bulk_tar_member_ranges_give_the_papers_of_a_whole_read(shared_data: Path, tmp_path: Path) -> None:
+    tree = _tree_bytes(shared_data)
+    single = (b"\\documentclass{article}\n\\begin{document}\n" + tree["ckdtree.tex"] + b"\n\\end{document}\n")
+    members = {}
+    for i in range(12):  # twelve papers, each a gzip'd tree or one file, and a PDF
+        members[f"1907/1907.{i:05d}.gz"] = gzip.compress(_tar(tree, gz=False) if i % 2 else single)
+    members["1907/1907.99999.pdf"] = b"%PDF-1.4 not latex"
+    bulk = tmp_path / "arXiv_src_1907_001.tar"
+    bulk.write_bytes(_tar(members, gz=False))
+    src = source(tmp_path)
+    whole = [(i.id, i.text) if isinstance(i, Document) else (i.doc.id, i.reason) for i in src.read(bulk)]
+    spans = src.spans(bulk, bulk.stat().st_size // 4)
+    assert spans is not None and len(spans) in (4, 5)
+    parts = [[(i.id, i.text) if isinstance(i, Document) else (i.doc.id, i.reason)
+              for i in src.read_span(bulk, span)] for span in spans]
+    assert [x for part in parts for x in part] == whole and len(whole) == 13
+    assert sum(bool(part) for part in parts) >= 3
+    paper = tmp_path / "1907.10121.tar"  # one paper's own tarball: one document, never split
+    paper.write_bytes(_tar(tree, gz=False))
+    assert src.spans(paper, 100) is None
+
+
 def test_inputs_never_leave_the_tree_and_cycles_stop() -> None:
     tree = {"main.tex": b"\\documentclass{article}\\begin{document}\\input{/etc/passwd} "
                         b"\\input{../../secret} \\include{sub/a} \\input{missing}\\end{document}",

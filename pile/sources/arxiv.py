@@ -345,6 +345,11 @@ def paper_key(name: str) -> str:
     return match.group(1) if match else base
 
 
+def _bulk_member(name: str) -> bool:
+    """A member of arXiv's bulk source tars: ``YYMM/<id>.gz`` (or ``.pdf``)."""
+    return name.lower().endswith((".gz", ".pdf")) and re.match(r"^\d{4}/", name) is not None
+
+
 class ArxivSource(Source):
     """arXiv LaTeX sources -> one text document per paper."""
 
@@ -443,11 +448,37 @@ class ArxivSource(Source):
         if first is None:
             yield self.dropped(paper_key(path.name), "no_tex_source")
             return
-        if first[0].lower().endswith((".gz", ".pdf")) and re.match(r"^\d{4}/", first[0]):
+        if _bulk_member(first[0]):
             yield from self._bulk(path, first, members)
             return
         tree = _tree_from_archive(path, str(path), self.max_record_bytes)
         yield self._paper(paper_key(path.name), tree, None)
+
+    def spans(self, path: Path, target: int) -> list[tuple[int, int]] | None:
+        """Member ranges of a bulk ``arXiv_src_*.tar`` (one paper per member, `archive_spans`);
+        a paper's own tarball is one paper, read whole."""
+        from pile.sources.archive import archive_spans, iter_archive
+
+        path = Path(path)
+        if not path.name.lower().endswith(".tar") or path.stat().st_size <= target:
+            return None
+        members = iter_archive(path)
+        try:
+            first = next(members, None)
+        except SourceError:
+            return None  # read whole: the unit reports the damage
+        finally:
+            members.close()
+        return archive_spans(path, target) if first is not None and _bulk_member(first[0]) else None
+
+    def read_span(self, path: Path, span: tuple[int, int]) -> Iterator[Document | Dropped]:
+        """The papers of a bulk tar whose members start in `span` (see `spans`)."""
+        from pile.sources.archive import iter_archive
+
+        members = iter_archive(Path(path), span)
+        first = next(members, None)
+        if first is not None:
+            yield from self._bulk(Path(path), first, members)
 
     def _bulk(self, path: Path, first: tuple[str, Any], members: Iterator[tuple[str, Any]]
               ) -> Iterator[Document | Dropped]:
