@@ -214,3 +214,33 @@ def test_a_second_load_of_the_same_bytes_reuses_the_analysis_and_a_changed_file_
     third = load_vocabulary(cfg, tmp_path / "c")
     assert len(vocab_module._ANALYSES) == cached + 1
     assert third.vocab_size == first.vocab_size + 1 and third.sha256 != first.sha256
+
+
+@pytest.mark.parametrize("name", ["gpt2", "neox"])
+def test_the_loaded_plan_is_kept_and_read_back_by_the_workers(vocabs, shared_data, tmp_path, name):
+    """The worker that loads a vocabulary keeps its derived tiktoken plan beside it; an
+    encoder rebuilt from the manifest entry (as on the other workers) reads it back and
+    encodes the same ids; a plan of other bytes is not read (derived again)."""
+    from pile.tokenize import vocab as vocab_module
+    from pile.tokenize.pipeline import load_plan
+    from pile.tokenize.vocab import Vocabulary, keep_plan, plan_file
+
+    loaded = vocabs[name]
+    assert loaded.plan is not None and not plan_file(loaded.file).exists()
+    keep_plan(loaded)
+    kept = plan_file(loaded.file)
+    assert kept.name.startswith(".") and kept.is_file()  # hidden: not a manifest artifact
+    back = load_plan(kept, loaded.sha256)
+    assert back is not None and back.ranks.ranks == loaded.plan.ranks.ranks
+    assert back.norm_tokens == loaded.plan.norm_tokens and back.pattern == loaded.plan.pattern
+    assert load_plan(kept, "0" * 64) is None and load_plan(tmp_path / "missing.npz", loaded.sha256) is None
+    vocab_module._plan_of.cache_clear()
+    entry = Vocabulary.from_dict(loaded.to_dict(), loaded.file.parent)  # as a worker gets it
+    assert entry.plan is None
+    enc = pickle.loads(pickle.dumps(entry.encoder()))
+    enc.setup()
+    ref = loaded.encoder()
+    ref.setup()
+    texts = TRICKY + [SAMPLE, "def f(x):\n        return  x\n\t\tpass\n"]
+    assert [a.tolist() for a in enc.encode_batch(texts)] == [a.tolist() for a in ref.encode_batch(texts)]
+    kept.unlink()

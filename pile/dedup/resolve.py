@@ -375,7 +375,8 @@ class Resolution:
         folder = self.work / "verified"
         pairs = np.asarray(np.load(self.work / "pairs.npy", mmap_mode="r")[
             unit * VERIFY_PAIRS:(unit + 1) * VERIFY_PAIRS])
-        index = {name: np.load(folder / f"{name}.npy", mmap_mode="r")
+        # Plain views of the memory maps: a memmap's own indexing is a Python call per item.
+        index = {name: np.asarray(np.load(folder / f"{name}.npy", mmap_mode="r"))
                  for name in ("nodes", "src", "offs", "lens")}
         nodes = index["nodes"]
         sets: dict[int, np.ndarray] = {}
@@ -384,7 +385,7 @@ class Resolution:
             if si not in sets:
                 path = self.shingles_dir(self.sources[si]) / "shingles.u64"
                 size = path.stat().st_size
-                sets[si] = (np.memmap(path, dtype="<u8", mode="r") if size
+                sets[si] = (np.asarray(np.memmap(path, dtype="<u8", mode="r")) if size
                             else np.empty(0, np.uint64))
             return sets[si]
 
@@ -401,8 +402,8 @@ class Resolution:
             if la == 0 or lb == 0 or min(la, lb) < t * max(la, lb):
                 continue  # the size ratio bounds the Jaccard from above
             oa, ob = int(index["offs"][a_i]), int(index["offs"][b_i])
-            a = np.asarray(shingles(int(index["src"][a_i]))[oa:oa + la])
-            b = np.asarray(shingles(int(index["src"][b_i]))[ob:ob + lb])
+            a = shingles(int(index["src"][a_i]))[oa:oa + la]
+            b = shingles(int(index["src"][b_i]))[ob:ob + lb]
             pos = np.searchsorted(b, a)
             pos[pos == lb] = lb - 1
             inter = int(np.count_nonzero(b[pos] == a))

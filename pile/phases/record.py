@@ -54,6 +54,9 @@ class BuildRecord:
         fingerprints: source (or ``_all``) -> phase -> fingerprint (the manifest's).
         rebuilt / reused: ``phase:key`` in the order the runner met them.
         seconds: phase -> wall seconds of the work it did in this run.
+        vocab_seconds: vocabulary -> seconds its load took on a worker in this run (the
+            engine choice, a tiktoken plan derived and proven; once per vocabulary and
+            output folder, absent when reused from its marker).
         artifacts: relative path -> [size, sha256] of files workers wrote and hashed,
             so the manifest never re-reads them on the driver.
     """
@@ -71,6 +74,7 @@ class BuildRecord:
     dedup: DedupSummary | None = None
     decontam: DecontamSummary | None = None
     vocabs: list[Any] = field(default_factory=list)  # pile.tokenize.vocab.Vocabulary
+    vocab_seconds: dict[str, float] = field(default_factory=dict)
     tokens: TokenSummary | None = None
     mix: MixSummary | None = None
     artifacts: dict[str, list[Any]] = field(default_factory=dict)

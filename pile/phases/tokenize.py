@@ -37,7 +37,7 @@ from pile.phases.record import TokenSummary
 from pile.tokenize.counts import CountsTable, SourceCounter
 from pile.tokenize.shards import find_shards, remove_stale_shards, shard_paths
 from pile.manifest import sha256_file
-from pile.tokenize.vocab import Vocabulary, load_trained, load_vocabulary
+from pile.tokenize.vocab import Vocabulary, keep_plan, load_trained, load_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ def vocabulary_entry(cfg: Any, dest: str) -> dict[str, Any]:
     """Load one vocabulary (run on a worker: the engine choice, a tiktoken plan derived and
     proven on the probe, costs about a second) and return its manifest entry; the plan is
     rebuilt from the saved file where it is compiled (`Vocabulary.encoder`)."""
-    return load_vocabulary(cfg, Path(dest)).to_dict()
+    vocabulary = load_vocabulary(cfg, Path(dest))
+    keep_plan(vocabulary)  # each worker then reads the plan instead of deriving it
+    return vocabulary.to_dict()
 
 
 def file_vocabularies(ctx: BuildContext) -> dict[str, Vocabulary]:
@@ -75,6 +77,7 @@ def file_vocabularies(ctx: BuildContext) -> dict[str, Vocabulary]:
         for done_unit in ctx.executor.map(task, [Unit(GLOBAL, i, ()) for i in range(len(todo))]):
             cfg, dest, fp = todo[done_unit.unit.index]
             out[cfg.name] = Vocabulary.from_dict(done_unit.result, dest)
+            ctx.record.vocab_seconds[cfg.name] = done_unit.seconds
             ctx.markers.save("vocab", cfg.name, fp, done_unit.result)
     return out
 

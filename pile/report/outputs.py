@@ -102,6 +102,7 @@ def write_outputs(ctx: BuildContext, seconds: float) -> dict[str, Any]:
              "parts_by_node": dict(sorted(ctx.executor.stats.parts.items())),
              "phase_seconds": {k: round(v, 3) for k, v in record.seconds.items()},
              "driver_cpu_seconds": {k: round(v, 3) for k, v in record.driver_cpu.items()},
+             "vocabulary_load_seconds": {k: round(v, 3) for k, v in record.vocab_seconds.items()},
              "run": ctx.cfg.to_dict()["run"], "totals": totals, "sources": per_source,
              "dedup": dedup, "decontam": decontam, "rebuilt": record.rebuilt, "reused": record.reused,
              "tokens": tokens, "mix": record.mix.results if record.mix is not None else {}}

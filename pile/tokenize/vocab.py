@@ -375,16 +375,37 @@ class SavedPlan:
         return _plan_of(self.path, self.sha256).compile()
 
 
+def plan_file(vocabulary_file: str | Path) -> Path:
+    """Where a ``tokenizer.json``'s derived tiktoken plan is kept: beside it, hidden (a
+    cache, not an artifact: the manifest lists no hidden file)."""
+    path = Path(vocabulary_file)
+    return path.with_name(f".{path.name}.plan.npz")
+
+
+def keep_plan(vocabulary: Vocabulary) -> None:
+    """Save the tiktoken plan of a ``tokenizer.json`` vocabulary just loaded (and proven),
+    so the workers that compile it read it instead of deriving it again."""
+    from pile.tokenize.pipeline import TiktokenPlan, save_plan
+
+    if isinstance(vocabulary.plan, TiktokenPlan):
+        with atomic_file(plan_file(vocabulary.file)) as fh:
+            save_plan(vocabulary.plan, fh, vocabulary.sha256)
+
+
 @lru_cache(maxsize=4)
 def _plan_of(path: str, sha256: str):
     """The tiktoken plan of a saved vocabulary recorded on the tiktoken engine (read back
-    from a manifest), proven when that build loaded it."""
+    from a manifest), proven when that build loaded it: read from `plan_file` when the
+    loading worker kept it there, else derived from the file."""
     if path.endswith(".model"):
         from pile.tokenize.sp_ranks import plan_sentencepiece
 
         return plan_sentencepiece(path)
-    from pile.tokenize.pipeline import plan_tokenizer_json
+    from pile.tokenize.pipeline import load_plan, plan_tokenizer_json
 
+    kept = load_plan(plan_file(path), sha256)
+    if kept is not None:
+        return kept
     return plan_tokenizer_json(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
