@@ -33,6 +33,10 @@ class Unit:
             ``[start, end)`` of the file it owns (records that *start* inside it).
         cap: read at most this many bytes of documents (a size-capped single file).
         extra: phase-specific plain data (the split a docs file belongs to, ...).
+        weight: the bytes it reads, when the plan knows them. An executor starts the
+            heavier units first, so a phase does not end waiting on one large unit
+            started last; it never changes a byte of the outputs (their names and the
+            commit follow `index`).
     """
 
     source: str
@@ -41,6 +45,7 @@ class Unit:
     span: tuple[int, int] | None = None
     cap: int | None = None
     extra: tuple[tuple[str, Any], ...] = ()
+    weight: int = 0
 
     def get(self, key: str, default: Any = None) -> Any:
         return dict(self.extra).get(key, default)

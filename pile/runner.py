@@ -4,7 +4,7 @@ One pool of Ray actors serves the whole build. It is started once, on the first 
 that has work, and every later phase reuses it: a phase ships its `UnitTask` once (one
 object in Ray's store), each actor sets it up once, and the units stream through the
 actors with two in flight per actor, so an actor never waits for the driver between
-units. A unit's actor writes the unit's outputs itself and returns small metadata; the
+units, heaviest first (`Unit.weight`), so a phase does not end on one large unit. A unit's actor writes the unit's outputs itself and returns small metadata; the
 driver yields the results in unit order, whatever the number of workers or nodes.
 
 Plain actors, not Ray Data's `map_batches`: a Ray Data pipeline starts a new actor pool
@@ -175,15 +175,18 @@ class RayExecutor(Executor):
         pending: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (unit position, actor)
         load = [0] * len(actors)
         finished: dict[int, Done] = {}
-        nxt = 0  # next unit to submit
+        # Heaviest first (longest-processing-time order): the phase's last unit to finish
+        # is a light one. Results are still yielded, and so committed, in unit order.
+        order = sorted(range(len(units)), key=lambda i: -units[i].weight)
+        nxt = 0  # next unit to submit (a position in `order`)
         out = 0  # next unit to yield
         try:
             while out < len(units):
                 # Keep every actor fed: fill up to the in-flight limit, least loaded first.
                 while nxt < len(units) and min(load) < IN_FLIGHT_PER_ACTOR:
                     a = load.index(min(load))
-                    ref = actors[a].run.remote(key, boxed, units[nxt])
-                    pending[ref] = (nxt, a)
+                    ref = actors[a].run.remote(key, boxed, units[order[nxt]])
+                    pending[ref] = (order[nxt], a)
                     load[a] += 1
                     nxt += 1
                 if out not in finished:

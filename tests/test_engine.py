@@ -313,3 +313,24 @@ def test_more_workers_than_the_local_instance_has_cpus_fails_at_once(ray_executo
     with pytest.raises(PileError, match="fewer than --workers 3"):
         PhaseRunner(ctx).run(FakePhase(inputs, outputs))
     assert time.perf_counter() - t0 < 30
+
+
+def test_the_heaviest_units_start_first_and_results_keep_unit_order(ray_executor):
+    """Longest-processing-time order: a phase does not end waiting on a large unit that
+    was started last. One actor runs the units in the order they are sent, so the times
+    they started (each unit returns its own) give that order."""
+    import time
+
+    from pile.phases.work import CallTask
+    from pile.runner import RayExecutor
+
+    ray_executor.release()  # its actors hold the session's 2 CPUs
+    one = RayExecutor(workers=1)
+    weights = [5, 50, 0, 50, 7, 100]
+    units = [Unit("_all", i, (), weight=w) for i, w in enumerate(weights)]
+    try:
+        done = list(one.map(CallTask([time.perf_counter_ns] * len(units)), units))
+    finally:
+        one.release()
+    assert [d.unit.index for d in done] == list(range(len(units)))
+    assert sorted(range(len(units)), key=lambda i: done[i].result) == [5, 1, 3, 4, 0, 2]

@@ -68,7 +68,8 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
         stats.append((str(f), size, mtime))
         total += size
     if max_bytes is not None and len(selected) == 1:
-        return SourcePlan([Unit(src.name, 0, (str(selected[0]),), cap=max_bytes)], selected, stats)
+        unit = Unit(src.name, 0, (str(selected[0]),), cap=max_bytes, weight=min(sizes[0], max_bytes))
+        return SourcePlan([unit], selected, stats)
     target = unit_target(total, unit_bytes, min_units)
     units: list[Unit] = []
     current: list[str] = []
@@ -77,7 +78,7 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
     def flush() -> None:
         nonlocal current, current_bytes
         if current:
-            units.append(Unit(src.name, len(units), tuple(current)))
+            units.append(Unit(src.name, len(units), tuple(current), weight=current_bytes))
         current, current_bytes = [], 0
 
     for f, size in zip(selected, sizes):
@@ -85,7 +86,9 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
         if spans:
             flush()
             base = len(units)
-            units.extend([Unit(src.name, base + i, (str(f),), span=span) for i, span in enumerate(spans)])
+            units.extend([Unit(src.name, base + i, (str(f),), span=span,
+                               weight=max(0, min(span[1], size) - span[0]))
+                          for i, span in enumerate(spans)])
             continue
         current.append(str(f))
         current_bytes += size
@@ -97,8 +100,15 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
 
 def part_units(source: str, parts: list[Path], **extra: object) -> list[Unit]:
     """One unit per part a previous phase wrote (checkpoint parts, docs files)."""
-    return [Unit(source, i, (str(p),), extra=tuple(sorted(extra.items())))
+    return [Unit(source, i, (str(p),), extra=tuple(sorted(extra.items())), weight=_size(p))
             for i, p in enumerate(parts)]
+
+
+def _size(path: Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # its unit reports it
 
 
 __all__ = ["MIN_UNIT_BYTES", "SourcePlan", "part_units", "plan_source", "unit_target"]

@@ -160,7 +160,8 @@ class TokenizePhase(Phase):
             for part in self._splits(ctx):
                 staging[f"{part}/{key}"] = str(ctx.staging(self.name, key) / part)
                 for path in ctx.docs_files(key, part):
-                    units.append(Unit(key, n, (str(path),), extra=(("split", part),)))
+                    units.append(Unit(key, n, (str(path),), extra=(("split", part),),
+                                      weight=path.stat().st_size))
                     n += 1
         task = TokenizeTask({v.name: v.encoder() for v in self.vocabs}, staging, ctx.cfg.run.batch_size)
         by_key: dict[str, list[Done]] = {k: [] for k in keys}
