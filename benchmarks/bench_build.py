@@ -112,8 +112,9 @@ def main() -> int:
             print(f"  => {mb_read / full / args.workers:.3f} MB/s per core")
             print(f"  driver CPU {mon.driver_cpu:,.1f} s of {mon.driver_cpu + mon.tree_cpu:,.1f} s in the "
                   f"process tree: driver share {100 * mon.driver_share:.2f}% (goal <= 2%)")
-            print(f"  peak memory of the whole process tree: {mon.peak_rss / 2**30:.2f} GiB resident (goal <= 8), "
-                  f"{mon.peak_anon / 2**30:.2f} GiB of it not file-backed (memory-mapped shards excluded)")
+            print(f"  peak memory of the whole process tree: {mon.peak_rss / 2**30:.2f} GiB resident "
+                  f"(goal <= 8), {mon.peak_anon / 2**30:.2f} GiB of it not file-backed "
+                  "(memory-mapped shards excluded)")
             print(f"  phase seconds: {json.dumps(stats.get('phase_seconds', {}))}")
             phases = stats.get("driver_cpu_seconds", {})
             print(f"  driver CPU seconds by phase (stats.json): {json.dumps(phases)}")

@@ -5,8 +5,8 @@ measures what the engine makes of it. Each configuration is a full build in a fr
 on one executor (Ray started once, before the first build, as in any build: its start is
 nobody's marginal cost); the marginal cost of a vocabulary is the tokenize phase's seconds
 with it alone, and with both less those with the other alone (see `vocab_figures`), that
-of PII the final phase's seconds with it less those without it. Baselines, timed in this process on the same written text
-with the same cores:
+of PII the final phase's seconds with it less those without it. Baselines, timed in this
+process on the same written text with the same cores:
 
 - a vocabulary: HF ``tokenizers`` ``encode_batch_fast`` on `--workers` threads (RAYON);
   goal (issue 10): the build's marginal cost is >= 0.9x that speed for a vocabulary on

@@ -404,9 +404,7 @@ class NgramIndexBuilder:
         index = self.finish()
         buf = _npy_bytes(index)
         atomic_write_bytes(path, buf)
-        meta = {"version": HASH_VERSION, "ngram": self.ngram, "ngrams": int(index.size)}
-        atomic_write_bytes(_sidecar(path), (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8"))
-        log.info("decontam index: %d distinct %d-grams -> %s", index.size, self.ngram, path)
+        _save_sidecar(path, self.ngram, int(index.size))
         return int(index.size)
 
 
@@ -420,6 +418,13 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
+
+
+def _save_sidecar(path: Path, ngram: int, count: int) -> None:
+    """The index's sidecar (hash version, n-gram size, count), written after the index."""
+    meta = {"version": HASH_VERSION, "ngram": ngram, "ngrams": count}
+    atomic_write_bytes(_sidecar(path), (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8"))
+    log.info("decontam index: %d distinct %d-grams -> %s", count, ngram, path)
 
 
 def build_index(texts: Iterable[str], path: str | os.PathLike[str], ngram: int = 13) -> int:
@@ -484,10 +489,10 @@ def union_hash_files(paths: Sequence[str | os.PathLike[str]], out: BinaryIO,
 
     A k-way merge in value ranges: the files are memory-mapped, and each range of the
     hash space (equal slices of the 64-bit space, about `range_hashes` hashes each over
-    all files, since the hashes are uniform; `MERGE_RANGE_HASHES` unless given) is cut out of every file by a binary search,
-    merged and written. So memory is one range, not the union: the Pile's held-out
-    splits (about 2.8 GB of text) hold an estimated 5 x 10^8 distinct 13-grams, 4 GB as
-    one array.
+    all files, since the hashes are uniform; `MERGE_RANGE_HASHES` unless given) is cut
+    out of every file by a binary search, merged and written. So memory is one range, not
+    the union: the Pile's held-out splits (about 2.8 GB of text) hold an estimated
+    5 x 10^8 distinct 13-grams, 4 GB as one array.
 
     Returns:
         The number of distinct hashes written.
@@ -564,9 +569,7 @@ class IndexBuild:
                     raise PileError(f"decontam index {path}: unexpected .npy header size {fh.tell()}")
         finally:
             eval_part.unlink(missing_ok=True)
-        meta = {"version": HASH_VERSION, "ngram": self.ngram, "ngrams": count}
-        atomic_write_bytes(_sidecar(path), (json.dumps(meta, sort_keys=True) + "\n").encode("utf-8"))
-        log.info("decontam index: %d distinct %d-grams -> %s", count, self.ngram, path)
+        _save_sidecar(path, self.ngram, count)
         return count, sha256_file(path)
 
 

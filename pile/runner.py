@@ -4,7 +4,8 @@ One pool of Ray actors serves the whole build. It is started once, on the first 
 that has work, and every later phase reuses it: a phase ships its `UnitTask` once (one
 object in Ray's store), each actor sets it up once, and the units stream through the
 actors with two in flight per actor, so an actor never waits for the driver between
-units, heaviest first (`Unit.weight`), so a phase does not end on one large unit. A unit's actor writes the unit's outputs itself and returns small metadata; the
+units; the heaviest start first (`Unit.weight`), so a phase does not end on one large
+unit. A unit's actor writes the unit's outputs itself and returns small metadata; the
 driver yields the results in unit order, whatever the number of workers or nodes.
 
 Plain actors, not Ray Data's `map_batches`: a Ray Data pipeline starts a new actor pool

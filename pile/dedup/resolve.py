@@ -355,10 +355,10 @@ class Resolution:
                 node_of = dict(zip(mine_ids, mine.tolist()))
                 picked = np.array([k for k, i in enumerate(ids) if i in node_of], np.int64)
                 found = np.array([node_of[ids[k]] for k in picked.tolist()], np.uint64)
-            nodes.append(found.astype(np.uint64))
+            nodes.append(found)
             src.append(np.full(len(found), si, np.int32))
-            offs.append(starts[picked] if len(picked) else np.empty(0, np.int64))
-            lens.append(lengths[picked] if len(picked) else np.empty(0, np.int64))
+            offs.append(starts[picked])
+            lens.append(lengths[picked])
         folder = self.work / "verified"
         folder.mkdir(parents=True, exist_ok=True)
         cat = {"nodes": (nodes, np.uint64), "src": (src, np.int32), "offs": (offs, np.int64),
@@ -389,8 +389,8 @@ class Resolution:
                             else np.empty(0, np.uint64))
             return sets[si]
 
-        ia = np.searchsorted(nodes, pairs[:, 0]) if len(nodes) else np.zeros(len(pairs), np.int64)
-        ib = np.searchsorted(nodes, pairs[:, 1]) if len(nodes) else np.zeros(len(pairs), np.int64)
+        ia = np.searchsorted(nodes, pairs[:, 0])  # n (past the end) when the index is empty
+        ib = np.searchsorted(nodes, pairs[:, 1])
         out = np.zeros(len(pairs))
         t = self.cfg.threshold
         n = len(nodes)

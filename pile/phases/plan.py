@@ -42,9 +42,10 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
     """Group a source's files (in order) into units of about the target size.
 
     A file larger than the target whose format allows it (`Source.spans`: JSON Lines,
-    record-gzipped WARC, multistream bzip2) is split into byte ranges, one unit each; other files are grouped whole. With a size cap,
-    files are taken in order until their on-disk size reaches `max_bytes`; a single file
-    larger than the cap is read up to the cap (one unit).
+    record-gzipped WARC, multistream bzip2, tar and zip member ranges) is split into byte
+    ranges, one unit each; other files are grouped whole. With a size cap, files are taken
+    in order until their on-disk size reaches `max_bytes`; a single file larger than the
+    cap is read up to the cap (one unit).
 
     Returns:
         The units, the files actually selected and their sizes and mtimes.
@@ -52,7 +53,6 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
     # Only the files a size cap takes are looked at: a capped source of 75,000 small
     # files stats the few thousand it reads, not all of them.
     selected: list[Path] = []
-    sizes: list[int] = []
     stats: list[tuple[str, int, int]] = []
     total = 0
     for f in files:
@@ -64,11 +64,10 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
         except OSError:
             size, mtime = 0, 0  # vanished or unreadable: its unit fails it, named
         selected.append(f)
-        sizes.append(size)
         stats.append((str(f), size, mtime))
         total += size
     if max_bytes is not None and len(selected) == 1:
-        unit = Unit(src.name, 0, (str(selected[0]),), cap=max_bytes, weight=min(sizes[0], max_bytes))
+        unit = Unit(src.name, 0, (str(selected[0]),), cap=max_bytes, weight=min(stats[0][1], max_bytes))
         return SourcePlan([unit], selected, stats)
     target = unit_target(total, unit_bytes, min_units)
     units: list[Unit] = []
@@ -81,7 +80,7 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
             units.append(Unit(src.name, len(units), tuple(current), weight=current_bytes))
         current, current_bytes = [], 0
 
-    for f, size in zip(selected, sizes):
+    for f, (_path, size, _mtime) in zip(selected, stats):
         spans = src.spans(f, target) if size > target else None
         if spans:
             flush()
@@ -100,15 +99,16 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
 
 def part_units(source: str, parts: list[Path], **extra: object) -> list[Unit]:
     """One unit per part a previous phase wrote (checkpoint parts, docs files)."""
-    return [Unit(source, i, (str(p),), extra=tuple(sorted(extra.items())), weight=_size(p))
+    return [Unit(source, i, (str(p),), extra=tuple(sorted(extra.items())), weight=file_bytes(p))
             for i, p in enumerate(parts)]
 
 
-def _size(path: Path) -> int:
+def file_bytes(path: Path) -> int:
+    """A unit's weight from its file's size (0 when it cannot be read: its unit says why)."""
     try:
         return Path(path).stat().st_size
     except OSError:
-        return 0  # its unit reports it
+        return 0
 
 
-__all__ = ["MIN_UNIT_BYTES", "SourcePlan", "part_units", "plan_source", "unit_target"]
+__all__ = ["MIN_UNIT_BYTES", "SourcePlan", "file_bytes", "part_units", "plan_source", "unit_target"]

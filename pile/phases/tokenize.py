@@ -31,6 +31,7 @@ from pile.docs_io import atomic_write_text
 from pile.executor import Done, Unit
 from pile.phases.context import SPLITS, BuildContext
 from pile.phases.engine import GLOBAL, Phase, file_fingerprint, fingerprint
+from pile.phases.plan import file_bytes
 from pile.phases.work import CallTask, MergedShard, MergeTask, TokenizedUnit, TokenizeTask, TokenPart
 from pile.progress import PhaseProgress
 from pile.phases.record import TokenSummary
@@ -161,7 +162,7 @@ class TokenizePhase(Phase):
                 staging[f"{part}/{key}"] = str(ctx.staging(self.name, key) / part)
                 for path in ctx.docs_files(key, part):
                     units.append(Unit(key, n, (str(path),), extra=(("split", part),),
-                                      weight=path.stat().st_size))
+                                      weight=file_bytes(path)))
                     n += 1
         task = TokenizeTask({v.name: v.encoder() for v in self.vocabs}, staging, ctx.cfg.run.batch_size)
         by_key: dict[str, list[Done]] = {k: [] for k in keys}

@@ -20,6 +20,7 @@ queue, so a 100 GB ``Posts.xml`` inside a ``.7z`` streams in constant memory.
 
 from __future__ import annotations
 
+import abc
 import bz2
 import gzip
 import io
@@ -615,7 +616,7 @@ def archive_spans(path: Path, target: int) -> list[tuple[int, int]] | None:
     return even_spans(size, target)
 
 
-class MemberRanges:
+class MemberRanges(abc.ABC):
     """Mixed into a `Source` whose archive members are read independently of each other
     (one message, article, session or module per member): `read` and `read_span` both go
     through the source's `read_members`, and a tar or zip archive larger than a unit
@@ -624,9 +625,9 @@ class MemberRanges:
 
     archive_suffixes: tuple[str, ...] = ()
 
+    @abc.abstractmethod
     def read_members(self, path: Path, span: tuple[int, int] | None) -> Iterator[Any]:
         """The documents of `path`, of the members in `span` only when it is given."""
-        raise NotImplementedError
 
     def read(self, path: Path) -> Iterator[Any]:
         yield from self.read_members(Path(path), None)
