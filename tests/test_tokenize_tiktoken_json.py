@@ -290,3 +290,33 @@ def test_every_assigned_code_point_gets_the_reference_ids(which, shared_data, tm
              for i in range(0, len(chars), 500)]
     got, want = v.encoder().encode_batch(texts), v.reference_encoder().encode_batch(texts)
     assert [i for i, (a, b) in enumerate(zip(got, want)) if len(a) != len(b) or (a != b).any()] == []
+
+
+def test_neox_space_runs_cut_by_one_quantifier_as_by_the_alternation(shared_data):
+    """GPT-NeoX's added tokens are the space runs of 2 to 24: the cut is ``( {2,24})``, and
+    it splits texts of every run length (with the special tokens beside them) exactly
+    where the leftmost-longest alternation of the tokens does. Any other set of tokens
+    keeps the alternation."""
+    import regex
+
+    from pile.tokenize.pipeline import AddedToken, _run_pattern
+
+    path = shared_data / "tokenizers/gpt-neox-20b/20B_tokenizer.json"
+    compiled = plan_tokenizer_json(json.loads(path.read_text(encoding="utf-8")),
+                                   Tokenizer.from_file(str(path))).compile()
+    assert compiled.cut.__self__.pattern == r"(\ {2,24})"
+    alternation = regex.compile(f"({compiled.norm.regex.pattern})").split
+    rng = random.Random(5)
+    parts = [" " * n for n in range(1, 60)] + ["a", "\t", "\n", "<|endoftext|>", "<|padding|>", "x y"]
+    texts = ["".join(rng.choice(parts) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    assert [compiled.cut(t) for t in texts] == [alternation(t) for t in texts]
+
+    def runs(*lengths: int, char: str = " ") -> list[AddedToken]:
+        return [AddedToken(char * n, 100 + n) for n in lengths]
+
+    special = AddedToken("<|endoftext|>", 0, special=True)
+    assert _run_pattern(runs(2, 3, 4), (*runs(2, 3, 4), special)) == r"\ {2,4}"
+    assert _run_pattern(runs(2, 4), tuple(runs(2, 4))) is None  # a gap: "   " would differ
+    assert _run_pattern(runs(2, 3) + runs(2, char="\t"), ()) is None  # two characters
+    assert _run_pattern(runs(2, 3), (*runs(2, 3), AddedToken("< >", 1, special=True))) is None
+    assert _run_pattern([AddedToken(" a", 5)], ()) is None

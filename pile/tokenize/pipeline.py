@@ -306,6 +306,30 @@ def hf_nfc_not_newer() -> bool:
 SENTINEL = 0xE000  # private-use characters standing for added tokens inside a text
 
 
+def _run_pattern(plain: list[AddedToken], tokens: tuple[AddedToken, ...]) -> str | None:
+    """``c{a,b}`` when the plain added tokens are exactly the runs of one character `c` of
+    every length from a to b, and no other token holds `c`; else None.
+
+    Then the greedy quantifier cuts the text where the leftmost-longest alternation of the
+    tokens does (at a run's start the longest token is min(run, b) characters; a remainder
+    shorter than a stays text), and the other tokens, which hold no `c`, never meet a run.
+    GPT-NeoX's 23 space runs (2 to 24): the cut becomes about 3x faster than the
+    alternation (0.10 s against 0.16-0.48 s on 15 MB of code and prose)."""
+    chars = {t.content[0] for t in plain}
+    if len(chars) != 1:
+        return None
+    c = chars.pop()
+    lengths = sorted(len(t.content) for t in plain)
+    if any(t.content != c * len(t.content) for t in plain) or \
+            lengths != list(range(lengths[0], lengths[0] + len(lengths))):
+        return None
+    if any(c in t.content for t in tokens if t not in plain):
+        return None
+    import regex
+
+    return f"{regex.escape(c)}{{{lengths[0]},{lengths[-1]}}}"
+
+
 def _sentinel_pattern(n: int) -> str | None:
     """The GPT-2 regex with `n` sentinels isolated and counted as the end of a piece (at its
     end-of-text anchor and its no-non-space lookahead); None if tiktoken's GPT-2 regex is not
@@ -401,7 +425,9 @@ class CompiledPlan:
         import regex
 
         assert self.norm is not None
-        self.cut = regex.compile(f"({self.norm.regex.pattern})", flags=self.norm.regex.flags).split
+        run = _run_pattern(plain, norm)
+        self.cut = regex.compile(f"({run or self.norm.regex.pattern})",
+                                 flags=0 if run else self.norm.regex.flags).split
 
     def encode(self, text: str) -> list[int]:
         """Token ranks of `text` (the file's ids when `ids` is None; else map with `ids`)."""
@@ -451,7 +477,8 @@ class CompiledPlan:
             ranks.append(eod)
             return np.array(ranks, dtype=dtype)
         out = np.empty(len(ranks) + 1, dtype=dtype)
-        out[:-1] = self.ids[ranks] if ranks else ()
+        # fromiter: a third faster than numpy converting the list itself for the gather
+        out[:-1] = self.ids[np.fromiter(ranks, np.intp, len(ranks))]
         out[-1] = eod
         return out
 
