@@ -236,17 +236,60 @@ CHECKPOINT_SCHEMA = pa.schema([
 ])
 
 
-def write_checkpoint_part(path: Path, docs: list[Document]) -> None:
-    """One unit's documents as a parquet checkpoint part (lz4: read back once, soon)."""
-    columns: dict[str, list[str]] = {f.name: [] for f in CHECKPOINT_SCHEMA}
-    # column lists, not row dicts: Arrow builds string columns several times faster
-    for doc in docs:
+# A checkpoint part holds a row group per this much text: the worker that writes a unit
+# and the one that reads it back hold one row group, not the unit (up to run.unit_bytes).
+CHECKPOINT_ROW_GROUP_BYTES = 4_000_000
+
+
+class CheckpointWriter:
+    """One unit's documents written as a parquet checkpoint part as they come (lz4: read
+    back once, soon), a row group per `CHECKPOINT_ROW_GROUP_BYTES` of text.
+
+    The file appears on the first row group; `close` returns the rows written (0: no
+    file). `abort` removes what was written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._columns: dict[str, list[str]] = {f.name: [] for f in CHECKPOINT_SCHEMA}
+        self._chars = 0
+
+    def write(self, doc: Document) -> None:
+        # column lists, not row dicts: Arrow builds string columns several times faster
         for key, value in doc.to_row().items():
-            columns[key].append(value)
-    table = pa.table({f.name: pa.array(columns[f.name], f.type) for f in CHECKPOINT_SCHEMA},
-                     schema=CHECKPOINT_SCHEMA)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="lz4")
+            self._columns[key].append(value)
+        self._chars += len(doc.text)
+        if self._chars >= CHECKPOINT_ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        n = len(self._columns["id"])
+        if not n:
+            return
+        table = pa.table({f.name: pa.array(self._columns[f.name], f.type) for f in CHECKPOINT_SCHEMA},
+                         schema=CHECKPOINT_SCHEMA)
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, CHECKPOINT_SCHEMA, compression="lz4")
+        self._writer.write_table(table)
+        self.rows += n
+        self._columns = {f.name: [] for f in CHECKPOINT_SCHEMA}
+        self._chars = 0
+
+    def close(self) -> int:
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.rows
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.path.unlink(missing_ok=True)
 
 
 def checkpoint_parts(folder: Path) -> list[Path]:

@@ -97,3 +97,43 @@ def test_full_chain_in_pile_build(tmp_path, shared_data, build_config, ray_execu
     assert "no card number or e-mail found" in summary
     report = (out / "report.md").read_text()
     assert "| wiki |" in report and "tokens gpt2" in report and "doc_lengths.png" in report
+
+
+def test_batches_and_row_groups_cut_by_bytes_change_no_output_byte(tmp_path, shared_data, build_config,
+                                                                    artifact_hashes, monkeypatch):
+    """Batches close at `BATCH_BYTES` of text and checkpoint row groups at
+    `CHECKPOINT_ROW_GROUP_BYTES`, so a worker holds a bounded slice of a unit, not the unit:
+    with both bounds a few kB (batches of one or two documents, several row groups per
+    part), every stage on gives the same artifacts as the defaults (the config is the
+    same: the bounds are not settings, so no fingerprint differs)."""
+    import pyarrow.parquet as pq
+
+    import pile.docs_io
+    import pile.phases.work
+    from pile.executor import LocalExecutor
+
+    src = tmp_path / "in"
+    src.mkdir()
+    docs = articles(shared_data, 30)
+    docs.append(docs[4])
+    (src / "wiki.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+
+    def build(name: str):
+        cfg = build_config(
+            [{"name": "wiki", "kind": "files", "paths": [str(src)]}],
+            out=str(tmp_path / name), clean={"languages": ["en"], "min_chars": 200, "quality": False},
+            splits={"val_fraction": 0.1, "test_fraction": 0.1},
+            tokenizers=[{"name": "gpt2", "path": str(shared_data / "tokenizers" / "gpt2" / "tokenizer.json")}],
+            output={"docs_per_file": 10})
+        Build(cfg, LocalExecutor()).run()
+        return cfg.out_dir
+
+    default = build("default")
+    monkeypatch.setattr(pile.phases.work, "BATCH_BYTES", 5_000)
+    monkeypatch.setattr(pile.docs_io, "CHECKPOINT_ROW_GROUP_BYTES", 8_000)
+    small = build("small")
+    groups = [pq.ParquetFile(p).metadata.num_row_groups
+              for p in sorted((small / ".work" / "clean" / "wiki").glob("part-*.parquet"))]
+    assert groups and max(groups) > 1
+    hashes = artifact_hashes(default)
+    assert len(hashes) > 5 and artifact_hashes(small) == hashes

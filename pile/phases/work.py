@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from pile.docs_io import DocsPartWriter, read_checkpoint, read_pile_documents, write_checkpoint_part
+from pile.docs_io import CheckpointWriter, DocsPartWriter, read_checkpoint, read_pile_documents
 from pile.document import Document
 from pile.errors import SourceError
 from pile.manifest import sha256_file
@@ -31,6 +31,11 @@ from pile.stage import BatchFunction, DropIds, Stage
 from pile.stats import UnitStats
 
 log = logging.getLogger(__name__)
+
+# A batch closes at `run.batch_size` documents or at this much text, whichever comes
+# first: a stage's working memory grows with its batch (dedup's shingle hashes are about
+# 8 bytes per word, several arrays deep), so 256 large files must not make one batch.
+BATCH_BYTES = 4_000_000
 
 
 def part_name(index: int, suffix: str) -> str:
@@ -56,6 +61,7 @@ def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
     with the reason, and the files after it are still read.
     """
     batch: list[Document] = []
+    batch_bytes = 0
     for path in unit.files:
         taken = 0
         try:
@@ -65,6 +71,7 @@ def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
                     nbytes = item.nbytes
                     stats.read(nbytes)
                     batch.append(item)
+                    batch_bytes += nbytes
                     taken += nbytes
                 else:
                     # a record skipped unread (too_large) carries its size in its meta
@@ -75,9 +82,9 @@ def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
                         drops.append((item.doc.id, item.reason))
                     if sampler is not None:
                         sampler.read_dropped(item.doc, item.reason, nbytes)
-                if len(batch) >= batch_size:
+                if len(batch) >= batch_size or batch_bytes >= BATCH_BYTES:
                     yield batch
-                    batch = []
+                    batch, batch_bytes = [], 0
                 if unit.cap is not None and taken >= unit.cap:
                     break  # the size cap of a single large file
         except SourceError as exc:
@@ -92,16 +99,19 @@ def read_source_unit(src: Source, unit: Unit, stats: UnitStats, batch_size: int,
 def read_written_unit(unit: Unit, stats: UnitStats | None, batch_size: int) -> Iterator[list[Document]]:
     """Batches of a checkpoint part or a written docs file (the phases after clean)."""
     batch: list[Document] = []
+    batch_bytes = 0
     for path in unit.files:
         docs = (read_pile_documents(Path(path), unit.source) if str(path).endswith(".jsonl.zst")
                 else read_checkpoint(Path(path)))
         for doc in docs:
+            nbytes = doc.nbytes
             if stats is not None:
-                stats.read(doc.nbytes)
+                stats.read(nbytes)
             batch.append(doc)
-            if len(batch) >= batch_size:
+            batch_bytes += nbytes
+            if len(batch) >= batch_size or batch_bytes >= BATCH_BYTES:
                 yield batch
-                batch = []
+                batch, batch_bytes = [], 0
     if batch:
         yield batch
 
@@ -174,23 +184,32 @@ class CleanTask(UnitTask):
     def run(self, unit: Unit) -> PartResult:
         stats = UnitStats(unit.source)
         chain = self.chains.get(unit.source, [])
-        kept: list[Document] = []
         sampler = UnitSampler(self.samples) if self.samples is not None else None
-        batches = read_source_unit(self.sources[unit.source], unit, stats, self.batch_size, sampler=sampler)
-        for batch in timed(batches, stats):
-            kept.extend(run_stages(chain, batch, stats, sampler))
-        for doc in kept:
-            stats.kept(doc.nbytes)
+        path = Path(self.staging[unit.source]) / part_name(unit.index, ".parquet")
+        # Written as the documents come: the worker holds a batch and one row group, not
+        # the unit's documents.
+        writer = CheckpointWriter(tmp_name(path))
+        try:
+            batches = read_source_unit(self.sources[unit.source], unit, stats, self.batch_size,
+                                       sampler=sampler)
+            for batch in timed(batches, stats):
+                kept = run_stages(chain, batch, stats, sampler)
+                t0 = time.perf_counter()
+                for doc in kept:
+                    stats.kept(doc.nbytes)
+                    writer.write(doc)
+                stats.add_seconds("write", time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            rows = writer.close()
+            stats.add_seconds("write", time.perf_counter() - t0)
+        except BaseException:
+            writer.abort()
+            raise
         result = PartResult(stats)
         write_samples(sampler, Path(self.staging[unit.source]), unit, result)
-        if kept:
-            t0 = time.perf_counter()
-            path = Path(self.staging[unit.source]) / part_name(unit.index, ".parquet")
-            tmp = tmp_name(path)
-            write_checkpoint_part(tmp, kept)
-            os.replace(tmp, path)
-            result.parts[path.name] = [path.stat().st_size, "", len(kept)]
-            stats.add_seconds("write", time.perf_counter() - t0)
+        if rows:
+            os.replace(writer.path, path)
+            result.parts[path.name] = [path.stat().st_size, "", rows]
         return result
 
 
