@@ -320,3 +320,22 @@ def test_neox_space_runs_cut_by_one_quantifier_as_by_the_alternation(shared_data
     assert _run_pattern(runs(2, 3) + runs(2, char="\t"), ()) is None  # two characters
     assert _run_pattern(runs(2, 3), (*runs(2, 3), AddedToken("< >", 1, special=True))) is None
     assert _run_pattern([AddedToken(" a", 5)], ()) is None
+
+
+@pytest.mark.parametrize("which", ["gpt2/tokenizer.json", "gpt-neox-20b/20B_tokenizer.json"])
+def test_the_guard_token_in_a_text_is_text_and_ids_come_as_one_array(which, shared_data):
+    """Each tiktoken Encoding of a plan carries `GUARD_TOKEN` as a special token so its
+    ids come back as tiktoken's own buffer; written inside a document it is plain text,
+    encoded exactly as HF encodes those characters."""
+    from pile.tokenize.pipeline import GUARD_TOKEN
+
+    path = shared_data / "tokenizers" / which
+    hf = Tokenizer.from_file(str(path))
+    plan = plan_tokenizer_json(json.loads(path.read_text(encoding="utf-8")), hf)
+    compiled = plan.compile()
+    texts = [GUARD_TOKEN, f"a {GUARD_TOKEN}b", f"    {GUARD_TOKEN}\n\n  {GUARD_TOKEN * 3} end",
+             "plain words", "    indented(code)\n"]
+    hf.encode_special_tokens = True
+    want = [e.ids for e in hf.encode_batch_fast(texts, add_special_tokens=False)]
+    assert TiktokenPlanEncoder(plan, 0, np.int32).encode_ids(texts) == want
+    assert all(isinstance(compiled.encode(t), np.ndarray) for t in texts)

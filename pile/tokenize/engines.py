@@ -174,10 +174,18 @@ class TiktokenEncoder(Encoder):
                                  mergeable_ranks=load_tiktoken_bpe(self.path),
                                  special_tokens=self.special_tokens)
 
-    def _encode(self, texts: list[str]) -> list[list[int]]:
+    def _encode(self, texts: list[str]) -> list[np.ndarray]:
         enc = self._impl
-        # A plain loop: encode_ordinary_batch would go through a thread pool per call.
-        return [enc.encode_ordinary(t) for t in texts]
+        # A plain loop: encode_ordinary_batch would go through a thread pool per call. No
+        # special is allowed, so one written in a text is encoded as text (encode_ordinary's
+        # ids), into tiktoken's own buffer: no Python int per token.
+        return [enc.encode_to_numpy(t, disallowed_special=()) for t in texts]
+
+    def _array(self, ids: Any) -> np.ndarray:
+        out = np.empty(len(ids) + 1, dtype=self.dtype)
+        out[:-1] = ids
+        out[-1] = self.eod_id
+        return out
 
 
 class TiktokenPlanEncoder(Encoder):
