@@ -149,7 +149,8 @@ def test_the_plan_depends_on_bytes_and_config_never_on_workers(tmp_path):
     cfg = parse_config({"out": str(tmp_path / "out"), "sources": [{"name": "s", "kind": "files",
                                                                     "paths": [str(folder)]}]})
     src = make_source(cfg.sources[0], cfg.raw_dir)
-    units, selected, _stats = plan_source(src, src.inputs(), cfg.run.unit_bytes)
+    plan = plan_source(src, src.inputs(), cfg.run.unit_bytes)
+    units, selected = plan.units, plan.files
     assert len(selected) == 41
     total = sum(p.stat().st_size for p in selected)
     target = unit_target(total, cfg.run.unit_bytes)

@@ -333,7 +333,8 @@ def test_multistream_ranges_split_units_in_the_plan(multistream, tmp_path: Path)
 
     path, _ = multistream
     source = WikipediaSource(SourceConfig(name="wikipedia", kind="wikipedia"), tmp_path)
-    units, selected, _stats = plan_source(source, [path], unit_bytes=300_000, min_units=1)
+    plan = plan_source(source, [path], unit_bytes=300_000, min_units=1)
+    units, selected = plan.units, plan.files
     assert selected == [path] and len(units) == 6
     assert [u.span for u in units][0][0] == 0 and all(u.files == (str(path),) for u in units)
 

@@ -112,7 +112,7 @@ class CleanPhase(UnitPhase):
         shutil.rmtree(staging, ignore_errors=True)
         stats = acc.finish()
         plan = self._plan(ctx, key)
-        stats.files = len(plan.files)
+        stats.files = len(plan.stats)
         stats.raw_bytes = plan.raw_bytes
         # the units' seconds summed over workers, plus the commit on the driver
         stats.seconds = seconds + time.perf_counter() - started
