@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # A batch closes at `run.batch_size` documents or at this much text, whichever comes
 # first: a stage's working memory grows with its batch (dedup's shingle hashes are about
 # 8 bytes per word, several arrays deep), so 256 large files must not make one batch.
-BATCH_BYTES = 4_000_000
+BATCH_BYTES = 1_000_000
 
 
 def part_name(index: int, suffix: str) -> str:
