@@ -34,7 +34,8 @@ _MAX_FILE_BYTES = 8_000_000  # larger files are generated data, not documentatio
 
 def _spread_order(found: list[tuple[str, str]]) -> list[Path]:
     """(path, path relative to its root) in the fixed sha1-spread order of the relative path."""
-    keyed = sorted((hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest(), path)
+    # the raw digest sorts as its hex form does (fixed width, digits before letters)
+    keyed = sorted((hashlib.sha1(rel.encode("utf-8", "surrogateescape")).digest(), path)
                    for path, rel in found)
     return [Path(path) for _key, path in keyed]
 
