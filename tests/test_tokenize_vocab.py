@@ -216,29 +216,47 @@ def test_a_second_load_of_the_same_bytes_reuses_the_analysis_and_a_changed_file_
     assert third.vocab_size == first.vocab_size + 1 and third.sha256 != first.sha256
 
 
-@pytest.mark.parametrize("name", ["gpt2", "neox"])
+def _fields(plan) -> dict:
+    """A plan's fields (either kind is a dataclass, as its ranks are), arrays as lists."""
+    return {k: _fields(v) if hasattr(v, "__dataclass_fields__") else
+            v.tolist() if isinstance(v, np.ndarray) else v for k, v in vars(plan).items()}
+
+
+@pytest.mark.parametrize("name", ["gpt2", "neox", "mistral-v1", "mistral-v3"])
 def test_the_loaded_plan_is_kept_and_read_back_by_the_workers(vocabs, shared_data, tmp_path, name):
-    """The worker that loads a vocabulary keeps its derived tiktoken plan beside it; an
-    encoder rebuilt from the manifest entry (as on the other workers) reads it back and
-    encodes the same ids; a plan of other bytes is not read (derived again)."""
+    """The worker that loads a vocabulary keeps its derived tiktoken plan beside it (a
+    tokenizer.json's or a SentencePiece model's); an encoder rebuilt from the manifest
+    entry (as on the other workers) reads it back and encodes the same ids; a plan of
+    other bytes, or a missing one, is not read (derived again)."""
     from pile.tokenize import vocab as vocab_module
     from pile.tokenize.pipeline import load_plan
+    from pile.tokenize.sp_ranks import load_sp_plan
     from pile.tokenize.vocab import Vocabulary, keep_plan, plan_file
 
     loaded = vocabs[name]
+    load = load_sp_plan if loaded.file.suffix == ".model" else load_plan
     assert loaded.plan is not None and not plan_file(loaded.file).exists()
     keep_plan(loaded)
     kept = plan_file(loaded.file)
     assert kept.name.startswith(".") and kept.is_file()  # hidden: not a manifest artifact
-    back = load_plan(kept, loaded.sha256)
-    assert back is not None and back.ranks.ranks == loaded.plan.ranks.ranks
-    assert back.norm_tokens == loaded.plan.norm_tokens and back.pattern == loaded.plan.pattern
-    assert load_plan(kept, "0" * 64) is None and load_plan(tmp_path / "missing.npz", loaded.sha256) is None
+    back = load(kept, loaded.sha256)
+    assert back is not None and type(back) is type(loaded.plan)
+    assert _fields(back) == _fields(loaded.plan)
+    assert load(kept, "0" * 64) is None and load(tmp_path / "missing.npz", loaded.sha256) is None
+    other = load_sp_plan if load is load_plan else load_plan
+    assert other(kept, loaded.sha256) is None  # the other kind's format is refused
     vocab_module._plan_of.cache_clear()
     entry = Vocabulary.from_dict(loaded.to_dict(), loaded.file.parent)  # as a worker gets it
     assert entry.plan is None
     enc = pickle.loads(pickle.dumps(entry.encoder()))
-    enc.setup()
+
+    def derive(*_args):
+        raise AssertionError("derived, not read from the kept plan")
+
+    with pytest.MonkeyPatch.context() as mp:  # the kept plan is read: nothing is derived
+        mp.setattr("pile.tokenize.sp_ranks.plan_sentencepiece", derive)
+        mp.setattr("pile.tokenize.pipeline.plan_tokenizer_json", derive)
+        enc.setup()
     ref = loaded.encoder()
     ref.setup()
     texts = TRICKY + [SAMPLE, "def f(x):\n        return  x\n\t\tpass\n"]

@@ -27,6 +27,7 @@ fails; the vocabulary then keeps the ``sentencepiece`` engine.
 from __future__ import annotations
 
 import heapq
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,38 @@ class SentencePiecePlan:
 
     def compile(self) -> CompiledSentencePiece:
         return CompiledSentencePiece(self)
+
+
+SP_PLAN_FORMAT = "sentencepiece_plan_v1"
+
+
+def save_sp_plan(plan: SentencePiecePlan, out: Any, source_sha256: str) -> None:
+    """`plan` as an ``.npz`` (no pickles), like `pile.tokenize.pipeline.save_plan`: the
+    worker that loads a ``.model`` keeps it, the others read it (~0.02 s) instead of
+    deriving it (~0.2 s for Mistral's 32,000 pieces)."""
+    from pile.tokenize.pipeline import pack_ranks
+
+    meta = {"format": SP_PLAN_FORMAT, "source_sha256": source_sha256, "partial": plan.partial,
+            "space_id": plan.space_id, "runs": {k: list(v) for k, v in plan.runs.items()},
+            "user": [list(u) for u in plan.user], "dummy_prefix": plan.dummy_prefix,
+            "notes": list(plan.notes)}
+    np.savez(out, meta=np.array(json.dumps(meta, ensure_ascii=False)), **pack_ranks(plan.ranks),
+             table=np.asarray(plan.table, np.int64), widths=np.asarray(plan.widths, np.int64))
+
+
+def load_sp_plan(path: Any, source_sha256: str) -> SentencePiecePlan | None:
+    """The plan `save_sp_plan` wrote for the ``.model`` of `source_sha256`, or None."""
+    from pile.tokenize.pipeline import open_plan, unpack_ranks
+
+    found = open_plan(path, SP_PLAN_FORMAT, source_sha256)
+    if found is None:
+        return None
+    meta, z = found
+    return SentencePiecePlan(unpack_ranks(z), z["table"], z["widths"], int(meta["partial"]),
+                             int(meta["space_id"]),
+                             {k: (int(v[0]), float(v[1])) for k, v in meta["runs"].items()},
+                             tuple((str(c), int(i)) for c, i in meta["user"]), bool(meta["dummy_prefix"]),
+                             tuple(meta["notes"]))
 
 
 def plan_sentencepiece(path: str | Path) -> SentencePiecePlan:

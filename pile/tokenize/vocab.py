@@ -376,20 +376,23 @@ class SavedPlan:
 
 
 def plan_file(vocabulary_file: str | Path) -> Path:
-    """Where a ``tokenizer.json``'s derived tiktoken plan is kept: beside it, hidden (a
-    cache, not an artifact: the manifest lists no hidden file)."""
+    """Where a ``tokenizer.json``'s or ``.model``'s derived tiktoken plan is kept: beside
+    it, hidden (a cache, not an artifact: the manifest lists no hidden file)."""
     path = Path(vocabulary_file)
     return path.with_name(f".{path.name}.plan.npz")
 
 
 def keep_plan(vocabulary: Vocabulary) -> None:
-    """Save the tiktoken plan of a ``tokenizer.json`` vocabulary just loaded (and proven),
-    so the workers that compile it read it instead of deriving it again."""
+    """Save the tiktoken plan of a ``tokenizer.json`` or ``.model`` vocabulary just loaded
+    (and proven), so the workers that compile it read it instead of deriving it again."""
     from pile.tokenize.pipeline import TiktokenPlan, save_plan
+    from pile.tokenize.sp_ranks import SentencePiecePlan, save_sp_plan
 
-    if isinstance(vocabulary.plan, TiktokenPlan):
+    save = (save_plan if isinstance(vocabulary.plan, TiktokenPlan) else
+            save_sp_plan if isinstance(vocabulary.plan, SentencePiecePlan) else None)
+    if save is not None:
         with atomic_file(plan_file(vocabulary.file)) as fh:
-            save_plan(vocabulary.plan, fh, vocabulary.sha256)
+            save(vocabulary.plan, fh, vocabulary.sha256)
 
 
 @lru_cache(maxsize=4)
@@ -398,9 +401,9 @@ def _plan_of(path: str, sha256: str):
     from a manifest), proven when that build loaded it: read from `plan_file` when the
     loading worker kept it there, else derived from the file."""
     if path.endswith(".model"):
-        from pile.tokenize.sp_ranks import plan_sentencepiece
+        from pile.tokenize.sp_ranks import load_sp_plan, plan_sentencepiece
 
-        return plan_sentencepiece(path)
+        return load_sp_plan(plan_file(path), sha256) or plan_sentencepiece(path)
     from pile.tokenize.pipeline import load_plan, plan_tokenizer_json
 
     kept = load_plan(plan_file(path), sha256)
