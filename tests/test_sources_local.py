@@ -30,6 +30,34 @@ def test_python_source_reads_the_stdlib_in_a_stable_spread_order(tmp_path):
     assert doc.meta["pile_set_name"] == "Python stdlib" and "JSON" in doc.text
 
 
+def test_the_tree_listing_carries_each_files_own_stat_and_plans_as_the_paths_do(tmp_path):
+    """A tree source's `listing` is its inputs, in the same order, each with the size and
+    mtime `os.stat` gives (the walk's one stat, which the plan takes as it is); a file
+    above the size limit is left out; the plan from the listing equals the plan from the
+    paths, capped or not."""
+    import os
+
+    from pile.phases.plan import plan_source
+    from pile.sources import local
+
+    root = tmp_path / "tree"
+    (root / "a" / "b").mkdir(parents=True)
+    for i, text in enumerate(["alpha " * 400, "beta " * 9000, "gamma\n" * 50, "delta " * 3000]):
+        (root / ("a/b" if i % 2 else "a") / f"f{i}.txt").write_text(text)
+    (root / "big.txt").write_bytes(b"x" * (local._MAX_FILE_BYTES + 1))
+    (root / "a" / "link.txt").symlink_to(root / "a" / "f0.txt")
+    src = make_source(SourceConfig(name="docs", kind="python", paths=[str(root)]), tmp_path)
+    listing = src.listing()
+    assert [Path(f.path) for f in listing] == src.inputs() and len(listing) == 4
+    for f in listing:
+        st = os.stat(f.path)
+        assert (f.size, f.mtime_ns) == (st.st_size, st.st_mtime_ns)
+    for cap in (None, 30_000):
+        by_listing = plan_source(src, listing, 20_000, cap, min_units=4)
+        by_paths = plan_source(src, src.inputs(), 20_000, cap, min_units=4)
+        assert by_listing == by_paths and len(by_listing.units) >= 2
+
+
 def test_source_pickles(tmp_path):
     src = make_source(SourceConfig(name="py", kind="python"), tmp_path)
     clone = pickle.loads(pickle.dumps(src))

@@ -54,7 +54,7 @@ class CleanPhase(UnitPhase):
     def _plan(self, ctx: BuildContext, key: str) -> SourcePlan:
         if key not in self._plans:
             scfg = ctx.cfg.source(key)
-            self._plans[key] = plan_source(ctx.sources[key], ctx.sources[key].inputs(),
+            self._plans[key] = plan_source(ctx.sources[key], ctx.sources[key].listing(),
                                            ctx.cfg.run.unit_bytes, scfg.max_bytes, ctx.cfg.run.min_units)
             self._chains[key] = clean_stages(ctx.cfg, scfg)
         return self._plans[key]

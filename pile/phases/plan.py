@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from pile.executor import Unit
-from pile.sources.base import Source
+from pile.sources.base import FileStat, Source
 
 MIN_UNIT_BYTES = 256_000  # below this, per-unit costs (a task, a part file) dominate
 MAX_FILES_PER_UNIT = 2000
@@ -46,9 +46,9 @@ class SourcePlan(NamedTuple):
         return sum(size for _path, size, _mtime in self.stats)
 
 
-def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int | None = None,
-                min_units: int = 32) -> SourcePlan:
-    """Group a source's files (in order) into units of about the target size.
+def plan_source(src: Source, files: Sequence[Path | FileStat], unit_bytes: int,
+                max_bytes: int | None = None, min_units: int = 32) -> SourcePlan:
+    """Group a source's files (in order: `Source.listing`) into units of about the target size.
 
     A file larger than the target whose format allows it (`Source.spans`: JSON Lines,
     record-gzipped WARC, multistream bzip2, tar and zip member ranges) is split into byte
@@ -66,12 +66,15 @@ def plan_source(src: Source, files: list[Path], unit_bytes: int, max_bytes: int 
     for f in files:
         if max_bytes is not None and total >= max_bytes:
             break
-        path = str(f)
-        try:
-            st = os.stat(path)
-            size, mtime = st.st_size, st.st_mtime_ns
-        except OSError:
-            size, mtime = 0, 0  # vanished or unreadable: its unit fails it, named
+        if isinstance(f, FileStat):  # stat'ed by the listing itself
+            path, size, mtime = f
+        else:
+            path = str(f)
+            try:
+                st = os.stat(path)
+                size, mtime = st.st_size, st.st_mtime_ns
+            except OSError:
+                size, mtime = 0, 0  # vanished or unreadable: its unit fails it, named
         stats.append((path, size, mtime))
         total += size
     if max_bytes is not None and len(stats) == 1:

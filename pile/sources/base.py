@@ -24,7 +24,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, ClassVar, Iterable, Iterator
+from typing import IO, Any, Callable, ClassVar, Iterable, Iterator, NamedTuple
 
 from pile.config import DEFAULT_MAX_RECORD_BYTES, SourceConfig
 from pile.document import Document, make_id, safe_text
@@ -109,6 +109,14 @@ class RemoteFile:
             object.__setattr__(self, "checksum", f"{algo}:{digest}")
 
 
+class FileStat(NamedTuple):
+    """A listed file: its path, size and mtime in nanoseconds, from the listing's own stat."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
 class Source(abc.ABC):
     """Base of all sources. Subclasses set the class attributes and implement `read`.
 
@@ -189,6 +197,12 @@ class Source(abc.ABC):
         files = [self.raw_dir / f.name for f in self.list_files()
                  if f.name.split("/", 1)[0] != LISTING_DIR]
         return [p for p in files if p.is_file()]
+
+    def listing(self) -> list[Path] | list[FileStat]:
+        """`inputs` as the plan takes them: paths, which the plan stats, or, from a source
+        whose listing has stat'ed every file anyway (a tree walk), `FileStat`s, which it
+        takes as they are (no second stat, no `Path` per file)."""
+        return self.inputs()
 
     def check_choice(self, key: str, choices: tuple[str, ...] | list[str]) -> None:
         """Refuse an option whose value is not one of `choices` (named behaviours).

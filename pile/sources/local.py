@@ -26,27 +26,29 @@ from typing import Callable, Iterator
 
 from pile.document import Document
 from pile.errors import SourceError
-from pile.sources.base import Source, pattern_matcher
+from pile.sources.base import FileStat, Source, pattern_matcher
 from pile.stage import Dropped
 
 _MAX_FILE_BYTES = 8_000_000  # larger files are generated data, not documentation
 
 
-def _spread_order(found: list[tuple[str, str]]) -> list[Path]:
-    """(path, path relative to its root) in the fixed sha1-spread order of the relative path."""
+def _spread_order(found: list[tuple[str, str, int, int]]) -> list[FileStat]:
+    """(path, path relative to its root, size, mtime_ns) in the fixed sha1-spread order of
+    the relative path."""
     # the raw digest sorts as its hex form does (fixed width, digits before letters)
-    keyed = sorted((hashlib.sha1(rel.encode("utf-8", "surrogateescape")).digest(), path)
-                   for path, rel in found)
-    return [Path(path) for _key, path in keyed]
+    keyed = sorted((hashlib.sha1(rel.encode("utf-8", "surrogateescape")).digest(), path, size, mtime)
+                   for path, rel, size, mtime in found)
+    return [FileStat(path, size, mtime) for _key, path, size, mtime in keyed]
 
 
-def _walk(root: Path, prune: Callable[[str], object], keep: Callable[[str], object]) -> Iterator[tuple[str, str]]:
-    """(path, relative path) of every regular file below `root` whose name `keep` accepts,
-    of at most `_MAX_FILE_BYTES`; symlinks neither followed nor listed, folders whose name
-    `prune` accepts not entered. `os.scandir` keeps each entry's type from the directory
-    read, and only kept files are stat'ed for their size: listing /usr/share/doc's 75,000
-    files (25,000 of them kept) this way is several times faster than `Path.rglob` with a
-    `stat` per path, and every build lists it."""
+def _walk(root: Path, prune: Callable[[str], object], keep: Callable[[str], object]
+          ) -> Iterator[tuple[str, str, int, int]]:
+    """(path, relative path, size, mtime_ns) of every regular file below `root` whose name
+    `keep` accepts, of at most `_MAX_FILE_BYTES`; symlinks neither followed nor listed,
+    folders whose name `prune` accepts not entered. `os.scandir` keeps each entry's type
+    from the directory read, and only kept files are stat'ed, once: the plan takes that
+    stat as it is. Listing /usr/share/doc's 75,000 files (25,000 of them kept) this way is
+    several times faster than `Path.rglob` with a `stat` per path, and every build lists it."""
     stack = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
@@ -65,11 +67,11 @@ def _walk(root: Path, prune: Callable[[str], object], keep: Callable[[str], obje
                         continue
                     if not keep(entry.name) or not entry.is_file(follow_symlinks=False):
                         continue
-                    if entry.stat(follow_symlinks=False).st_size > _MAX_FILE_BYTES:
-                        continue
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                yield entry.path, f"{rel}{entry.name}"
+                if st.st_size <= _MAX_FILE_BYTES:
+                    yield entry.path, f"{rel}{entry.name}", st.st_size, st.st_mtime_ns
 
 
 def _decode(data: bytes) -> str | None:
@@ -96,7 +98,10 @@ class _TreeSource(Source):
         """The folders read when the config gives no `paths`."""
 
     def inputs(self) -> list[Path]:
-        out: list[Path] = []
+        return [Path(f.path) for f in self.listing()]
+
+    def listing(self) -> list[FileStat]:
+        out: list[FileStat] = []
         for root in self.tree_roots():
             if not root.exists():
                 from pile.errors import ConfigError
