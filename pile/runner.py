@@ -27,6 +27,7 @@ from typing import Any, Iterator
 
 from pile.errors import PileError
 from pile.executor import Done, Executor, LocalExecutor, Unit, UnitTask
+from pile.heap import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ class _Worker:
         assert self.task is not None
         t0 = time.perf_counter()
         result = self.task.run(unit)
-        return result, self.node, time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        release_free_memory()  # a large document's pages do not stay with the worker
+        return result, self.node, seconds
 
 
 class RayExecutor(Executor):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from pile.docs_io import write_json
 from pile.executor import Done, Unit, UnitTask
+from pile.heap import release_free_memory
 from pile.progress import PhaseProgress
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ class PhaseRunner:
         try:
             return self._run(phase)
         finally:
+            release_free_memory()  # the phase's plan and results (a 77,000-file listing)
             driver = self.ctx.record.driver_cpu
             driver[phase.name] = driver.get(phase.name, 0.0) + time.process_time() - cpu
 
