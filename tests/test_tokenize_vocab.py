@@ -245,6 +245,10 @@ def test_the_loaded_plan_is_kept_and_read_back_by_the_workers(vocabs, shared_dat
     assert load(kept, "0" * 64) is None and load(tmp_path / "missing.npz", loaded.sha256) is None
     other = load_sp_plan if load is load_plan else load_plan
     assert other(kept, loaded.sha256) is None  # the other kind's format is refused
+    with np.load(kept) as z:  # a file of the right format and vocabulary, an array short
+        arrays = {k: z[k] for k in z.files if k != "ranks"}
+    np.savez(tmp_path / "damaged.npz", **arrays)
+    assert load(tmp_path / "damaged.npz", loaded.sha256) is None
     vocab_module._plan_of.cache_clear()
     entry = Vocabulary.from_dict(loaded.to_dict(), loaded.file.parent)  # as a worker gets it
     assert entry.plan is None

@@ -33,8 +33,8 @@ from pile.stats import UnitStats
 log = logging.getLogger(__name__)
 
 # A batch closes at `run.batch_size` documents or at this much text, whichever comes
-# first: a stage's working memory grows with its batch (dedup's shingle hashes are about
-# 8 bytes per word, several arrays deep), so 256 large files must not make one batch.
+# first: a stage's working memory grows with its batch (dedup's vectorised shingle hashing
+# holds about 15x the batch's bytes), so 256 large files must not make one batch.
 BATCH_BYTES = 1_000_000
 
 

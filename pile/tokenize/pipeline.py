@@ -106,16 +106,18 @@ def unpack_ranks(z: Any) -> dict[bytes, int]:
     return dict(zip((blob[a:b] for a, b in zip(offsets, offsets[1:])), z["ranks"].tolist()))
 
 
-def open_plan(path: Any, plan_format: str, source_sha256: str) -> tuple[dict[str, Any], Any] | None:
-    """(meta, arrays) of a plan file of `plan_format` saved for the vocabulary file of
-    `source_sha256`; None when it is missing, damaged, or of another format or file."""
+def open_plan(path: Any, plan_format: str, source_sha256: str,
+              decode: Callable[[dict[str, Any], Any], Any]) -> Any:
+    """``decode(meta, arrays)`` of a plan file of `plan_format` saved for the vocabulary
+    file of `source_sha256`; None when it is missing, damaged, of another format or file,
+    or lacks what `decode` reads (then the plan is derived again)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             if meta.get("format") != plan_format or meta.get("source_sha256") != source_sha256:
                 return None
-            return meta, {name: z[name] for name in z.files}
-    except (OSError, ValueError, KeyError):
+            return decode(meta, z)
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -138,15 +140,14 @@ def save_plan(plan: TiktokenPlan, out: Any, source_sha256: str) -> None:
 def load_plan(path: Any, source_sha256: str) -> TiktokenPlan | None:
     """The plan `save_plan` wrote for the vocabulary file of `source_sha256`, or None when
     the file is missing, of another format or of another vocabulary file (derive it)."""
-    found = open_plan(path, PLAN_FORMAT, source_sha256)
-    if found is None:
-        return None
-    meta, z = found
-    ids = z["ids"] if meta["has_ids"] else None
-    return TiktokenPlan(meta["pattern"], MergeRanks(unpack_ranks(z), ids, meta["unreachable"], meta["kept"]),
-                        meta["prefix_space"], meta["normalizer"],
-                        tuple(AddedToken(**t) for t in meta["raw_tokens"]),
-                        tuple(AddedToken(**t) for t in meta["norm_tokens"]), tuple(meta["notes"]))
+    def decode(meta: dict[str, Any], z: Any) -> TiktokenPlan:
+        ids = z["ids"] if meta["has_ids"] else None
+        return TiktokenPlan(meta["pattern"], MergeRanks(unpack_ranks(z), ids, meta["unreachable"], meta["kept"]),
+                            meta["prefix_space"], meta["normalizer"],
+                            tuple(AddedToken(**t) for t in meta["raw_tokens"]),
+                            tuple(AddedToken(**t) for t in meta["norm_tokens"]), tuple(meta["notes"]))
+
+    return open_plan(path, PLAN_FORMAT, source_sha256, decode)
 
 
 def plan_tokenizer_json(data: dict[str, Any], hf: Any = None) -> TiktokenPlan:

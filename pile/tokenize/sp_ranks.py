@@ -124,15 +124,14 @@ def load_sp_plan(path: Any, source_sha256: str) -> SentencePiecePlan | None:
     """The plan `save_sp_plan` wrote for the ``.model`` of `source_sha256`, or None."""
     from pile.tokenize.pipeline import open_plan, unpack_ranks
 
-    found = open_plan(path, SP_PLAN_FORMAT, source_sha256)
-    if found is None:
-        return None
-    meta, z = found
-    return SentencePiecePlan(unpack_ranks(z), z["table"], z["widths"], int(meta["partial"]),
-                             int(meta["space_id"]),
-                             {k: (int(v[0]), float(v[1])) for k, v in meta["runs"].items()},
-                             tuple((str(c), int(i)) for c, i in meta["user"]), bool(meta["dummy_prefix"]),
-                             tuple(meta["notes"]))
+    def decode(meta: dict[str, Any], z: Any) -> SentencePiecePlan:
+        return SentencePiecePlan(unpack_ranks(z), z["table"], z["widths"], int(meta["partial"]),
+                                 int(meta["space_id"]),
+                                 {k: (int(v[0]), float(v[1])) for k, v in meta["runs"].items()},
+                                 tuple((str(c), int(i)) for c, i in meta["user"]),
+                                 bool(meta["dummy_prefix"]), tuple(meta["notes"]))
+
+    return open_plan(path, SP_PLAN_FORMAT, source_sha256, decode)
 
 
 def plan_sentencepiece(path: str | Path) -> SentencePiecePlan:
