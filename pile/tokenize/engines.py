@@ -86,10 +86,13 @@ class Encoder(abc.ABC):
             logger.debug("re-encoding a batch with lone surrogates replaced")
             return self._encode([_sanitize(t) for t in texts])
 
-    def _array(self, ids: list[int]) -> np.ndarray:
-        """What `_encode` returned for one text -> its ids with `eod_id`, in `dtype`."""
-        ids.append(self.eod_id)
-        return np.array(ids, dtype=self.dtype)
+    def _array(self, ids: Any) -> np.ndarray:
+        """What `_encode` returned for one text (a list or an array) -> its ids with
+        `eod_id`, in `dtype`."""
+        out = np.empty(len(ids) + 1, dtype=self.dtype)
+        out[:-1] = ids
+        out[-1] = self.eod_id
+        return out
 
     def encode_ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text, without the end-of-document id."""
@@ -176,16 +179,10 @@ class TiktokenEncoder(Encoder):
 
     def _encode(self, texts: list[str]) -> list[np.ndarray]:
         enc = self._impl
-        # A plain loop: encode_ordinary_batch would go through a thread pool per call. No
-        # special is allowed, so one written in a text is encoded as text (encode_ordinary's
-        # ids), into tiktoken's own buffer: no Python int per token.
-        return [enc.encode_to_numpy(t, disallowed_special=()) for t in texts]
+        from pile.tokenize.pipeline import ordinary  # not at import: the driver needs none of it
 
-    def _array(self, ids: Any) -> np.ndarray:
-        out = np.empty(len(ids) + 1, dtype=self.dtype)
-        out[:-1] = ids
-        out[-1] = self.eod_id
-        return out
+        # A plain loop: encode_ordinary_batch would go through a thread pool per call.
+        return [ordinary(enc, t) for t in texts]
 
 
 class TiktokenPlanEncoder(Encoder):

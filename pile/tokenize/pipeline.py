@@ -343,7 +343,9 @@ def guarded_encoding(name: str, pattern: str, ranks: dict[bytes, int]) -> Any:
 
 
 def ordinary(encoding: Any, text: str) -> np.ndarray:
-    """`encoding.encode_ordinary(text)` as a uint32 array (`encoding` from `guarded_encoding`)."""
+    """`encoding.encode_ordinary(text)` as a uint32 array, for an Encoding with at least one
+    special token (`guarded_encoding` adds one; OpenAI's encodings have theirs): no special
+    is allowed, so one written in `text` is encoded as text."""
     return encoding.encode_to_numpy(text, disallowed_special=())
 
 

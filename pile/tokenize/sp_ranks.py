@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 
 from pile.tokenize.merges import Inexpressible
+from pile.tokenize.pipeline import (AddedToken, Matcher, guarded_encoding, open_plan, ordinary,
+                                    pack_ranks, unpack_ranks)
 
 SPACE = "\u2581"
 _NORMAL, _UNKNOWN, _CONTROL, _USER, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
@@ -110,8 +112,6 @@ def save_sp_plan(plan: SentencePiecePlan, out: Any, source_sha256: str) -> None:
     """`plan` as an ``.npz`` (no pickles), like `pile.tokenize.pipeline.save_plan`: the
     worker that loads a ``.model`` keeps it, the others read it (~0.02 s) instead of
     deriving it (~0.2 s for Mistral's 32,000 pieces)."""
-    from pile.tokenize.pipeline import pack_ranks
-
     meta = {"format": SP_PLAN_FORMAT, "source_sha256": source_sha256, "partial": plan.partial,
             "space_id": plan.space_id, "runs": {k: list(v) for k, v in plan.runs.items()},
             "user": [list(u) for u in plan.user], "dummy_prefix": plan.dummy_prefix,
@@ -122,8 +122,6 @@ def save_sp_plan(plan: SentencePiecePlan, out: Any, source_sha256: str) -> None:
 
 def load_sp_plan(path: Any, source_sha256: str) -> SentencePiecePlan | None:
     """The plan `save_sp_plan` wrote for the ``.model`` of `source_sha256`, or None."""
-    from pile.tokenize.pipeline import open_plan, unpack_ranks
-
     def decode(meta: dict[str, Any], z: Any) -> SentencePiecePlan:
         return SentencePiecePlan(unpack_ranks(z), z["table"], z["widths"], int(meta["partial"]),
                                  int(meta["space_id"]),
@@ -242,11 +240,8 @@ class CompiledSentencePiece:
     """A `SentencePiecePlan` ready to encode (built once per worker)."""
 
     def __init__(self, plan: SentencePiecePlan) -> None:
-        import tiktoken
-
         self.plan = plan
-        self.encoding = tiktoken.Encoding(name="sentencepiece", pat_str=r" ?[^ ]+| ",
-                                          mergeable_ranks=plan.ranks, special_tokens={})
+        self.encoding = guarded_encoding("sentencepiece", r" ?[^ ]+| ", plan.ranks)
         self.ids = np.ascontiguousarray(plan.table[:, 0])
         self.columns = np.arange(_WIDTH)
         self.scores = {piece: score for piece, (_i, score) in plan.runs.items()}
@@ -254,8 +249,6 @@ class CompiledSentencePiece:
         self.prefix = " " if plan.dummy_prefix else ""
         self.user = None
         if plan.user:
-            from pile.tokenize.pipeline import AddedToken, Matcher
-
             self.user = Matcher(tuple(AddedToken(c, i) for c, i in plan.user))
 
     def encode(self, text: str) -> np.ndarray:
@@ -282,7 +275,7 @@ class CompiledSentencePiece:
         return out
 
     def _ids(self, text: str) -> np.ndarray:
-        ranks = np.array(self.encoding.encode_ordinary(text), dtype=np.int64)
+        ranks = ordinary(self.encoding, text)
         if len(ranks) and ranks.min() < self.plan.partial:
             # partial characters (no piece): the bytes' <0xXX> ids, in order
             return self.plan.table[ranks][self.columns < self.plan.widths[ranks][:, None]]
