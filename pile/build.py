@@ -2,7 +2,7 @@
 
     download      -> raw/<source>/                                (every build: cache checked)
     read + clean  -> .work/clean/<source>/part-NNNNN.parquet      (per source)
-    dedup         -> dedup/, .work/dedup/<source>.drops.json      (global)
+    dedup         -> dedup/, .work/dedup/<source>.drops.npy       (global)
     held-out      -> .work/decontam/index.npy                     (global)
     final         -> docs/<source>/NNNNN.jsonl.zst (+ val/, test/), pii audit parts
     tokenize      -> tokens/<tokenizer>/<source>[_NNNNN].bin/.idx, tokens/counts.csv

@@ -444,9 +444,9 @@ class HeldOutNgrams:
     Args:
         splits: which documents are held out.
         ngram: words per n-gram.
-        exclude: per source, a JSON file whose keys are ids to leave out (dedup's
-            decisions: their text is in no split), read on the worker one source at a
-            time, since the ids grow with the corpus.
+        exclude: per source, a drop table of ids to leave out (dedup's decisions: their
+            text is in no split; `pile.dedup.droptable`), memory-mapped on the worker one
+            source at a time, since the ids grow with the corpus.
     """
 
     label = "held-out n-grams"  # what its progress bar says
@@ -456,16 +456,17 @@ class HeldOutNgrams:
         self.splits = splits
         self.ngram = ngram
         self.exclude = dict(exclude or {})
-        self._excluded: tuple[str, frozenset[str]] = ("", frozenset())
+        self._excluded: tuple[str, Any] = ("", {})
 
     def setup(self) -> None:
         """Nothing to load up front: hashing needs only numpy; exclusions load per source."""
 
-    def _excluded_ids(self, source: str) -> frozenset[str]:
+    def _excluded_ids(self, source: str) -> Any:
+        """What dedup removed from `source`: a drop table, or no ids (an empty mapping)."""
         if self._excluded[0] != source:
-            path = self.exclude.get(source)
-            ids = json.loads(Path(path).read_text(encoding="utf-8")) if path else {}
-            self._excluded = (source, frozenset(ids))
+            from pile.dedup.droptable import open_drops
+
+            self._excluded = (source, open_drops(self.exclude.get(source)))
         return self._excluded[1]
 
     def __call__(self, docs: list[Document]) -> list[dict[str, Any]]:
@@ -476,7 +477,7 @@ class HeldOutNgrams:
         return [{"hashes": ngram_hashes(texts, self.ngram).astype("<u8").tobytes()}]
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__, _excluded=("", frozenset()))
+        return dict(self.__dict__, _excluded=("", {}))
 
 
 MERGE_RANGE_HASHES = 1 << 23  # hashes held at once by a merge (64 MiB of uint64)
@@ -587,7 +588,7 @@ def build_heldout_index(ctx: PassContext, splits: SplitsConfig, cfg: DecontamCon
         splits: the split settings (`Config.splits`).
         cfg: the decontamination settings (`Config.decontam`; `ngram`, `eval_paths`).
         path: where to save the index (``.npy``; its sidecar goes next to it).
-        exclude: per source, a JSON file of the ids the build drops before the final
+        exclude: per source, the drop table of the ids the build drops before the final
             phase (dedup's decisions), so only text that reaches a held-out split is indexed.
 
     Returns:

@@ -124,17 +124,38 @@ class Filter(Stage):
 
 
 class DropIds(Filter):
-    """Drops the documents a global pass decided against (id -> reason)."""
+    """Drops the documents a global pass decided against.
+
+    Args:
+        decisions: id -> reason: a mapping, or anything with its ``get`` (dedup's
+            `pile.dedup.droptable.DropTable`); one that also has ``reasons(ids)`` answers
+            a whole batch at once.
+        stage: the pass's name in the stats.
+    """
 
     name = "drop_ids_v1"
 
-    def __init__(self, decisions: dict[str, str], stage: str) -> None:
+    def __init__(self, decisions: Any, stage: str) -> None:
         super().__init__()
         self.decisions = decisions
         self.stage = stage
 
     def drop_reason(self, doc: Document) -> str | None:
         return self.decisions.get(doc.id)
+
+    def process_batch(self, docs: list[Document]) -> tuple[list[Document], list[Dropped]]:
+        batch = getattr(self.decisions, "reasons", None)
+        if batch is None:
+            return super().process_batch(docs)
+        self.ensure_setup()
+        kept: list[Document] = []
+        dropped: list[Dropped] = []
+        for doc, reason in zip(docs, batch([d.id for d in docs])):
+            if reason is None:
+                kept.append(doc)
+            else:
+                dropped.append(Dropped(doc, reason))
+        return kept, dropped
 
 
 class BatchFunction(Protocol):
@@ -195,7 +216,7 @@ class DropFile:
     """A global pass's decisions for one source, written where they were made."""
 
     path: str
-    """JSON object: document id -> drop reason (``"exact_duplicate"``)."""
+    """A drop table (`pile.dedup.droptable`): the removed ids' digests and reasons."""
     removed: int
     sha256: str
 
@@ -206,21 +227,28 @@ class PassResult:
 
     Attributes:
         drop_files: source -> its decisions on disk; the decisions themselves never pass
-            through the driver (`drops` reads them back, for tests and small corpora).
+            through the driver.
         counters: (source, key) -> number, merged into that source's stats.
         details: free-form JSON-serialisable facts for the report (largest clusters).
+        decisions: the JSON Lines file with one ``{"id", "reason", ...}`` line per removed
+            document (dedup's ``clusters.jsonl``); '' when nothing was decided.
     """
 
     drop_files: dict[str, DropFile] = field(default_factory=dict)
     counters: dict[tuple[str, str], int] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    decisions: str = ""
 
     @property
     def drops(self) -> dict[str, str]:
-        """Every decision, document id -> reason (read from `drop_files`)."""
+        """Every decision, document id -> reason, read back from `decisions` (for tests and
+        small corpora: the drop tables hold digests, not ids)."""
         out: dict[str, str] = {}
-        for name in sorted(self.drop_files):
-            out.update(json.loads(Path(self.drop_files[name].path).read_text(encoding="utf-8")))
+        if self.decisions and Path(self.decisions).is_file():
+            with open(self.decisions, encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line)
+                    out[row["id"]] = row["reason"]
         return out
 
 

@@ -26,6 +26,7 @@ from pile.decontam import (PIECE_SEPARATOR, TOO_MANY_PIECES, TOO_SHORT, Decontam
                            HeldOutNgrams, NgramIndexBuilder, _analyse, build_heldout_index,
                            build_index, find_matches, union_hash_files, iter_eval_texts, load_index, ngram_hashes,
                            reference_ngram_hashes, reference_words, removal_spans)
+from pile.dedup.droptable import write_drop_table
 from pile.document import Document
 from pile.errors import ConfigError, PileError, SourceError
 from pile.splits import split_of, split_value
@@ -446,8 +447,8 @@ def test_build_heldout_index_covers_the_splits_and_the_eval_set(tmp_path, wiki_p
     assert count == load_index(tmp_path / "built.npy").size > 0
     assert sha256 == hashlib.sha256((tmp_path / "built.npy").read_bytes()).hexdigest()
     # Held-out documents dedup removed are left out of the index.
-    gone = tmp_path / "wiki.drops.json"  # dedup's decisions file, read by the workers
-    gone.write_text(json.dumps({heldout[0].id: "near_duplicate", heldout[1].id: "exact_duplicate"}))
+    gone = tmp_path / "wiki.drops.npy"  # dedup's drop table, read by the workers
+    write_drop_table(gone, [(heldout[0].id, "near_duplicate"), (heldout[1].id, "exact_duplicate")])
     assert heldout[0].source == heldout[1].source == "wiki"
     build_heldout_index(ctx, splits, cfg, tmp_path / "less.npy", exclude={"wiki": str(gone)})
     build_index([d.text for d in heldout[2:]] + [wiki_paragraphs[30]], tmp_path / "direct_less.npy")

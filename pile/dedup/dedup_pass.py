@@ -29,8 +29,8 @@ the corpus.
 
 Outputs: ``clusters.jsonl`` (one line per removed document, sorted by id:
 ``{"id", "duplicate_of", "reason", "jaccard"}``; ``jaccard`` is the MinHash estimate
-against the document it duplicates, 1.0 for exact duplicates), ``drops/<source>.json``
-(id -> reason, the files of `PassResult.drop_files`), per-source counters in the
+against the document it duplicates, 1.0 for exact duplicates), ``drops/<source>.npy``
+(the drop tables of `PassResult.drop_files`, `pile.dedup.droptable`), per-source counters in the
 `PassResult`, and the largest clusters in its details.
 
 Incremental rebuilds: the runner sets ``ctx.fingerprints = {source: fingerprint}`` (any
@@ -57,7 +57,8 @@ from pathlib import Path
 from pile.config import DedupConfig
 from pile.dedup.lsh import optimal_params
 from pile.dedup.normalize import Normalizer
-from pile.dedup.resolve import EXACT, NEAR, NODE_SHIFT, Resolution, ShingleSink
+from pile.dedup.droptable import EXACT, NEAR
+from pile.dedup.resolve import NODE_SHIFT, Resolution, ShingleSink
 from pile.dedup.signatures import ShingleSetFn, SignatureFn
 from pile.dedup.store import StoreSink, read_meta
 from pile.errors import ConfigError
@@ -187,7 +188,8 @@ class Dedup(GlobalPass):
         log.info("dedup: %d exact and %d near duplicates removed (%d candidate pairs, %d edges)",
                  removed_exact, removed_near, found.candidates, details["edges"])
         return PassResult(drop_files={s: DropFile(*f) for s, f in decided.drop_files.items()},
-                          counters=dict(counters), details=details)
+                          counters=dict(counters), details=details,
+                          decisions=str(Path(ctx.workdir) / "clusters.jsonl"))
 
     # -- step 1: signatures ---------------------------------------------------------------
 

@@ -19,8 +19,8 @@ pairs, decisions, document ids) ever reaches the driver. In order:
   length), then `verify_pairs` (one unit per `VERIFY_PAIRS` candidate pairs, in
   parallel): each pair's exact Jaccard, from the sets memory-mapped;
 - `decide` (one worker): clusters (union-find over every edge) and the outputs:
-  ``clusters.jsonl`` and one ``drops/<source>.json`` per source (id -> reason), hashed
-  where written.
+  ``clusters.jsonl`` and one ``drops/<source>.npy`` per source (a drop table,
+  `pile.dedup.droptable`), hashed where written.
 
 A partition holds about ``documents x bands / partitions`` records in memory, never every
 signature of the corpus; the same records reach the same partition whatever the routing
@@ -42,11 +42,12 @@ import numpy as np
 
 from pile.config import DedupConfig
 from pile.dedup.components import connected_components, survivor_order
+from pile.dedup.droptable import EXACT, NEAR, REASONS, write_drop_table
 from pile.dedup.partitions import (BAND_RECORD, EXACT_RECORD, PartitionedFiles, bucket_pairs,
                                    group_bounds, unique_pairs)
 from pile.dedup.signatures import jaccard_estimate
 from pile.dedup.store import SourceStore
-from pile.docs_io import atomic_file, write_json
+from pile.docs_io import atomic_file
 from pile.errors import PileError
 from pile.manifest import sha256_file
 
@@ -57,11 +58,8 @@ ROUTE_ROWS = 1 << 20  # store rows per routing unit
 VERIFY_PAIRS = 1 << 18  # candidate pairs per verification unit (a few seconds of work)
 TOP_CLUSTERS = 10
 
-EXACT = "exact_duplicate"
-NEAR = "near_duplicate"
 # A removed document: its node, the node it duplicates, the reason (0 exact, 1 near), Jaccard.
 REMOVED_RECORD = np.dtype([("node", "<u8"), ("keep", "<u8"), ("reason", "u1"), ("j", "<f8")])
-REASONS = (EXACT, NEAR)
 
 
 @dataclass
@@ -77,7 +75,7 @@ class Decided:
     """What `Resolution.decide` returns to the driver.
 
     Attributes:
-        drop_files: source -> (path of its ``id -> reason`` JSON, documents removed, sha256).
+        drop_files: source -> (path of its drop table, documents removed, sha256).
         counters: (source, key) -> number.
         details: facts for the report (edges, clusters, the largest clusters, seconds).
     """
@@ -460,15 +458,15 @@ class Resolution:
             lines.append((ids[node], ids[keep], reason, round(float(j), 4)))
         lines.sort()
         workdir = Path(self.workdir)
-        # Streamed (one line per removed document), so not through `write_json`.
+        # Streamed: one line per removed document.
         with atomic_file(workdir / "clusters.jsonl") as fh:
             for doc_id, keep_id, reason, j in lines:
                 fh.write((json.dumps({"id": doc_id, "duplicate_of": keep_id, "reason": reason,
                                       "jaccard": j}, ensure_ascii=False) + "\n").encode("utf-8"))
         drop_files = {}
         for source, decided in by_source.items():
-            path = workdir / "drops" / f"{source}.json"
-            write_json(path, decided)
+            path = workdir / "drops" / f"{source}.npy"
+            write_drop_table(path, decided.items())
             drop_files[source] = (str(path), len(decided), sha256_file(path))
         return Decided(drop_files=drop_files, counters=dict(counters),
                        details={"largest_clusters": self._largest(stores, removed, ids)})

@@ -1,6 +1,6 @@
 """Dedup: the global exact + MinHash pass over every built source (`pile.dedup.Dedup`).
 
-Its decisions go to ``.work/dedup/<source>.drops.json`` (id -> reason), which the final
+Its decisions go to ``.work/dedup/<source>.drops.npy`` (a drop table, `pile.dedup.droptable`), which the final
 phase's workers read for the source they are working on.
 """
 
@@ -21,7 +21,7 @@ from pile.samples import PairSampleTask, SampleSettings, pairs_path
 
 
 def drops_path(ctx: BuildContext, source: str):
-    return ctx.work / "dedup" / f"{source}.drops.json"
+    return ctx.work / "dedup" / f"{source}.drops.npy"
 
 
 class DedupPhase(Phase):

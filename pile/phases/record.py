@@ -70,7 +70,6 @@ class BuildRecord:
     # and for the closing outputs: what bounds a cluster's speed-up (issue 10).
     driver_cpu: dict[str, float] = field(default_factory=dict)
     download_failures: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    decisions: dict[str, dict[str, str]] = field(default_factory=dict)  # source -> id -> reason
     dedup: DedupSummary | None = None
     decontam: DecontamSummary | None = None
     vocabs: list[Any] = field(default_factory=list)  # pile.tokenize.vocab.Vocabulary

@@ -219,8 +219,9 @@ class CleanTask(UnitTask):
 class FinalTask(UnitTask):
     """A checkpoint part -> its documents in the Pile's format, per split, and its audit.
 
-    The dedup decisions are read by each worker from ``.work/dedup/<source>.drops.json``
-    (only the ids of the source it is working on), so they never travel with the task.
+    The dedup decisions are read by each worker from ``.work/dedup/<source>.drops.npy``
+    (the drop table of the source it is working on, memory-mapped), so they never travel
+    with the task and a worker never holds a source's removed ids.
     """
 
     def __init__(self, chains: dict[str, list[Stage]], drops: dict[str, str], staging: dict[str, str],
@@ -249,9 +250,9 @@ class FinalTask(UnitTask):
 
     def _dedup_stage(self, source: str) -> DropIds:
         if source not in self._dedup:
-            path = self.drops.get(source)
-            decisions = json.loads(Path(path).read_text()) if path and Path(path).is_file() else {}
-            stage = DropIds(decisions, "dedup")
+            from pile.dedup.droptable import open_drops
+
+            stage = DropIds(open_drops(self.drops.get(source)), "dedup")
             stage.name = "dedup_v1"  # the stats key of what the global pass removed
             self._dedup = {source: stage}  # one source at a time: bounded memory
         return self._dedup[source]
