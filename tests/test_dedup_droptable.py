@@ -74,6 +74,9 @@ def test_bad_tables_and_decisions_are_refused(tmp_path):
     np.save(tmp_path / "dtype.npy", np.zeros((3, 4), dtype=np.int32))
     with pytest.raises(PileError, match=r"expected a \(3, n\) uint64"):
         DropTable(tmp_path / "dtype.npy")
+    np.save(tmp_path / "order.npy", np.asfortranarray(np.zeros((3, 4), dtype=np.uint64)))
+    with pytest.raises(PileError, match="not in C order"):
+        DropTable(tmp_path / "order.npy")
     hi, lo = id_digest("a#1")
     np.save(tmp_path / "code.npy", np.array([[hi], [lo], [9]], dtype=np.uint64))
     with pytest.raises(PileError, match="unknown reason code 9"):

@@ -148,6 +148,41 @@ def test_results_do_not_depend_on_batches_or_partitions(golden, paragraphs, tmp_
     assert len(runs[0][0]) == 23
 
 
+def test_decisions_written_in_chunks_and_sorted_runs_are_the_same_bytes(golden, paragraphs,
+                                                                      tmp_path: Path, monkeypatch) -> None:
+    """`decide` holds the removed documents as records and writes from them a chunk at a
+    time, with ``clusters.jsonl`` sorted by an external sort: tiny chunks and runs give the
+    bytes of one chunk and one run, chains of duplicates (an exact copy of a near copy)
+    included."""
+    from pile.dedup import resolve
+
+    docs = {k: list(v) for k, v in golden["docs"].items()}
+    for i, p in enumerate(paragraphs[40:70]):
+        docs["web"].append(Document(f"web/p{i}", "web", p))
+        docs["curated"].append(Document(f"curated/q{i}", "curated", _edit_words(p, [3])))
+        if i % 3 == 0:  # an exact copy of the near copy: removed against a removed document
+            docs["web"].append(Document(f"web/r{i}", "web", _edit_words(p, [3]).upper()))
+        if i % 5 == 0:
+            docs["curated"].append(Document(f"curated/s{i}", "curated", p))
+    whole = _run(docs, tmp_path / "whole")
+    monkeypatch.setattr(resolve, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(resolve, "RUN_LINES", 4)
+    small = _run(docs, tmp_path / "small")
+    assert small[1] == whole[1] and small[0].drops == whole[0].drops
+    assert small[0].details["largest_clusters"] == whole[0].details["largest_clusters"]
+    assert small[0].counters == whole[0].counters
+    for name in ("clusters.jsonl", "drops/web.npy", "drops/curated.npy"):
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert not list((tmp_path / "small").glob(".clusters.jsonl.run*"))  # the runs are removed
+    lines = whole[1]
+    assert len(lines) > 2 * 4 and [ln["id"] for ln in lines] == sorted(ln["id"] for ln in lines)
+    # the chains end at kept documents: every cluster's survivor is kept
+    removed = {ln["id"] for ln in lines}
+    top = whole[0].details["largest_clusters"]
+    assert top and all(c["survivor"] not in removed for c in top)
+    assert any(c["exact"] and c["near"] for c in top)  # a cluster with both kinds
+
+
 class TwoWorkerContext(InMemoryPassContext):
     """An in-memory context whose work runs on two spawned worker processes.
 

@@ -43,6 +43,62 @@ def id_digest(doc_id: str) -> tuple[int, int]:
     return int.from_bytes(d[:8], "big"), int.from_bytes(d[8:], "big")
 
 
+def _halves(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The digests' (high, low) halves of `ids`, as two uint64 arrays."""
+    if not ids:
+        return np.empty(0, np.uint64), np.empty(0, np.uint64)
+    halves = np.frombuffer(b"".join(map(_digest, ids)), dtype=">u8").reshape(-1, 2)
+    return halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+
+
+class DropTableWriter:
+    """Builds one source's drop table from batches of decisions (the ids of a batch are
+    digested and let go: what it holds is 17 bytes a decision, not the ids).
+
+    Args:
+        path: where `close` saves the table (atomically).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._hi: list[np.ndarray] = []
+        self._lo: list[np.ndarray] = []
+        self._code: list[np.ndarray] = []
+
+    def add(self, ids: Sequence[str], codes: Sequence[int] | np.ndarray) -> None:
+        """Decide `ids` (their reason codes, indexes into `REASONS`, aligned)."""
+        codes = np.asarray(codes, dtype=np.uint8)
+        if len(codes) != len(ids):
+            raise PileError(f"drop table {self.path}: {len(ids)} ids but {len(codes)} reasons")
+        if codes.size and int(codes.max()) >= len(REASONS):
+            raise PileError(f"drop table {self.path}: unknown reason code {int(codes.max())}")
+        hi, lo = _halves(ids)
+        self._hi.append(hi)
+        self._lo.append(lo)
+        self._code.append(codes)
+
+    def close(self) -> int:
+        """Sort and save the table; returns how many decisions it holds.
+
+        Raises:
+            PileError: an id was decided twice.
+        """
+        hi = np.concatenate(self._hi) if self._hi else np.empty(0, np.uint64)
+        lo = np.concatenate(self._lo) if self._lo else np.empty(0, np.uint64)
+        code = np.concatenate(self._code) if self._code else np.empty(0, np.uint8)
+        self._hi, self._lo, self._code = [], [], []
+        order = np.lexsort((lo, hi))
+        table = np.empty((3, hi.size), np.uint64)
+        table[0], table[1], table[2] = hi[order], lo[order], code[order]
+        if hi.size > 1:
+            same = (table[0, 1:] == table[0, :-1]) & (table[1, 1:] == table[1, :-1])
+            if same.any():
+                raise PileError(f"drop table {self.path}: a document id is decided twice")
+        with atomic_file(self.path) as fh:
+            np.save(fh, table, allow_pickle=False)
+        return int(hi.size)
+
+
 def write_drop_table(path: str | Path, decisions: Iterable[tuple[str, str]]) -> int:
     """Save `decisions` (document id, reason in `REASONS`) as a drop table at `path`
     (atomically); returns how many were written.
@@ -50,25 +106,16 @@ def write_drop_table(path: str | Path, decisions: Iterable[tuple[str, str]]) -> 
     Raises:
         PileError: a reason that is not in `REASONS`, or an id given twice.
     """
-    hi: list[int] = []
-    lo: list[int] = []
-    code: list[int] = []
+    ids: list[str] = []
+    codes: list[int] = []
     for doc_id, reason in decisions:
         if reason not in REASONS:
             raise PileError(f"drop table {path}: unknown reason {reason!r} for {doc_id!r}")
-        h, l = id_digest(doc_id)
-        hi.append(h)
-        lo.append(l)
-        code.append(REASONS.index(reason))
-    table = np.array([hi, lo, code], dtype=np.uint64).reshape(3, len(hi))
-    table = table[:, np.lexsort((table[1], table[0]))]
-    if table.shape[1] > 1:
-        same = (table[0, 1:] == table[0, :-1]) & (table[1, 1:] == table[1, :-1])
-        if same.any():
-            raise PileError(f"drop table {path}: a document id is decided twice")
-    with atomic_file(Path(path)) as fh:
-        np.save(fh, table, allow_pickle=False)
-    return int(table.shape[1])
+        ids.append(doc_id)
+        codes.append(REASONS.index(reason))
+    writer = DropTableWriter(path)
+    writer.add(ids, codes)
+    return writer.close()
 
 
 class DropTable:
@@ -90,6 +137,10 @@ class DropTable:
         if table.ndim != 2 or table.shape[0] != 3 or table.dtype != np.dtype("<u8"):
             raise PileError(f"drop table {self.path}: expected a (3, n) uint64 array, "
                             f"got {table.dtype} {table.shape}")
+        # each row contiguous, so a search reads the pages it touches (Fortran order would
+        # make every row a strided view that a search copies whole)
+        if not table.flags.c_contiguous:
+            raise PileError(f"drop table {self.path}: not in C order")
         self._hi, self._lo, self._code = table[0], table[1], table[2]
         self._n = int(table.shape[1])
 
@@ -106,8 +157,7 @@ class DropTable:
         search costs about 12 us an id, most of it numpy's per-call overhead)."""
         if not self._n or not ids:
             return [None] * len(ids)
-        halves = np.frombuffer(b"".join(map(_digest, ids)), dtype=">u8").reshape(-1, 2)
-        hi, lo = halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+        hi, lo = _halves(ids)
         pos = np.minimum(np.searchsorted(self._hi, hi), self._n - 1)
         same_hi = np.asarray(self._hi[pos]) == hi
         hit = same_hi & (np.asarray(self._lo[pos]) == lo)
@@ -144,4 +194,4 @@ def open_drops(path: str | Path | None) -> DropTable | dict[str, str]:
     return DropTable(path)
 
 
-__all__ = ["DropTable", "EXACT", "NEAR", "REASONS", "id_digest", "open_drops", "write_drop_table"]
+__all__ = ["DropTable", "DropTableWriter", "EXACT", "NEAR", "REASONS", "id_digest", "open_drops", "write_drop_table"]

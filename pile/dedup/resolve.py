@@ -29,11 +29,12 @@ units, so the decisions do not depend on how many workers ran the steps.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import shutil
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -42,7 +43,7 @@ import numpy as np
 
 from pile.config import DedupConfig
 from pile.dedup.components import connected_components, survivor_order
-from pile.dedup.droptable import EXACT, NEAR, REASONS, write_drop_table
+from pile.dedup.droptable import EXACT, NEAR, REASONS, DropTableWriter
 from pile.dedup.partitions import (BAND_RECORD, EXACT_RECORD, PartitionedFiles, bucket_pairs,
                                    group_bounds, unique_pairs)
 from pile.dedup.signatures import jaccard_estimate
@@ -57,6 +58,7 @@ CHUNK_ROWS = 16384  # store rows per partitioning step: 16384 x 16 bands x 16 B 
 ROUTE_ROWS = 1 << 20  # store rows per routing unit
 VERIFY_PAIRS = 1 << 18  # candidate pairs per verification unit (a few seconds of work)
 TOP_CLUSTERS = 10
+RUN_LINES = 1 << 20  # clusters.jsonl lines sorted in memory at once (a few hundred MB)
 
 # A removed document: its node, the node it duplicates, the reason (0 exact, 1 near), Jaccard.
 REMOVED_RECORD = np.dtype([("node", "<u8"), ("keep", "<u8"), ("reason", "u1"), ("j", "<f8")])
@@ -261,9 +263,8 @@ class Resolution:
         """Verify the candidates, resolve clusters, write the decisions; remove ``work/``."""
         stores = self._stores()
         seconds: dict[str, float] = {}
-        removed: dict[int, tuple[int, str, float]] = {}
-        for part in sorted((self.work / "exact-removed").glob("part-*.bin")):
-            removed.update(_load_removed(part))
+        exact = [np.fromfile(part, dtype=REMOVED_RECORD)
+                 for part in sorted((self.work / "exact-removed").glob("part-*.bin"))]
         pairs = np.load(self.work / "pairs.npy")
         if self.cfg.verify and len(pairs):
             parts = sorted((self.work / "verified").glob("part-*.npy"))
@@ -275,7 +276,12 @@ class Resolution:
             jaccard = np.load(self.work / "estimates.npy")
         edges = pairs[jaccard >= self.cfg.threshold]
         t0 = time.perf_counter()
-        clusters = self._near(stores, edges, removed)
+        near, clusters = self._near(stores, edges)
+        # Exact duplicates never enter LSH, so no document is in both; were one there, the
+        # near decision would stand (as a later decision replaces an earlier one).
+        exact = [e[~np.isin(e["node"], near["node"])] for e in exact] if near.size else exact
+        removed = np.concatenate(exact + [near])
+        removed = removed[np.argsort(removed["node"], kind="stable")]
         seconds["components"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         decided = self._outputs(stores, removed)
@@ -411,11 +417,12 @@ class Resolution:
 
     # -- step 5: clusters -----------------------------------------------------------------
 
-    def _near(self, stores: list[SourceStore], edges: np.ndarray,
-              removed: dict[int, tuple[int, str, float]]) -> int:
+    def _near(self, stores: list[SourceStore], edges: np.ndarray) -> tuple[np.ndarray, int]:
+        """The near duplicates (`REMOVED_RECORD`s, each against its cluster's survivor) and
+        the number of clusters: what grows here is the documents in an edge, not the corpus."""
         nodes, labels = connected_components(edges)
         if nodes.size == 0:
-            return 0
+            return np.empty(0, REMOVED_RECORD), 0
         order = np.lexsort((nodes, labels))
         nodes, labels = nodes[order], labels[order]
         starts, sizes = group_bounds([labels])
@@ -430,68 +437,147 @@ class Resolution:
                 if node != keep:
                     dropped.append(node)
                     keepers.append(keep)
-        est = self._estimate(stores, np.stack([np.asarray(dropped, np.uint64),
-                                               np.asarray(keepers, np.uint64)], axis=1))
-        for node, keep, j in zip(dropped, keepers, est.tolist()):
-            removed[node] = (keep, NEAR, j)
-        return len(starts)
+        recs = np.empty(len(dropped), REMOVED_RECORD)
+        recs["node"] = np.asarray(dropped, np.uint64)
+        recs["keep"] = np.asarray(keepers, np.uint64)
+        recs["reason"] = REASONS.index(NEAR)
+        recs["j"] = self._estimate(stores, np.stack([recs["node"], recs["keep"]], axis=1))
+        return recs, len(starts)
 
     # -- outputs --------------------------------------------------------------------------
 
-    def _outputs(self, stores: list[SourceStore], removed: dict[int, tuple[int, str, float]]) -> Decided:
-        nodes = np.array(sorted(set(removed) | {v[0] for v in removed.values()}), np.uint64)
-        ids = self._ids(stores, nodes)
+    def _outputs(self, stores: list[SourceStore], removed: np.ndarray) -> Decided:
+        """The counters, one drop table per source and ``clusters.jsonl``, from `removed`
+        (`REMOVED_RECORD`s sorted by node), in chunks of `CHUNK_ROWS` documents: what is
+        held is the records (25 bytes a removed document), a chunk's ids and, for the
+        sorted ``clusters.jsonl``, one run of `RUN_LINES` lines."""
         counters: Counter[tuple[str, str]] = Counter()
         for store in stores:
             counters[(store.source, "documents")] += store.count
-        by_source: dict[str, dict[str, str]] = {s.source: {} for s in stores}
-        sizes_by_source: dict[int, np.ndarray] = {}
-        lines = []
-        for node, (keep, reason, j) in removed.items():
-            si = node >> NODE_SHIFT
-            if si not in sizes_by_source:
-                sizes_by_source[si] = stores[si].nbytes
-            source = stores[si].source
-            by_source[source][ids[node]] = reason
-            counters[(source, f"{reason}s")] += 1
-            counters[(source, f"{reason}_bytes")] += int(sizes_by_source[si][node & ((1 << NODE_SHIFT) - 1)])
-            lines.append((ids[node], ids[keep], reason, round(float(j), 4)))
-        lines.sort()
+        src = (removed["node"] >> np.uint64(NODE_SHIFT)).astype(np.int64)
+        rows = (removed["node"] & ROW_MASK).astype(np.int64)
         workdir = Path(self.workdir)
-        # Streamed: one line per removed document.
-        with atomic_file(workdir / "clusters.jsonl") as fh:
-            for doc_id, keep_id, reason, j in lines:
-                fh.write((json.dumps({"id": doc_id, "duplicate_of": keep_id, "reason": reason,
-                                      "jaccard": j}, ensure_ascii=False) + "\n").encode("utf-8"))
+        lines = _SortedLines(workdir / "clusters.jsonl")
         drop_files = {}
-        for source, decided in by_source.items():
-            path = workdir / "drops" / f"{source}.npy"
-            write_drop_table(path, decided.items())
-            drop_files[source] = (str(path), len(decided), sha256_file(path))
+        try:
+            for si, store in enumerate(stores):
+                lo, hi = (int(x) for x in np.searchsorted(src, [si, si + 1]))
+                sizes = np.asarray(store.nbytes)[rows[lo:hi]]
+                codes = removed["reason"][lo:hi]
+                for code, reason in enumerate(REASONS):
+                    picked = codes == code
+                    if picked.any():
+                        counters[(store.source, f"{reason}s")] += int(picked.sum())
+                        counters[(store.source, f"{reason}_bytes")] += int(sizes[picked].sum())
+                path = workdir / "drops" / f"{store.source}.npy"
+                table = DropTableWriter(path)
+                for start in range(lo, hi, CHUNK_ROWS):
+                    chunk = removed[start:min(start + CHUNK_ROWS, hi)]
+                    doc_ids = store.ids(rows[start:start + len(chunk)])
+                    table.add(doc_ids, chunk["reason"])
+                    keep_ids = self._ids(stores, chunk["keep"])
+                    for doc_id, keep, code, j in zip(doc_ids, chunk["keep"].tolist(),
+                                                     chunk["reason"].tolist(), chunk["j"].tolist()):
+                        lines.add(doc_id, json.dumps({"id": doc_id, "duplicate_of": keep_ids[keep],
+                                                      "reason": REASONS[code], "jaccard": round(j, 4)},
+                                                     ensure_ascii=False))
+                drop_files[store.source] = (str(path), table.close(), sha256_file(path))
+            lines.close()
+        finally:
+            lines.cleanup()
         return Decided(drop_files=drop_files, counters=dict(counters),
-                       details={"largest_clusters": self._largest(stores, removed, ids)})
+                       details={"largest_clusters": self._largest(stores, removed)})
 
-    def _largest(self, stores: list[SourceStore], removed: dict[int, tuple[int, str, float]],
-                 ids: dict[int, str]) -> list[dict[str, Any]]:
-        """The biggest final clusters: each removed document follows its chain to a kept one."""
-        def root(node: int) -> int:
-            while node in removed:
-                node = removed[node][0]
-            return node
-
-        members: dict[int, list[int]] = defaultdict(list)
-        for node in removed:
-            members[root(node)].append(node)
-        top = sorted(members, key=lambda r: (-len(members[r]), ids[r]))[:TOP_CLUSTERS]
+    def _largest(self, stores: list[SourceStore], removed: np.ndarray) -> list[dict[str, Any]]:
+        """The biggest final clusters: each removed document follows its chain to a kept one
+        (an exact duplicate of a document that is itself a near duplicate: two steps)."""
+        if removed.size == 0:
+            return []
+        nodes, keeps = removed["node"], removed["keep"]
+        root = keeps.copy()
+        for _ in range(64):
+            at = np.minimum(np.searchsorted(nodes, root), nodes.size - 1)
+            chained = nodes[at] == root
+            if not chained.any():
+                break
+            root[chained] = keeps[at[chained]]
+        else:
+            raise PileError("dedup: a chain of duplicates does not end at a kept document")
+        roots, size = np.unique(root, return_counts=True)
+        # the largest first, then the smallest survivor id: ids are fetched only for the
+        # roots tied at the cut, a chunk at a time
+        cut = np.sort(size)[-min(TOP_CLUSTERS, size.size)]
+        bigger = roots[size > cut]
+        tied = roots[size == cut]
+        need = TOP_CLUSTERS - bigger.size
+        smallest: list[tuple[str, int]] = []
+        for start in range(0, tied.size, CHUNK_ROWS):
+            chunk = self._ids(stores, tied[start:start + CHUNK_ROWS])
+            smallest = heapq.nsmallest(need, smallest + [(i, n) for n, i in chunk.items()])
+        top_nodes = np.concatenate([bigger, np.asarray([n for _i, n in smallest], np.uint64)])
+        ids = self._ids(stores, top_nodes)
+        count = dict(zip(roots.tolist(), size.tolist()))
         out = []
-        for r in top:
-            by_source = Counter(stores[n >> NODE_SHIFT].source for n in members[r] + [r])
-            reasons = Counter(removed[n][1] for n in members[r])
-            out.append({"survivor": ids[r], "size": len(members[r]) + 1,
+        for r in sorted(top_nodes.tolist(), key=lambda r: (-count[r], ids[r])):
+            mine = root == np.uint64(r)
+            members = nodes[mine]
+            reasons = Counter(REASONS[c] for c in removed["reason"][mine].tolist())
+            by_source = Counter(stores[n >> NODE_SHIFT].source for n in members.tolist() + [r])
+            examples: list[str] = []
+            for start in range(0, members.size, CHUNK_ROWS):
+                chunk = self._ids(stores, members[start:start + CHUNK_ROWS])
+                examples = heapq.nsmallest(5, examples + list(chunk.values()))
+            out.append({"survivor": ids[r], "size": int(members.size) + 1,
                         "exact": reasons.get(EXACT, 0), "near": reasons.get(NEAR, 0),
-                        "sources": dict(sorted(by_source.items())),
-                        "examples": sorted(ids[n] for n in members[r])[:5]})
+                        "sources": dict(sorted(by_source.items())), "examples": examples})
         return out
+
+
+class _SortedLines:
+    """``clusters.jsonl`` sorted by document id, written from lines that come in node
+    order: runs of `RUN_LINES` lines are sorted in memory and spilled, then merged (an
+    external sort), so the file never needs every removed id in memory at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._run: list[tuple[str, str]] = []
+        self._spilled: list[Path] = []
+
+    def add(self, doc_id: str, line: str) -> None:
+        self._run.append((doc_id, line))
+        if len(self._run) >= RUN_LINES:
+            self._spill()
+
+    def _spill(self) -> None:
+        self._run.sort()
+        run = self.path.with_name(f".{self.path.name}.run{len(self._spilled):05d}")
+        with open(run, "w", encoding="utf-8", newline="\n") as fh:
+            for _doc_id, line in self._run:
+                fh.write(line + "\n")
+        self._spilled.append(run)
+        self._run = []
+
+    def close(self) -> None:
+        if self._spilled and self._run:
+            self._spill()
+        self._run.sort()
+        with atomic_file(self.path) as out:
+            if not self._spilled:
+                for _doc_id, line in self._run:
+                    out.write((line + "\n").encode("utf-8"))
+                return
+            runs = [open(r, encoding="utf-8") for r in self._spilled]
+            try:
+                for line in heapq.merge(*runs, key=lambda ln: json.loads(ln)["id"]):
+                    out.write(line.encode("utf-8"))
+            finally:
+                for fh in runs:
+                    fh.close()
+        self._run = []
+
+    def cleanup(self) -> None:
+        for run in self._spilled:
+            run.unlink(missing_ok=True)
 
 
 class ShingleSink:
@@ -536,11 +622,6 @@ def _save_removed(path: Path, removed: dict[int, tuple[int, str, float]]) -> Non
     for i, (node, (keep, reason, j)) in enumerate(sorted(removed.items())):
         recs[i] = (node, keep, REASONS.index(reason), j)
     recs.tofile(path)
-
-
-def _load_removed(path: Path) -> dict[int, tuple[int, str, float]]:
-    recs = np.fromfile(path, dtype=REMOVED_RECORD)
-    return {int(r["node"]): (int(r["keep"]), REASONS[int(r["reason"])], float(r["j"])) for r in recs}
 
 
 __all__ = ["Decided", "Found", "NODE_SHIFT", "Resolution", "ShingleSink"]
