@@ -371,6 +371,41 @@ def test_union_find_and_components() -> None:
     assert shuffled[1].tolist() == labels.tolist()
 
 
+@pytest.mark.parametrize("shape", ["random", "paths", "stars", "descending_path"])
+def test_components_equal_union_find(shape: str) -> None:
+    """The numpy components against `UnionFind` on graphs of every shape dedup meets: many
+    small clusters, long chains (the case that needs the most rounds), hubs, and a chain
+    whose nodes come in descending order, with node ids as large as dedup's."""
+    rng = np.random.default_rng({"random": 1, "paths": 2, "stars": 3, "descending_path": 4}[shape])
+    n = 3000
+    if shape == "random":
+        pairs = rng.integers(0, n, size=(2500, 2))
+    elif shape == "paths":
+        perm = rng.permutation(n)
+        pairs = np.stack([perm[:-1], perm[1:]], axis=1)[rng.random(n - 1) < 0.97]
+    elif shape == "stars":
+        hubs = rng.integers(0, 40, size=n)
+        pairs = np.stack([hubs, np.arange(n)], axis=1)
+    else:
+        pairs = np.stack([np.arange(n - 1, 0, -1), np.arange(n - 2, -1, -1)], axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    big = (np.uint64(3) << np.uint64(40)) | pairs.astype(np.uint64)  # source 3's rows
+    nodes, labels = connected_components(big)
+    distinct = np.unique(big.ravel())
+    index = {v: i for i, v in enumerate(distinct.tolist())}
+    uf = UnionFind(len(distinct))
+    for x, y in big.tolist():
+        uf.union(index[x], index[y])
+    smallest: dict[int, int] = {}
+    for v in distinct.tolist():
+        r = uf.find(index[v])
+        smallest[r] = min(smallest.get(r, v), v)
+    assert nodes.tolist() == distinct.tolist()
+    assert labels.tolist() == [smallest[uf.find(index[v])] for v in distinct.tolist()]
+    order = rng.permutation(len(big))  # and whatever the order of the edges
+    assert connected_components(big[order][:, ::-1].copy())[1].tolist() == labels.tolist()
+
+
 def test_survivor_order() -> None:
     assert survivor_order(["a", "b", "c", "d"], ["c", "a"]) == {"c": 0, "a": 1, "b": 2, "d": 2}
 

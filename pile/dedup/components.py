@@ -2,10 +2,11 @@
 
 Near-duplicate edges are the verified candidate pairs; a cluster is a connected
 component (so A~B and B~C put A, B, C together, as in every MinHash dedup recipe:
-datatrove's stage 3, text-dedup, the GPT-3 / Lee et al. pipelines). Union-find with
-union by size and path halving (Tarjan 1975) is near-linear in the number of edges. It
-is the one step whose memory grows with the corpus: one entry per document that is in
-any edge, not one per document.
+datatrove's stage 3, text-dedup, the GPT-3 / Lee et al. pipelines). `connected_components`
+works on numpy arrays (hooking and pointer jumping); `UnionFind` (union by size and path
+halving, Tarjan 1975) is its reference in the tests. It is the one step whose memory
+grows with the corpus: a few integers per document that is in any edge, not one per
+document.
 
 Also here: choosing the survivor of a cluster, which must never depend on worker or
 arrival order: by source priority (the configured order; unlisted sources after),
@@ -48,27 +49,41 @@ class UnionFind:
 
 
 def connected_components(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Components of the graph given by its edges.
+    """Components of the graph given by its edges, in numpy arrays (no Python object per
+    node or edge: at the Pile's scale the edges are millions).
+
+    Hooking and pointer jumping (after Shiloach and Vishkin 1982): every round, each
+    edge whose ends lie in different trees hangs the larger root under the smaller, then
+    every node jumps to its root; a component's root is therefore its smallest node, the
+    canonical label, whatever the order of the edges. Rounds: a few (each at least halves
+    the trees an edge still joins, on the graphs dedup makes).
 
     Args:
         pairs: ``(m, 2)`` uint64 node pairs.
 
     Returns:
         ``(nodes, labels)``: the sorted distinct nodes in any edge and, for each, the
-        smallest node of its component (a canonical label, independent of edge order).
+        smallest node of its component.
     """
     if pairs.size == 0:
         return np.empty(0, np.uint64), np.empty(0, np.uint64)
     nodes, inverse = np.unique(pairs.ravel(), return_inverse=True)
-    inverse = inverse.reshape(-1, 2)
-    uf = UnionFind(len(nodes))
-    for a, b in inverse.tolist():
-        uf.union(a, b)
-    roots = np.fromiter((uf.find(i) for i in range(len(nodes))), dtype=np.int64, count=len(nodes))
-    # The smallest member of each component is its first occurrence in sorted `nodes`.
-    smallest = np.full(len(nodes), len(nodes), dtype=np.int64)
-    np.minimum.at(smallest, roots, np.arange(len(nodes)))
-    return nodes, nodes[smallest[roots]]
+    a, b = inverse.reshape(-1, 2).T.astype(np.int64)
+    parent = np.arange(len(nodes), dtype=np.int64)
+    while True:
+        ra, rb = parent[a], parent[b]
+        apart = ra != rb
+        if not apart.any():
+            break
+        ra, rb = ra[apart], rb[apart]
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:  # every node to its root
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+        a, b = a[apart], b[apart]  # an edge inside one tree stays inside it
+    return nodes, nodes[parent]
 
 
 def survivor_order(sources: Sequence[str], priority: Sequence[str]) -> dict[str, int]:

@@ -419,30 +419,41 @@ class Resolution:
 
     def _near(self, stores: list[SourceStore], edges: np.ndarray) -> tuple[np.ndarray, int]:
         """The near duplicates (`REMOVED_RECORD`s, each against its cluster's survivor) and
-        the number of clusters: what grows here is the documents in an edge, not the corpus."""
+        the number of clusters. The clusters are numpy arrays; survivors are chosen a chunk
+        of whole clusters (about `CHUNK_ROWS` documents) at a time, so the ids held are a
+        chunk's, not every clustered document's."""
         nodes, labels = connected_components(edges)
         if nodes.size == 0:
             return np.empty(0, REMOVED_RECORD), 0
         order = np.lexsort((nodes, labels))
         nodes, labels = nodes[order], labels[order]
         starts, sizes = group_bounds([labels])
-        ids = self._ids(stores, nodes)
         ranks = self._ranks(stores)
-        dropped: list[int] = []
-        keepers: list[int] = []
-        for s, n in zip(starts.tolist(), sizes.tolist()):
-            members = nodes[s:s + n].tolist()
-            keep = self._survivor(members, ids, ranks)
-            for node in members:
-                if node != keep:
-                    dropped.append(node)
-                    keepers.append(keep)
-        recs = np.empty(len(dropped), REMOVED_RECORD)
-        recs["node"] = np.asarray(dropped, np.uint64)
-        recs["keep"] = np.asarray(keepers, np.uint64)
-        recs["reason"] = REASONS.index(NEAR)
-        recs["j"] = self._estimate(stores, np.stack([recs["node"], recs["keep"]], axis=1))
-        return recs, len(starts)
+        chunks = []
+        first = 0
+        while first < len(starts):
+            # whole clusters from `first` on, up to about CHUNK_ROWS documents (at least one)
+            last = max(first + 1, int(np.searchsorted(starts, starts[first] + CHUNK_ROWS, "right")) - 1)
+            lo, hi = int(starts[first]), int(starts[last - 1] + sizes[last - 1])
+            ids = self._ids(stores, nodes[lo:hi])
+            dropped: list[int] = []
+            keepers: list[int] = []
+            for s, n in zip(starts[first:last].tolist(), sizes[first:last].tolist()):
+                members = nodes[s:s + n].tolist()
+                keep = self._survivor(members, ids, ranks)
+                for node in members:
+                    if node != keep:
+                        dropped.append(node)
+                        keepers.append(keep)
+            recs = np.empty(len(dropped), REMOVED_RECORD)
+            recs["node"] = np.asarray(dropped, np.uint64)
+            recs["keep"] = np.asarray(keepers, np.uint64)
+            chunks.append(recs)
+            first = last
+        near = np.concatenate(chunks)
+        near["reason"] = REASONS.index(NEAR)
+        near["j"] = self._estimate(stores, np.stack([near["node"], near["keep"]], axis=1))
+        return near, len(starts)
 
     # -- outputs --------------------------------------------------------------------------
 
