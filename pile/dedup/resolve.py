@@ -263,8 +263,9 @@ class Resolution:
         """Verify the candidates, resolve clusters, write the decisions; remove ``work/``."""
         stores = self._stores()
         seconds: dict[str, float] = {}
-        exact = [np.fromfile(part, dtype=REMOVED_RECORD)
-                 for part in sorted((self.work / "exact-removed").glob("part-*.bin"))]
+        parts = sorted((self.work / "exact-removed").glob("part-*.bin"))
+        exact = np.concatenate([np.empty(0, REMOVED_RECORD)]
+                               + [np.fromfile(part, dtype=REMOVED_RECORD) for part in parts])
         pairs = np.load(self.work / "pairs.npy")
         if self.cfg.verify and len(pairs):
             parts = sorted((self.work / "verified").glob("part-*.npy"))
@@ -279,8 +280,9 @@ class Resolution:
         near, clusters = self._near(stores, edges)
         # Exact duplicates never enter LSH, so no document is in both; were one there, the
         # near decision would stand (as a later decision replaces an earlier one).
-        exact = [e[~np.isin(e["node"], near["node"])] for e in exact] if near.size else exact
-        removed = np.concatenate(exact + [near])
+        if near.size:
+            exact = exact[~np.isin(exact["node"], near["node"])]
+        removed = np.concatenate([exact, near])
         removed = removed[np.argsort(removed["node"], kind="stable")]
         seconds["components"] = time.perf_counter() - t0
         t0 = time.perf_counter()
