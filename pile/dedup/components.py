@@ -1,4 +1,4 @@
-"""Connected components of the near-duplicate graph with union-find.
+"""Connected components of the near-duplicate graph, in numpy arrays.
 
 Near-duplicate edges are the verified candidate pairs; a cluster is a connected
 component (so A~B and B~C put A, B, C together, as in every MinHash dedup recipe:

@@ -18,11 +18,11 @@ the corpus in one process):
    recomputed from their text on the workers and spilled to disk; a pair is an edge
    when its exact Jaccard reaches the threshold. Without ``verify`` an edge is a pair
    whose MinHash estimate reaches it.
-5. **Clusters**: union-find over the edges (`components`); each cluster keeps the
+5. **Clusters**: connected components of the edges (`components`); each cluster keeps the
    document of the most preferred source (``priority``), then the smallest id.
 
 Steps 2 to 5 run on the workers (`resolve.Resolution`, through `PassContext.call` and
-`call_each`: routing, partitions and verification in parallel units, the final union-find
+`call_each`: routing, partitions and verification in parallel units, the final components
 on one), with the verification's shingle sets written by the workers that compute them:
 the driver only sequences the steps and receives counts, so its work does not grow with
 the corpus.

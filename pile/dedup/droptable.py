@@ -45,8 +45,6 @@ def id_digest(doc_id: str) -> tuple[int, int]:
 
 def _halves(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The digests' (high, low) halves of `ids`, as two uint64 arrays."""
-    if not ids:
-        return np.empty(0, np.uint64), np.empty(0, np.uint64)
     halves = np.frombuffer(b"".join(map(_digest, ids)), dtype=">u8").reshape(-1, 2)
     return halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
 
@@ -61,9 +59,9 @@ class DropTableWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._hi: list[np.ndarray] = []
-        self._lo: list[np.ndarray] = []
-        self._code: list[np.ndarray] = []
+        self._hi: list[np.ndarray] = [np.empty(0, np.uint64)]
+        self._lo: list[np.ndarray] = [np.empty(0, np.uint64)]
+        self._code: list[np.ndarray] = [np.empty(0, np.uint8)]
 
     def add(self, ids: Sequence[str], codes: Sequence[int] | np.ndarray) -> None:
         """Decide `ids` (their reason codes, indexes into `REASONS`, aligned)."""
@@ -83,10 +81,7 @@ class DropTableWriter:
         Raises:
             PileError: an id was decided twice.
         """
-        hi = np.concatenate(self._hi) if self._hi else np.empty(0, np.uint64)
-        lo = np.concatenate(self._lo) if self._lo else np.empty(0, np.uint64)
-        code = np.concatenate(self._code) if self._code else np.empty(0, np.uint8)
-        self._hi, self._lo, self._code = [], [], []
+        hi, lo, code = (np.concatenate(c) for c in (self._hi, self._lo, self._code))
         order = np.lexsort((lo, hi))
         table = np.empty((3, hi.size), np.uint64)
         table[0], table[1], table[2] = hi[order], lo[order], code[order]

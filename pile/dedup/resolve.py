@@ -18,7 +18,7 @@ pairs, decisions, document ids) ever reaches the driver. In order:
 - `verify_plan`: an index of the candidates' shingle sets (node -> source, offset,
   length), then `verify_pairs` (one unit per `VERIFY_PAIRS` candidate pairs, in
   parallel): each pair's exact Jaccard, from the sets memory-mapped;
-- `decide` (one worker): clusters (union-find over every edge) and the outputs:
+- `decide` (one worker): clusters (connected components of the edges) and the outputs:
   ``clusters.jsonl`` and one ``drops/<source>.npy`` per source (a drop table,
   `pile.dedup.droptable`), hashed where written.
 
@@ -263,9 +263,9 @@ class Resolution:
         """Verify the candidates, resolve clusters, write the decisions; remove ``work/``."""
         stores = self._stores()
         seconds: dict[str, float] = {}
-        parts = sorted((self.work / "exact-removed").glob("part-*.bin"))
         exact = np.concatenate([np.empty(0, REMOVED_RECORD)]
-                               + [np.fromfile(part, dtype=REMOVED_RECORD) for part in parts])
+                               + [np.fromfile(part, dtype=REMOVED_RECORD)
+                                  for part in sorted((self.work / "exact-removed").glob("part-*.bin"))])
         pairs = np.load(self.work / "pairs.npy")
         if self.cfg.verify and len(pairs):
             parts = sorted((self.work / "verified").glob("part-*.npy"))
